@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/psqueue"
+)
+
+// devState is what a running `updraft dev` leaves for the other commands to find it.
+type devState struct {
+	PID           int    `json:"pid"`
+	Project       string `json:"project"`
+	FirestoreHost string `json:"firestore_emulator_host"`
+	PubSubHost    string `json:"pubsub_emulator_host"`
+	LogDir        string `json:"log_dir"`
+	Addr          string `json:"addr"`
+}
+
+func (a *App) home() string {
+	if h := a.Getenv("UPDRAFT_HOME"); h != "" {
+		return h
+	}
+	if h := a.Getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "updraft")
+	}
+	return filepath.Join(os.TempDir(), "updraft")
+}
+
+func (a *App) stateFile() string { return filepath.Join(a.home(), "dev.json") }
+
+// readDevState returns the state of a live `updraft dev`, or nil.
+func (a *App) readDevState() *devState {
+	b, err := os.ReadFile(a.stateFile())
+	if err != nil {
+		return nil
+	}
+	var st devState
+	if json.Unmarshal(b, &st) != nil || st.PID <= 0 || syscall.Kill(st.PID, 0) != nil {
+		return nil
+	}
+	return &st
+}
+
+// backend is where the commands find Updraft's state.
+type backend struct {
+	Project string
+	LogDir  string
+	Env     []string // emulator hosts, when local
+}
+
+var errNoBackend = errors.New("no Updraft to talk to: start the local stack with `make dev` (or `updraft dev`) " +
+	"in another terminal, or set GOOGLE_CLOUD_PROJECT (with FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST for emulators)")
+
+// backend finds the project: GOOGLE_CLOUD_PROJECT from the environment, else a running
+// `updraft dev`. It sets the emulator variables in this process for the SDK clients.
+func (a *App) backend() (backend, error) {
+	if p := a.Getenv("GOOGLE_CLOUD_PROJECT"); p != "" {
+		b := backend{Project: p, LogDir: a.Getenv("UPDRAFT_LOG_DIR")}
+		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"} {
+			if v := a.Getenv(k); v != "" {
+				b.Env = append(b.Env, k+"="+v)
+			}
+		}
+		return b, b.apply()
+	}
+	if st := a.readDevState(); st != nil {
+		b := backend{Project: st.Project, LogDir: st.LogDir, Env: []string{
+			"FIRESTORE_EMULATOR_HOST=" + st.FirestoreHost, "PUBSUB_EMULATOR_HOST=" + st.PubSubHost,
+		}}
+		return b, b.apply()
+	}
+	return backend{}, errNoBackend
+}
+
+func (b backend) apply() error {
+	for _, kv := range b.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openStore connects to the backend's Firestore.
+func (a *App) openStore(ctx context.Context) (*fsstore.Store, backend, error) {
+	b, err := a.backend()
+	if err != nil {
+		return nil, b, err
+	}
+	st, err := fsstore.Open(ctx, b.Project)
+	return st, b, err
+}
+
+// openEngine connects to the backend's Firestore and Pub/Sub.
+func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, error) {
+	st, b, err := a.openStore(ctx)
+	if err != nil {
+		return nil, nil, b, err
+	}
+	q, err := psqueue.Open(ctx, b.Project)
+	if err != nil {
+		st.Close()
+		return nil, nil, b, err
+	}
+	eng := engine.New(st, q, engine.Config{}, nil, a.logger())
+	return eng, func() { q.Close(); st.Close() }, b, nil
+}

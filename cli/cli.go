@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+)
+
+// App holds the command's streams, so tests can run it in-process.
+type App struct {
+	Stdout, Stderr io.Writer
+	Stdin          io.Reader
+	// Getenv reads the environment (os.Getenv by default).
+	Getenv func(string) string
+}
+
+// usageError is a mistake in the command line: printed with the command's usage, exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+type command struct {
+	name, args, help string
+	run              func(ctx context.Context, a *App, args []string) error
+	hidden           bool
+}
+
+func (a *App) commands() []command {
+	return []command{
+		{name: "dags validate", args: "PATH...", help: "check DAG files; every problem with file:line, field and a fix hint", run: cmdValidate},
+		{name: "dags deploy", args: "[--prune] PATH...", help: "store DAGs (one bad file never blocks the others)", run: cmdDeploy},
+		{name: "dags list", help: "list deployed DAGs with their next run", run: cmdDagsList},
+		{name: "schedule next", args: "DAG_FILE [-n N] [--after RFC3339]", help: "print the next runs that become due", run: cmdScheduleNext},
+		{name: "dev", args: "[--addr HOST:PORT] [--tick SECONDS] [DAG_DIR]", help: "start everything locally on the emulators", run: cmdDev},
+		{name: "test", args: "DAG_FILE [--date YYYY-MM-DD]", help: "run one run of a DAG on the emulators and watch it", run: cmdTest},
+		{name: "trigger", args: "DAG [--conf JSON] [--logical-date T]", help: "start a manual run", run: cmdTrigger},
+		{name: "runs list", args: "DAG [-n N]", help: "list a DAG's runs", run: cmdRunsList},
+		{name: "runs show", args: "RUN", help: "a run's tasks: states, tries, durations (RUN is DAG/RUN_ID or a unique RUN_ID)", run: cmdRunsShow},
+		{name: "logs", args: "RUN TASK_ID [--try N]", help: "print a task's log", run: cmdLogs},
+		{name: "tick", help: "run one tick now and print what it did", run: cmdTick},
+		{name: "worker", help: "execute the attempt in UPDRAFT_ATTEMPT (the worker's entry point)", run: cmdWorker, hidden: true},
+	}
+}
+
+// Run runs the command line and returns the exit code.
+func (a *App) Run(ctx context.Context, argv []string) int {
+	if a.Getenv == nil {
+		a.Getenv = os.Getenv
+	}
+	if a.Stdin == nil {
+		a.Stdin = os.Stdin
+	}
+	cmds := a.commands()
+	sort.SliceStable(cmds, func(i, j int) bool { return len(cmds[i].name) > len(cmds[j].name) })
+	joined := strings.Join(argv, " ")
+	for _, c := range cmds {
+		if joined == c.name || strings.HasPrefix(joined, c.name+" ") {
+			rest := argv[len(strings.Fields(c.name)):]
+			err := c.run(ctx, a, rest)
+			return a.exit(c, err)
+		}
+	}
+	if len(argv) > 0 && argv[0] != "help" && argv[0] != "-h" && argv[0] != "--help" {
+		fmt.Fprintf(a.Stderr, "updraft: unknown command %q\n\n", joined)
+		a.usage()
+		return 2
+	}
+	a.usage()
+	return 0
+}
+
+func (a *App) exit(c command, err error) int {
+	var ue usageError
+	var se silentError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &se):
+		return se.code
+	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(a.Stderr, "updraft %s: %v\n", c.name, err)
+		}
+		fmt.Fprintf(a.Stderr, "usage: updraft %s %s\n  %s\n", c.name, c.args, c.help)
+		return 2
+	default:
+		fmt.Fprintf(a.Stderr, "updraft %s: %v\n", c.name, err)
+		return 1
+	}
+}
+
+// silentError ends the command with a code after it has printed what went wrong itself.
+type silentError struct{ code int }
+
+func (e silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func (a *App) usage() {
+	fmt.Fprintln(a.Stderr, "updraft: Airflow-style workflows on Google Cloud, serverless.\n\nCommands:")
+	for _, c := range a.commands() {
+		if !c.hidden {
+			fmt.Fprintf(a.Stderr, "  %-16s %-44s %s\n", c.name, c.args, c.help)
+		}
+	}
+}
+
+// flags parses interleaved flags and positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usagef("%v", err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (a *App) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/scheduler/schedule"
+)
+
+// parseOptions are the DAG parser's options with the real cron check.
+func parseOptions() dag.Options {
+	return dag.Options{ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err }}
+}
+
+// loadDAGs loads files and prints each bad file's problems.
+func (a *App) loadDAGs(paths []string) (*dag.LoadResult, error) {
+	res, err := dag.LoadFiles(paths, parseOptions())
+	if err != nil {
+		return nil, err
+	}
+	files := make([]string, 0, len(res.Errors))
+	for f := range res.Errors {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		for _, p := range res.Errors[f] {
+			fmt.Fprintln(a.Stderr, p.Error())
+		}
+	}
+	return res, nil
+}
+
+func cmdValidate(_ context.Context, a *App, args []string) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	paths, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("name at least one DAG file or folder")
+	}
+	res, err := a.loadDAGs(paths)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, ps := range res.Errors {
+		n += len(ps)
+	}
+	if n > 0 {
+		fmt.Fprintf(a.Stderr, "%d problem(s) in %d file(s); %d DAG(s) valid\n", n, len(res.Errors), len(res.DAGs))
+		return silentError{1}
+	}
+	fmt.Fprintf(a.Stdout, "ok: %d DAG(s) valid\n", len(res.DAGs))
+	return nil
+}
+
+func cmdDeploy(ctx context.Context, a *App, args []string) error {
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	prune := fs.Bool("prune", false, "deactivate deployed DAGs whose files are gone")
+	paths, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return usagef("name at least one DAG file or folder")
+	}
+	eng, closeFn, _, err := a.openEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	res, err := a.loadDAGs(paths)
+	if err != nil {
+		return err
+	}
+	if err := deployAll(ctx, a, eng, res, *prune); err != nil {
+		return err
+	}
+	if len(res.Errors) > 0 {
+		fmt.Fprintf(a.Stderr, "%d file(s) not deployed: fix the problems above\n", len(res.Errors))
+		return silentError{1}
+	}
+	return nil
+}
+
+// deployAll deploys every loaded DAG, printing what each deploy did.
+func deployAll(ctx context.Context, a *App, eng *engine.Engine, res *dag.LoadResult, prune bool) error {
+	keep := map[string]bool{}
+	for _, d := range res.DAGs {
+		src, err := os.ReadFile(d.Source.File)
+		if err != nil {
+			return err
+		}
+		out, err := eng.Deploy(ctx, d, src)
+		if err != nil {
+			return fmt.Errorf("deploy %s: %w", d.ID, err)
+		}
+		keep[d.ID] = true
+		fmt.Fprintf(a.Stdout, "%-9s %s (%s)\n", out, d.ID, d.Source.File)
+	}
+	if !prune {
+		return nil
+	}
+	if len(res.Errors) > 0 {
+		return errors.New("not pruning: some files failed to load, and their DAGs would look gone")
+	}
+	pruned, err := eng.Prune(ctx, keep)
+	for _, id := range pruned {
+		fmt.Fprintf(a.Stdout, "pruned    %s (file gone; history kept)\n", id)
+	}
+	return err
+}
+
+func cmdDagsList(ctx context.Context, a *App, args []string) error {
+	st, _, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dags, err := st.ListDAGs(ctx)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "DAG\tSCHEDULE\tTIMEZONE\tOWNER\tSTATE\tNEXT RUN DUE")
+	for _, v := range dags {
+		d := v.Rec
+		state := "active"
+		switch {
+		case !d.Active:
+			state = "removed"
+		case d.Paused:
+			state = "paused"
+		}
+		next := "-"
+		if d.NextDueAt != nil {
+			next = inZone(*d.NextDueAt, d.Timezone)
+		}
+		sched := d.Schedule
+		if sched == "" {
+			sched = "(manual)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DagID, sched, d.Timezone, d.Owner, state, next)
+	}
+	return w.Flush()
+}
+
+func inZone(t time.Time, tz string) string {
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format(time.RFC3339)
+}
+
+func cmdScheduleNext(_ context.Context, a *App, args []string) error {
+	fs := flag.NewFlagSet("schedule next", flag.ContinueOnError)
+	n := fs.Int("n", 5, "how many runs")
+	after := fs.String("after", "", "an RFC 3339 instant (default now)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("name one DAG file")
+	}
+	if *n < 1 {
+		return usagef("-n must be at least 1, got %d", *n)
+	}
+	t := time.Now()
+	if *after != "" {
+		if t, err = time.Parse(time.RFC3339, *after); err != nil {
+			return usagef("--after %q is not RFC 3339 (e.g. 2025-01-01T00:00:00+09:00)", *after)
+		}
+	}
+	d, err := parseOne(pos[0])
+	if err != nil {
+		return err
+	}
+	if d.Schedule == "" {
+		return fmt.Errorf("%s: DAG %s has no schedule (it runs only when triggered)", pos[0], d.ID)
+	}
+	start := t
+	if d.Start != nil {
+		start = *d.Start
+	}
+	tt, err := engine.Timetable(d, start)
+	if err != nil {
+		return err
+	}
+	loc := d.Location()
+	for _, iv := range tt.DueAfter(t, *n) {
+		fmt.Fprintf(a.Stdout, "%s  %s  %s\n", iv.Start.In(loc).Format(time.RFC3339), iv.Start.In(loc).Format(time.RFC3339), iv.End.In(loc).Format(time.RFC3339))
+	}
+	return nil
+}
+
+// parseOne parses one DAG file, returning its problems as the error.
+func parseOne(path string) (*dag.DAG, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return dag.Parse(path, data, parseOptions())
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/emulators"
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/scheduler/service"
+)
+
+// workerCmd is how the local dispatcher starts a worker: UPDRAFT_WORKER_CMD, else this very
+// binary's `worker` command.
+func (a *App) workerCmd() ([]string, error) {
+	if c := strings.Fields(a.Getenv("UPDRAFT_WORKER_CMD")); len(c) > 0 {
+		return c, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the updraft binary to run workers: %w", err)
+	}
+	return []string{exe, "worker"}, nil
+}
+
+// emulatorSet returns running emulators: from the environment, from a running `updraft dev`,
+// or started now (stop them with the returned Set's Stop).
+func (a *App) emulatorSet(ctx context.Context) (*emulators.Set, error) {
+	if s, ok := emulators.FromEnv(); ok {
+		return s, nil
+	}
+	if st := a.readDevState(); st != nil {
+		return &emulators.Set{
+			Firestore: &emulators.Emulator{Name: "firestore", Host: st.FirestoreHost},
+			PubSub:    &emulators.Emulator{Name: "pubsub", Host: st.PubSubHost},
+		}, nil
+	}
+	if err := emulators.Check(); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(a.Stderr, "starting the Firestore and Pub/Sub emulators…")
+	return emulators.StartAll(ctx, filepath.Join(a.home(), "emulators"))
+}
+
+func cmdDev(ctx context.Context, a *App, args []string) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "where the scheduler listens (loopback)")
+	tick := fs.Float64("tick", 5, "local ticker interval, seconds")
+	project := fs.String("project", "updraft-dev", "project id on the emulators")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("name at most one DAG folder")
+	}
+	if *tick <= 0 {
+		return usagef("--tick must be a positive number of seconds")
+	}
+	dagDir := "examples/dags"
+	if len(pos) == 1 {
+		dagDir = pos[0]
+	}
+	if st, err := os.Stat(dagDir); err != nil || !st.IsDir() {
+		return fmt.Errorf("DAG folder %s not found: run from the repository root or name a folder (updraft dev DIR)", dagDir)
+	}
+	if st := a.readDevState(); st != nil {
+		return fmt.Errorf("updraft dev is already running (pid %d, %s); stop it first", st.PID, st.Addr)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (pick another with --addr)", *addr, err)
+	}
+	defer ln.Close()
+	workerCmd, err := a.workerCmd()
+	if err != nil {
+		return err
+	}
+	set, err := a.emulatorSet(ctx)
+	if err != nil {
+		return err
+	}
+	defer set.Stop()
+
+	logDir := filepath.Join(a.home(), "logs")
+	log := a.logger()
+	stack, err := local.Open(ctx, local.Config{
+		Project: *project, Env: set.Env(), LogDir: logDir, WorkerCmd: workerCmd,
+		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr,
+	})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	res, err := a.loadDAGs([]string{dagDir})
+	if err != nil {
+		return err
+	}
+	if err := deployAll(ctx, a, stack.Engine, res, true); err != nil && len(res.Errors) == 0 {
+		return err
+	}
+
+	h := &service.Handler{
+		Tick:     func(ctx context.Context) (engine.TickReport, error) { return stack.TickOnce(ctx), nil },
+		Status:   func() any { return stack.Status() },
+		Counters: func() map[string]float64 { return counters(stack) },
+	}
+	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	state := devState{PID: os.Getpid(), Project: *project, FirestoreHost: set.Firestore.Host, PubSubHost: set.PubSub.Host,
+		LogDir: logDir, Addr: ln.Addr().String()}
+	if err := writeState(a.stateFile(), state); err != nil {
+		return err
+	}
+	defer os.Remove(a.stateFile())
+
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(a.Stdout, `
+Updraft is running locally (project %s on the emulators).
+  scheduler   %s/healthz · %s/api/status · %s/metrics
+  emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
+  DAGs        %s (edits are redeployed within seconds), ticking every %gs
+  logs        %s
+
+Try, in another terminal:
+  updraft dags list
+  updraft runs list every_minute          # a new run appears each minute
+  updraft trigger hello_chain && updraft runs list hello_chain
+  updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
+
+Ctrl-C stops everything (workers and the emulators' JVMs included).
+`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, dagDir, *tick, logDir)
+
+	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
+	err = stack.Run(ctx)
+	fmt.Fprintln(a.Stderr, "stopping…")
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// watchDAGs redeploys the DAG folder's changed files, so an edit shows up without a command.
+func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, every time.Duration) {
+	last := map[string]string{}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		res, err := dag.LoadFiles([]string{dir}, parseOptions())
+		if err != nil {
+			continue
+		}
+		for f, ps := range res.Errors {
+			if key := ps.Error(); last[f] != key {
+				last[f] = key
+				fmt.Fprintf(a.Stderr, "import error in %s:\n%s\n", f, key)
+			}
+		}
+		for _, d := range res.DAGs {
+			if last[d.Source.File] == d.Source.Hash {
+				continue
+			}
+			src, err := os.ReadFile(d.Source.File)
+			if err != nil {
+				continue
+			}
+			out, err := eng.Deploy(ctx, d, src)
+			if err != nil {
+				fmt.Fprintf(a.Stderr, "redeploy %s: %v\n", d.ID, err)
+				continue
+			}
+			last[d.Source.File] = d.Source.Hash
+			if out != engine.Unchanged {
+				fmt.Fprintf(a.Stdout, "%s %s (%s)\n", out, d.ID, d.Source.File)
+			}
+		}
+	}
+}
+
+func counters(s *local.Stack) map[string]float64 {
+	st := s.Status()
+	return map[string]float64{
+		"updraft_ticks_total":                float64(st.Ticks),
+		"updraft_tick_duration_seconds":      st.LastTick.Duration.Seconds(),
+		"updraft_dagruns_created_total":      float64(st.RunsCreated),
+		"updraft_tasks_queued_total":         float64(st.TasksQueued),
+		"updraft_attempts_republished_total": float64(st.Republished),
+		"updraft_workers_started_total":      float64(st.WorkersStarted),
+		"updraft_workers_running":            float64(st.WorkersRunning),
+		"updraft_bad_messages_total":         float64(st.BadMessages),
+		"updraft_task_events_handled_total":  float64(st.EventsHandled),
+	}
+}
+
+func writeState(path string, st devState) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	return os.WriteFile(path, b, 0o644)
+}

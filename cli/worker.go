@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/tasks"
+)
+
+// cmdWorker executes the attempt in UPDRAFT_ATTEMPT: the contract is the same for a Cloud Run
+// job execution and a local subprocess. It exits 0 once the attempt's outcome is recorded,
+// whatever it was.
+func cmdWorker(ctx context.Context, a *App, args []string) error {
+	ref, err := tasks.DecodeAttempt(a.Getenv(tasks.EnvAttempt))
+	if err != nil {
+		return err
+	}
+	project := a.Getenv("GOOGLE_CLOUD_PROJECT")
+	if project == "" {
+		return fmt.Errorf("GOOGLE_CLOUD_PROJECT is not set")
+	}
+	st, err := fsstore.Open(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	q, err := psqueue.Open(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	log := slog.New(slog.NewJSONHandler(a.Stderr, nil))
+	host, _ := os.Hostname()
+	execRef := a.Getenv("CLOUD_RUN_EXECUTION")
+	if execRef == "" {
+		execRef = "pid:" + strconv.Itoa(os.Getpid())
+	}
+	w := &tasks.Worker{
+		Engine:   engine.New(st, q, engine.Config{}, nil, log),
+		Registry: tasks.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
+		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
+	}
+	return w.Execute(ctx, ref)
+}

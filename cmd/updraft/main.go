@@ -1,0 +1,19 @@
+// Command updraft is Updraft's CLI: DAGs, schedules, the local dev stack, test runs,
+// triggers, runs, logs, and the worker entry point.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/updraft-dev/updraft/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,308 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/scheduler/schedule"
+)
+
+// runCtx is a run with its DAG version, loaded once per operation.
+type runCtx struct {
+	run        scheduler.Run
+	runTime    time.Time // update time the run was read at
+	spec       *dag.DAG
+	downstream map[string][]string
+}
+
+func (e *Engine) loadRun(ctx context.Context, dagID, runID string) (*runCtx, error) {
+	v, err := e.store.GetRun(ctx, dagID, runID)
+	if err != nil {
+		return nil, err
+	}
+	return e.runCtxOf(ctx, v.Rec, v.UpdateTime)
+}
+
+func (e *Engine) runCtxOf(ctx context.Context, r scheduler.Run, ut time.Time) (*runCtx, error) {
+	spec, err := e.Spec(ctx, r.DagID, r.Version)
+	if err != nil {
+		return nil, err
+	}
+	return &runCtx{run: r, runTime: ut, spec: spec, downstream: spec.Downstream()}, nil
+}
+
+// NewRun describes a run to create.
+type NewRun struct {
+	DagID    string
+	Version  string
+	Type     scheduler.RunType
+	RunID    string // default: scheduler.RunID(Type, Interval.Start)
+	Logical  time.Time
+	Interval schedule.Interval
+	Conf     map[string]any
+}
+
+// ErrRunExists means a run with that id is already there: one run per (DAG, logical date).
+var ErrRunExists = errors.New("engine: run already exists")
+
+// CreateRun creates a run (once: its document id is derived from DAG and run id, and created
+// with Create), its task instances, and queues its first tasks.
+func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
+	now := e.now()
+	if nr.RunID == "" {
+		nr.RunID = scheduler.RunID(nr.Type, nr.Logical)
+	}
+	conf := ""
+	if len(nr.Conf) > 0 {
+		b, err := json.Marshal(nr.Conf)
+		if err != nil {
+			return nil, fmt.Errorf("engine: encode conf: %w", err)
+		}
+		conf = string(b)
+	}
+	r := scheduler.Run{
+		DagID: nr.DagID, RunID: nr.RunID, RunType: nr.Type, Version: nr.Version, State: scheduler.RunQueued,
+		LogicalDate: nr.Logical.UTC(), IntervalStart: nr.Interval.Start.UTC(), IntervalEnd: nr.Interval.End.UTC(),
+		Conf: conf, CreatedAt: now, TickDueAt: ptr(now.Add(e.cfg.StartGrace)),
+	}
+	if err := e.store.CreateRun(ctx, &r); err != nil {
+		if errors.Is(err, fsstore.ErrExists) {
+			return nil, fmt.Errorf("%w: %s/%s", ErrRunExists, r.DagID, r.RunID)
+		}
+		return nil, err
+	}
+	e.Stats.RunsCreated.Add(1)
+	v, err := e.store.GetRun(ctx, r.DagID, r.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.startRun(ctx, v); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// startRun makes a queued run's task instances (those already there are kept), queues the
+// tasks that wait for nothing, and then moves the run to running. Every step is idempotent,
+// so the tick can finish a start whose creator died.
+func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run]) error {
+	if v.Rec.State != scheduler.RunQueued {
+		return nil
+	}
+	rc, err := e.runCtxOf(ctx, v.Rec, v.UpdateTime)
+	if err != nil {
+		return err
+	}
+	tis := make([]*scheduler.TaskInstance, 0, len(rc.spec.Tasks))
+	for _, t := range rc.spec.Tasks {
+		ti := &scheduler.TaskInstance{
+			DagID: rc.run.DagID, RunID: rc.run.RunID, RunKey: rc.run.Key(), TaskID: t.ID, Type: t.Type,
+			State: scheduler.TaskNone, MaxTries: t.Retries + 1, Downstream: rc.downstream[t.ID],
+		}
+		if ti.Downstream == nil {
+			ti.Downstream = []string{}
+		}
+		tis = append(tis, ti)
+	}
+	if err := e.store.CreateTaskInstances(ctx, tis); err != nil {
+		return err
+	}
+	var done []string
+	for _, t := range rc.spec.Tasks {
+		if len(t.Needs) > 0 && scheduler.WaitsForUpstream(t.TriggerRule) {
+			continue
+		}
+		finished, _, err := e.decide(ctx, rc, t.ID, scheduler.Ready)
+		if err != nil {
+			return err
+		}
+		if finished {
+			done = append(done, t.ID)
+		}
+	}
+	now := e.now()
+	_, err = e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
+		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": nil,
+	})
+	if err != nil && !isConflict(err) {
+		return err
+	}
+	rc.run.State = scheduler.RunRunning
+	if len(done) > 0 {
+		return e.cascade(ctx, rc, done)
+	}
+	if len(rc.spec.Tasks) == 0 {
+		return e.maybeFinishRun(ctx, rc)
+	}
+	return nil
+}
+
+// Advance is the fast-follow after a task instance finished: it decides each downstream task
+// whose upstream is now complete enough (queue it, or skip it, or mark it upstream_failed),
+// and finishes the run when nothing is left. Doing it twice finds nothing left to do.
+func (e *Engine) Advance(ctx context.Context, dagID, runID, taskID string) error {
+	rc, err := e.loadRun(ctx, dagID, runID)
+	if err != nil {
+		return err
+	}
+	return e.cascade(ctx, rc, []string{taskID})
+}
+
+// cascade decides the downstream of tasks that just finished, following skips, failures and
+// noop completions transitively, then checks whether the run is over. It costs reads in
+// proportion to the downstream, not to the run.
+func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) error {
+	pending := false
+	work := append([]string(nil), finished...)
+	for len(work) > 0 {
+		t := work[0]
+		work = work[1:]
+		for _, d := range rc.downstream[t] {
+			done, waiting, err := e.decide(ctx, rc, d, -1)
+			if err != nil {
+				return err
+			}
+			pending = pending || waiting
+			if done {
+				work = append(work, d)
+			}
+		}
+	}
+	if pending {
+		return nil
+	}
+	return e.maybeFinishRun(ctx, rc)
+}
+
+// decide evaluates one task instance that may be ready. force, when not -1, skips the
+// trigger rule (roots). It returns whether the instance is now finished (so its own
+// downstream must be decided) and whether it is still pending (waiting, queued or running).
+func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force scheduler.Decision) (finished, pending bool, err error) {
+	task, ok := rc.spec.Task(taskID)
+	if !ok {
+		return false, false, fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), taskID)
+	}
+	for range maxConflictRetries {
+		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		if err != nil {
+			return false, false, err
+		}
+		if v.Rec.State != scheduler.TaskNone {
+			return false, !v.Rec.State.Finished(), nil
+		}
+		dec := force
+		if dec < 0 {
+			c, err := e.store.CountUpstream(ctx, rc.run.Key(), taskID)
+			if err != nil {
+				return false, false, err
+			}
+			c.Total = len(task.Needs) // instances not found yet count as not done
+			if dec, err = scheduler.Evaluate(task.TriggerRule, c); err != nil {
+				return false, false, err
+			}
+		}
+		var fields map[string]any
+		switch {
+		case dec == scheduler.Wait:
+			return false, true, nil
+		case dec == scheduler.Ready && task.Type != "noop":
+			err := e.queue(ctx, rc, task, v)
+			if isConflict(err) {
+				continue
+			}
+			return false, true, err
+		case dec == scheduler.Ready: // noop: completed here, never dispatched
+			fields = scheduler.StateFields(scheduler.TaskSuccess)
+		case dec == scheduler.Skip:
+			fields = scheduler.StateFields(scheduler.TaskSkipped)
+		case dec == scheduler.FailUpstream:
+			fields = scheduler.StateFields(scheduler.TaskUpstreamFailed)
+		}
+		now := e.now()
+		fields["ended_at"] = now
+		if dec == scheduler.Ready {
+			fields["started_at"] = now
+		}
+		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, fields)
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return false, false, err
+		}
+		return true, false, nil
+	}
+	return false, false, fmt.Errorf("engine: decide %s/%s: too many concurrent changes", rc.run.Key(), taskID)
+}
+
+// queue moves a task instance to queued with a new attempt id and publishes the attempt. A
+// failed publish is left to the tick, which republishes queued attempts nobody claimed.
+func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance]) error {
+	now := e.now()
+	ref := scheduler.AttemptRef{
+		DagID: rc.run.DagID, RunID: rc.run.RunID, TaskID: task.ID,
+		TryNumber: v.Rec.TryNumber + 1, AttemptID: scheduler.NewAttemptID(),
+	}
+	fields := scheduler.StateFields(scheduler.TaskQueued)
+	fields["try_number"] = ref.TryNumber
+	fields["attempt_id"] = ref.AttemptID
+	fields["queued_at"] = now
+	fields["tick_due_at"] = now.Add(e.cfg.RepublishAfter)
+	fields["error"] = ""
+	if _, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, fields); err != nil {
+		return err
+	}
+	e.Stats.TasksQueued.Add(1)
+	e.publishTask(ctx, task, ref)
+	return nil
+}
+
+func (e *Engine) publishTask(ctx context.Context, task *dag.Task, ref scheduler.AttemptRef) {
+	msg, _ := json.Marshal(scheduler.TaskMessage{
+		AttemptRef: ref, Type: task.Type, Executor: task.Executor, Resources: task.Resources,
+		TimeoutSeconds: int(task.Timeout / time.Second),
+	})
+	if err := e.pub.PublishTask(ctx, msg); err != nil {
+		e.Stats.PublishFailures.Add(1)
+		e.log.Warn("publish failed; the tick will republish", "attempt_id", ref.AttemptID, "error", err)
+	}
+}
+
+// maybeFinishRun ends the run when every task instance has finished: failed if any ended
+// failed or upstream_failed, success otherwise.
+func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
+	total, done, bad, err := e.store.RunProgress(ctx, rc.run.Key())
+	if err != nil {
+		return err
+	}
+	if total < len(rc.spec.Tasks) || done < total {
+		return nil
+	}
+	state := scheduler.RunSuccess
+	if bad > 0 {
+		state = scheduler.RunFailed
+	}
+	for range maxConflictRetries {
+		v, err := e.store.GetRun(ctx, rc.run.DagID, rc.run.RunID)
+		if err != nil {
+			return err
+		}
+		if v.Rec.State.Finished() {
+			return nil
+		}
+		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
+			"state": string(state), "ended_at": e.now(), "tick_due_at": nil,
+		})
+		if isConflict(err) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("engine: finish run %s: too many concurrent changes", rc.run.Key())
+}

@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// TickReport says what one tick did.
+type TickReport struct {
+	At          time.Time     `json:"at"`
+	DueDAGs     int           `json:"due_dags"`
+	RunsCreated int           `json:"runs_created"`
+	RunsStarted int           `json:"runs_started"`
+	Republished int           `json:"republished"`
+	Retried     int           `json:"retried"`
+	Reads       int64         `json:"reads"`
+	Writes      int64         `json:"writes"`
+	Duration    time.Duration `json:"duration_ns"`
+	Errors      []string      `json:"errors,omitempty"`
+}
+
+// Tick does the work that waits on time: it creates the runs of due schedules, finishes
+// starting runs whose creator died, republishes attempts nobody claimed, and queues retries
+// now due. Every query is an indexed range over a due-time field, so its cost grows with
+// what is due, not with the number of DAGs. Errors on one item don't stop the others.
+func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
+	start := time.Now()
+	r0, w0 := e.store.Counts()
+	now := e.now()
+	rep := TickReport{At: now}
+	fail := func(err error) { rep.Errors = append(rep.Errors, err.Error()) }
+
+	dags, err := e.store.DueDAGs(ctx, now, e.cfg.TickBatch)
+	if err != nil {
+		return rep, err
+	}
+	rep.DueDAGs = len(dags)
+	for _, d := range dags {
+		n, err := e.scheduleDAG(ctx, d, now)
+		rep.RunsCreated += n
+		if err != nil {
+			fail(err)
+		}
+	}
+	runs, err := e.store.DueRuns(ctx, now, e.cfg.TickBatch)
+	if err != nil {
+		return rep, err
+	}
+	for i := range runs {
+		if err := e.startRun(ctx, &runs[i]); err != nil {
+			fail(err)
+			continue
+		}
+		rep.RunsStarted++
+	}
+	tis, err := e.store.DueTaskInstances(ctx, now, e.cfg.TickBatch)
+	if err != nil {
+		return rep, err
+	}
+	for i := range tis {
+		kind, err := e.tickTask(ctx, &tis[i], now)
+		if err != nil {
+			fail(err)
+		}
+		switch kind {
+		case "republished":
+			rep.Republished++
+		case "retried":
+			rep.Retried++
+		}
+	}
+	r1, w1 := e.store.Counts()
+	rep.Reads, rep.Writes, rep.Duration = r1-r0, w1-w0, time.Since(start)
+	return rep, nil
+}
+
+// scheduleDAG creates the runs a due DAG gets now and moves its cursor.
+func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.DAGRecord], now time.Time) (int, error) {
+	rec := d.Rec
+	cur, ok := cursorOf(&rec)
+	if !ok {
+		return 0, nil
+	}
+	spec, err := e.Spec(ctx, rec.DagID, rec.Version)
+	if err != nil {
+		return 0, err
+	}
+	tt, err := Timetable(spec, cur.Start)
+	if err != nil {
+		return 0, err
+	}
+	active, err := e.store.CountActiveRuns(ctx, rec.DagID)
+	if err != nil {
+		return 0, err
+	}
+	plan := scheduler.PlanRuns(tt, spec.Catchup, cur, now, spec.MaxActiveRuns-active)
+	created := 0
+	for _, iv := range plan.Create {
+		_, err := e.CreateRun(ctx, NewRun{
+			DagID: rec.DagID, Version: rec.Version, Type: scheduler.RunScheduled, Logical: iv.Start, Interval: iv,
+		})
+		if errors.Is(err, ErrRunExists) {
+			continue
+		}
+		if err != nil {
+			return created, fmt.Errorf("engine: create run of %s for %s: %w", rec.DagID, iv.Start.Format(time.RFC3339), err)
+		}
+		created++
+	}
+	if plan.Next != nil && plan.Next.Start.Equal(cur.Start) {
+		return created, nil // waiting for room under max_active_runs
+	}
+	rec.NextStart, rec.NextEnd = nil, nil
+	if plan.Next != nil {
+		rec.NextStart, rec.NextEnd = ptr(plan.Next.Start.UTC()), ptr(plan.Next.End.UTC())
+	}
+	rec.NextDueAt = dueAt(&rec)
+	_, err = e.store.UpdateDAGIf(ctx, rec.DagID, d.UpdateTime, map[string]any{
+		"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt,
+	})
+	if isConflict(err) {
+		return created, nil // another tick moved it; the runs it made are the same runs
+	}
+	return created, err
+}
+
+// tickTask handles a task instance whose tick_due_at passed.
+func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.TaskInstance], now time.Time) (string, error) {
+	ti := v.Rec
+	switch ti.State {
+	case scheduler.TaskQueued:
+		rc, err := e.loadRun(ctx, ti.DagID, ti.RunID)
+		if err != nil {
+			return "", err
+		}
+		task, ok := rc.spec.Task(ti.TaskID)
+		if !ok {
+			return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), ti.TaskID)
+		}
+		if _, err := e.store.UpdateTaskInstanceIf(ctx, &ti, v.UpdateTime, map[string]any{
+			"tick_due_at": now.Add(e.cfg.RepublishAfter),
+		}); err != nil {
+			if isConflict(err) {
+				return "", nil // claimed or changed meanwhile
+			}
+			return "", err
+		}
+		e.Stats.Republished.Add(1)
+		e.publishTask(ctx, task, scheduler.AttemptRef{
+			DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, TryNumber: ti.TryNumber, AttemptID: ti.AttemptID,
+		})
+		return "republished", nil
+	case scheduler.TaskUpForRetry:
+		rc, err := e.loadRun(ctx, ti.DagID, ti.RunID)
+		if err != nil {
+			return "", err
+		}
+		task, ok := rc.spec.Task(ti.TaskID)
+		if !ok {
+			return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), ti.TaskID)
+		}
+		err = e.queue(ctx, rc, task, v)
+		if isConflict(err) {
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		e.Stats.Retried.Add(1)
+		return "retried", nil
+	default:
+		_, err := e.store.UpdateTaskInstanceIf(ctx, &ti, v.UpdateTime, map[string]any{"tick_due_at": nil})
+		if isConflict(err) {
+			return "", nil
+		}
+		return "", err
+	}
+}

@@ -1,0 +1,360 @@
+package fsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("fsstore: not found")
+	ErrExists   = errors.New("fsstore: already exists")
+	// ErrConflict means a precondition failed: someone else changed the document since it
+	// was read. Re-read and decide again.
+	ErrConflict = errors.New("fsstore: changed since read")
+)
+
+// Collection names.
+const (
+	ColDAGs          = "dags"
+	ColDAGVersions   = "dag_versions"
+	ColRuns          = "runs"
+	ColTaskInstances = "task_instances"
+	ColAttempts      = "attempts"
+)
+
+// Store is Updraft's Firestore state.
+type Store struct {
+	fs     *firestore.Client
+	reads  atomic.Int64
+	writes atomic.Int64
+}
+
+// Open connects to Firestore for the project (the emulator when FIRESTORE_EMULATOR_HOST is set).
+func Open(ctx context.Context, project string) (*Store, error) {
+	c, err := firestore.NewClient(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("fsstore: connect to project %s: %w", project, err)
+	}
+	return &Store{fs: c}, nil
+}
+
+// Close releases the client.
+func (s *Store) Close() error { return s.fs.Close() }
+
+// Counts returns how many documents this Store has read and written so far (aggregation
+// queries count as one read, as Firestore bills them per 1,000 index entries).
+func (s *Store) Counts() (reads, writes int64) { return s.reads.Load(), s.writes.Load() }
+
+// Versioned is a record with the update time it was read at, for conditional writes.
+type Versioned[T any] struct {
+	Rec        T
+	UpdateTime time.Time
+}
+
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch status.Code(err) {
+	case codes.NotFound:
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	case codes.AlreadyExists:
+		return fmt.Errorf("%s: %w", op, ErrExists)
+	case codes.FailedPrecondition, codes.Aborted:
+		return fmt.Errorf("%s: %w", op, ErrConflict)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func get[T any](ctx context.Context, s *Store, col, id string) (*Versioned[T], error) {
+	snap, err := s.fs.Collection(col).Doc(id).Get(ctx)
+	s.reads.Add(1)
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("fsstore: get %s/%s", col, id), err)
+	}
+	var v Versioned[T]
+	if err := snap.DataTo(&v.Rec); err != nil {
+		return nil, fmt.Errorf("fsstore: decode %s/%s: %w", col, id, err)
+	}
+	v.UpdateTime = snap.UpdateTime
+	return &v, nil
+}
+
+func (s *Store) create(ctx context.Context, col, id string, data any) error {
+	_, err := s.fs.Collection(col).Doc(id).Create(ctx, data)
+	s.writes.Add(1)
+	return mapErr(fmt.Sprintf("fsstore: create %s/%s", col, id), err)
+}
+
+// updateIf applies field updates to a document only if it is unchanged since updateTime.
+func (s *Store) updateIf(ctx context.Context, col, id string, updateTime time.Time, fields map[string]any) (time.Time, error) {
+	ups := make([]firestore.Update, 0, len(fields))
+	for k, v := range fields {
+		ups = append(ups, firestore.Update{Path: k, Value: v})
+	}
+	res, err := s.fs.Collection(col).Doc(id).Update(ctx, ups, firestore.LastUpdateTime(updateTime))
+	s.writes.Add(1)
+	if err != nil {
+		return time.Time{}, mapErr(fmt.Sprintf("fsstore: update %s/%s", col, id), err)
+	}
+	return res.UpdateTime, nil
+}
+
+func queryAll[T any](ctx context.Context, s *Store, q firestore.Query, what string) ([]Versioned[T], error) {
+	it := q.Documents(ctx)
+	defer it.Stop()
+	var out []Versioned[T]
+	for {
+		snap, err := it.Next()
+		if err == iterator.Done {
+			return out, nil
+		}
+		if err != nil {
+			return nil, mapErr("fsstore: query "+what, err)
+		}
+		s.reads.Add(1)
+		var v Versioned[T]
+		if err := snap.DataTo(&v.Rec); err != nil {
+			return nil, fmt.Errorf("fsstore: decode %s: %w", snap.Ref.Path, err)
+		}
+		v.UpdateTime = snap.UpdateTime
+		out = append(out, v)
+	}
+}
+
+// ---- DAGs
+
+// GetDAG reads a deployed DAG.
+func (s *Store) GetDAG(ctx context.Context, id string) (*Versioned[scheduler.DAGRecord], error) {
+	return get[scheduler.DAGRecord](ctx, s, ColDAGs, id)
+}
+
+// CreateDAG stores a DAG deployed for the first time.
+func (s *Store) CreateDAG(ctx context.Context, rec *scheduler.DAGRecord) error {
+	return s.create(ctx, ColDAGs, rec.DagID, rec)
+}
+
+// UpdateDAGIf changes fields of a DAG if it is unchanged since updateTime.
+func (s *Store) UpdateDAGIf(ctx context.Context, id string, updateTime time.Time, fields map[string]any) (time.Time, error) {
+	return s.updateIf(ctx, ColDAGs, id, updateTime, fields)
+}
+
+// ListDAGs reads every deployed DAG, ordered by id.
+func (s *Store) ListDAGs(ctx context.Context) ([]Versioned[scheduler.DAGRecord], error) {
+	return queryAll[scheduler.DAGRecord](ctx, s, s.fs.Collection(ColDAGs).OrderBy("dag_id", firestore.Asc), "dags")
+}
+
+// DueDAGs reads the DAGs whose next_due_at has passed, oldest first: an indexed range, so
+// the tick reads what is due and not every DAG.
+func (s *Store) DueDAGs(ctx context.Context, now time.Time, limit int) ([]Versioned[scheduler.DAGRecord], error) {
+	q := s.fs.Collection(ColDAGs).Where("next_due_at", "<=", now).OrderBy("next_due_at", firestore.Asc).Limit(limit)
+	return queryAll[scheduler.DAGRecord](ctx, s, q, "due dags")
+}
+
+// PutVersion stores an immutable DAG version; storing the same version again is a no-op.
+func (s *Store) PutVersion(ctx context.Context, v *scheduler.DAGVersion) error {
+	err := s.create(ctx, ColDAGVersions, versionKey(v.DagID, v.Version), v)
+	if errors.Is(err, ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// GetVersion reads one DAG version.
+func (s *Store) GetVersion(ctx context.Context, dagID, version string) (*scheduler.DAGVersion, error) {
+	v, err := get[scheduler.DAGVersion](ctx, s, ColDAGVersions, versionKey(dagID, version))
+	if err != nil {
+		return nil, err
+	}
+	return &v.Rec, nil
+}
+
+func versionKey(dagID, version string) string { return dagID + "~" + version }
+
+// ---- Runs
+
+// CreateRun creates a run; ErrExists means a run with its key is already there.
+func (s *Store) CreateRun(ctx context.Context, r *scheduler.Run) error {
+	return s.create(ctx, ColRuns, r.Key(), r)
+}
+
+// GetRun reads a run.
+func (s *Store) GetRun(ctx context.Context, dagID, runID string) (*Versioned[scheduler.Run], error) {
+	return get[scheduler.Run](ctx, s, ColRuns, scheduler.RunKey(dagID, runID))
+}
+
+// UpdateRunIf changes fields of a run if it is unchanged since updateTime.
+func (s *Store) UpdateRunIf(ctx context.Context, r *scheduler.Run, updateTime time.Time, fields map[string]any) (time.Time, error) {
+	return s.updateIf(ctx, ColRuns, r.Key(), updateTime, fields)
+}
+
+// ListRuns reads a DAG's runs, newest logical date first.
+func (s *Store) ListRuns(ctx context.Context, dagID string, limit int) ([]Versioned[scheduler.Run], error) {
+	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).OrderBy("logical_date", firestore.Desc).Limit(limit)
+	return queryAll[scheduler.Run](ctx, s, q, "runs of "+dagID)
+}
+
+// FindRuns reads the runs with this run id, across DAGs (for a bare run id on the CLI).
+func (s *Store) FindRuns(ctx context.Context, runID string) ([]Versioned[scheduler.Run], error) {
+	q := s.fs.Collection(ColRuns).Where("run_id", "==", runID).Limit(10)
+	return queryAll[scheduler.Run](ctx, s, q, "runs "+runID)
+}
+
+// CountActiveRuns counts a DAG's queued and running runs.
+func (s *Store) CountActiveRuns(ctx context.Context, dagID string) (int, error) {
+	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).Where("state", "in", []string{string(scheduler.RunQueued), string(scheduler.RunRunning)})
+	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
+	s.reads.Add(1)
+	if err != nil {
+		return 0, mapErr("fsstore: count active runs of "+dagID, err)
+	}
+	return intOf(res.Data()["n"]), nil
+}
+
+// DueRuns reads runs whose tick_due_at has passed.
+func (s *Store) DueRuns(ctx context.Context, now time.Time, limit int) ([]Versioned[scheduler.Run], error) {
+	q := s.fs.Collection(ColRuns).Where("tick_due_at", "<=", now).OrderBy("tick_due_at", firestore.Asc).Limit(limit)
+	return queryAll[scheduler.Run](ctx, s, q, "due runs")
+}
+
+// ---- Task instances
+
+// CreateTaskInstances creates a run's task instances; those that already exist are left as
+// they are, so a run whose creator died half-way can be completed by anyone.
+func (s *Store) CreateTaskInstances(ctx context.Context, tis []*scheduler.TaskInstance) error {
+	bw := s.fs.BulkWriter(ctx)
+	jobs := make([]*firestore.BulkWriterJob, 0, len(tis))
+	for _, ti := range tis {
+		j, err := bw.Create(s.fs.Collection(ColTaskInstances).Doc(ti.Key()), ti)
+		if err != nil {
+			bw.End()
+			return fmt.Errorf("fsstore: create task instance %s: %w", ti.Key(), err)
+		}
+		jobs = append(jobs, j)
+	}
+	bw.End()
+	s.writes.Add(int64(len(tis)))
+	for i, j := range jobs {
+		if _, err := j.Results(); err != nil && status.Code(err) != codes.AlreadyExists {
+			return mapErr("fsstore: create task instance "+tis[i].Key(), err)
+		}
+	}
+	return nil
+}
+
+// GetTaskInstance reads a task instance.
+func (s *Store) GetTaskInstance(ctx context.Context, dagID, runID, taskID string) (*Versioned[scheduler.TaskInstance], error) {
+	return get[scheduler.TaskInstance](ctx, s, ColTaskInstances, scheduler.TaskKey(dagID, runID, taskID))
+}
+
+// UpdateTaskInstanceIf changes fields of a task instance if it is unchanged since updateTime.
+func (s *Store) UpdateTaskInstanceIf(ctx context.Context, ti *scheduler.TaskInstance, updateTime time.Time, fields map[string]any) (time.Time, error) {
+	return s.updateIf(ctx, ColTaskInstances, ti.Key(), updateTime, fields)
+}
+
+// ListTaskInstances reads a run's task instances.
+func (s *Store) ListTaskInstances(ctx context.Context, dagID, runID string) ([]Versioned[scheduler.TaskInstance], error) {
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", scheduler.RunKey(dagID, runID))
+	return queryAll[scheduler.TaskInstance](ctx, s, q, "task instances of "+runID)
+}
+
+// DueTaskInstances reads task instances whose tick_due_at has passed.
+func (s *Store) DueTaskInstances(ctx context.Context, now time.Time, limit int) ([]Versioned[scheduler.TaskInstance], error) {
+	q := s.fs.Collection(ColTaskInstances).Where("tick_due_at", "<=", now).OrderBy("tick_due_at", firestore.Asc).Limit(limit)
+	return queryAll[scheduler.TaskInstance](ctx, s, q, "due task instances")
+}
+
+// CountUpstream counts, by state, the instances of the run that list taskID downstream: one
+// aggregation query (Firestore allows five aggregations in one), whatever the run's size.
+// Total is left for the caller, who knows how many upstream tasks there are.
+func (s *Store) CountUpstream(ctx context.Context, runKey, taskID string) (scheduler.UpstreamCounts, error) {
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).Where("downstream", "array-contains", taskID)
+	res, err := q.NewAggregationQuery().WithSum("finished", "done").WithSum("c_success", "ok").
+		WithSum("c_failed", "failed").WithSum("c_upstream_failed", "upf").WithSum("c_skipped", "skipped").Get(ctx)
+	s.reads.Add(1)
+	if err != nil {
+		return scheduler.UpstreamCounts{}, mapErr("fsstore: count upstream of "+taskID, err)
+	}
+	d := res.Data()
+	return scheduler.UpstreamCounts{
+		Done: intOf(d["done"]), Success: intOf(d["ok"]),
+		Failed: intOf(d["failed"]), UpstreamFailed: intOf(d["upf"]), Skipped: intOf(d["skipped"]),
+	}, nil
+}
+
+// RunProgress counts a run's task instances: all, finished, and finished badly.
+func (s *Store) RunProgress(ctx context.Context, runKey string) (total, finished, bad int, err error) {
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey)
+	res, err := q.NewAggregationQuery().WithCount("n").WithSum("finished", "done").WithSum("bad", "bad").Get(ctx)
+	s.reads.Add(1)
+	if err != nil {
+		return 0, 0, 0, mapErr("fsstore: count progress of "+runKey, err)
+	}
+	d := res.Data()
+	return intOf(d["n"]), intOf(d["done"]), intOf(d["bad"]), nil
+}
+
+// ---- Attempts
+
+// CreateAttempt creates an attempt document: the worker's claim. ErrExists means another
+// delivery of the same attempt claimed it first.
+func (s *Store) CreateAttempt(ctx context.Context, a *scheduler.Attempt) (time.Time, error) {
+	res, err := s.fs.Collection(ColAttempts).Doc(a.ID).Create(ctx, a)
+	s.writes.Add(1)
+	if err != nil {
+		return time.Time{}, mapErr("fsstore: create attempt "+a.ID, err)
+	}
+	return res.UpdateTime, nil
+}
+
+// GetAttempt reads an attempt.
+func (s *Store) GetAttempt(ctx context.Context, id string) (*Versioned[scheduler.Attempt], error) {
+	return get[scheduler.Attempt](ctx, s, ColAttempts, id)
+}
+
+// UpdateAttemptIf changes fields of an attempt if it is unchanged since updateTime.
+func (s *Store) UpdateAttemptIf(ctx context.Context, id string, updateTime time.Time, fields map[string]any) (time.Time, error) {
+	return s.updateIf(ctx, ColAttempts, id, updateTime, fields)
+}
+
+// ListAttempts reads the attempts of one task instance, oldest first.
+func (s *Store) ListAttempts(ctx context.Context, dagID, runID, taskID string) ([]Versioned[scheduler.Attempt], error) {
+	q := s.fs.Collection(ColAttempts).Where("dag_id", "==", dagID).Where("run_id", "==", runID).Where("task_id", "==", taskID)
+	out, err := queryAll[scheduler.Attempt](ctx, s, q, "attempts")
+	if err != nil {
+		return nil, err
+	}
+	sortAttempts(out)
+	return out, nil
+}
+
+func sortAttempts(as []Versioned[scheduler.Attempt]) {
+	for i := 1; i < len(as); i++ {
+		for j := i; j > 0 && as[j].Rec.StartedAt.Before(as[j-1].Rec.StartedAt); j-- {
+			as[j], as[j-1] = as[j-1], as[j]
+		}
+	}
+}
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case int64:
+		return int(n)
+	case int:
+		return n
+	case float64:
+		return int(n)
+	}
+	return 0
+}

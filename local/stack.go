@@ -1,0 +1,189 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/tasks"
+)
+
+// Config configures a local stack.
+type Config struct {
+	Project string
+	// Env holds the emulator host variables workers need (FIRESTORE_EMULATOR_HOST, ...).
+	Env []string
+	// LogDir keeps attempt logs.
+	LogDir string
+	// WorkerCmd starts the worker binary.
+	WorkerCmd []string
+	// TickEvery is the local ticker's interval (0: no ticker).
+	TickEvery time.Duration
+	// Engine tunes the engine (RepublishAfter defaults to 30 s locally).
+	Engine engine.Config
+	// MaxWorkers bounds concurrent worker subprocesses.
+	MaxWorkers int
+	// WorkerStderr receives worker subprocesses' own errors (nil: discarded).
+	WorkerStderr io.Writer
+	Log          *slog.Logger
+	Now          func() time.Time
+}
+
+// Stack is everything that runs Updraft locally besides the emulators.
+type Stack struct {
+	Config
+	Store      *fsstore.Store
+	Queue      *psqueue.Queue
+	Engine     *engine.Engine
+	Dispatcher *Dispatcher
+	Registry   *tasks.Registry
+
+	mu       sync.Mutex
+	lastTick engine.TickReport
+	ticks    int64
+	advanced int64
+}
+
+// Open connects a stack to the backends named in cfg and creates the topics it uses.
+func Open(ctx context.Context, cfg Config) (*Stack, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return nil, err
+		}
+	}
+	st, err := fsstore.Open(ctx, cfg.Project)
+	if err != nil {
+		return nil, err
+	}
+	q, err := psqueue.Open(ctx, cfg.Project)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := q.Ensure(ctx); err != nil {
+		st.Close()
+		q.Close()
+		return nil, err
+	}
+	eng := engine.New(st, q, cfg.Engine, cfg.Now, cfg.Log)
+	reg := tasks.Builtins()
+	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
+	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg}
+	s.Dispatcher = &Dispatcher{
+		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
+		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
+		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
+			LogDir: cfg.LogDir, Log: cfg.Log},
+	}
+	return s, nil
+}
+
+// Close releases the clients.
+func (s *Stack) Close() error {
+	s.Queue.Close()
+	return s.Store.Close()
+}
+
+// Run runs the dispatcher, the advancer and the ticker until ctx ends.
+func (s *Stack) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- s.Dispatcher.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		errs <- s.Queue.Receive(ctx, psqueue.SubAdvance, 64, func(ctx context.Context, data []byte) error {
+			err := s.Engine.HandleEvent(ctx, data)
+			if err != nil {
+				s.Log.Warn("advance failed", "error", err)
+			}
+			s.mu.Lock()
+			s.advanced++
+			s.mu.Unlock()
+			return err
+		})
+	}()
+	if s.TickEvery > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.tickLoop(ctx) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stack) tickLoop(ctx context.Context) {
+	t := time.NewTicker(s.TickEvery)
+	defer t.Stop()
+	for {
+		s.TickOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// TickOnce runs one tick and remembers its report.
+func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
+	rep, err := s.Engine.Tick(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.Log.Error("tick failed", "error", err)
+	}
+	for _, e := range rep.Errors {
+		s.Log.Warn("tick", "error", e)
+	}
+	if rep.RunsCreated+rep.Republished+rep.Retried+rep.RunsStarted > 0 {
+		s.Log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried)
+	}
+	s.mu.Lock()
+	s.lastTick = rep
+	s.ticks++
+	s.mu.Unlock()
+	return rep
+}
+
+// Status is what the scheduler's status endpoint shows.
+type Status struct {
+	Project        string            `json:"project"`
+	Ticks          int64             `json:"ticks"`
+	LastTick       engine.TickReport `json:"last_tick"`
+	EventsHandled  int64             `json:"events_handled"`
+	WorkersStarted int64             `json:"workers_started"`
+	WorkersRunning int               `json:"workers_running"`
+	BadMessages    int64             `json:"bad_messages"`
+	RunsCreated    int64             `json:"runs_created"`
+	TasksQueued    int64             `json:"tasks_queued"`
+	Republished    int64             `json:"republished"`
+}
+
+// Status reports what the stack has done.
+func (s *Stack) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Status{
+		Project: s.Project, Ticks: s.ticks, LastTick: s.lastTick, EventsHandled: s.advanced,
+		WorkersStarted: s.Dispatcher.Spawned.Load(), WorkersRunning: len(s.Dispatcher.Running()),
+		BadMessages: s.Dispatcher.BadMessages.Load() + s.Engine.Stats.BadMessages.Load(),
+		RunsCreated: s.Engine.Stats.RunsCreated.Load(), TasksQueued: s.Engine.Stats.TasksQueued.Load(),
+		Republished: s.Engine.Stats.Republished.Load(),
+	}
+}

@@ -1,0 +1,4 @@
+// Package psqueue is Updraft's Pub/Sub adapter: the tasks topic (ready attempts, consumed by
+// the dispatcher) and the events topic (finished tasks, consumed by the advancer). It moves
+// bytes; the engine decides what they mean.
+package psqueue

@@ -1,0 +1,120 @@
+package psqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Topic and subscription ids. Terraform creates the same names on GCP.
+const (
+	TopicTasks    = "updraft-tasks"
+	TopicEvents   = "updraft-events"
+	SubDispatch   = "updraft-tasks-dispatch"
+	SubAdvance    = "updraft-events-advance"
+	ackDeadlineS  = 60
+	publishWithin = 30 * time.Second
+)
+
+// ErrBadMessage marks a message that can never be handled: it is acknowledged (and logged and
+// counted by the caller), never redelivered.
+var ErrBadMessage = errors.New("psqueue: bad message")
+
+// Queue publishes to and receives from Updraft's topics.
+type Queue struct {
+	client  *pubsub.Client
+	project string
+	tasks   *pubsub.Publisher
+	events  *pubsub.Publisher
+}
+
+// Open connects to Pub/Sub for the project (the emulator when PUBSUB_EMULATOR_HOST is set).
+func Open(ctx context.Context, project string) (*Queue, error) {
+	c, err := pubsub.NewClient(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("psqueue: connect to project %s: %w", project, err)
+	}
+	q := &Queue{client: c, project: project, tasks: c.Publisher(TopicTasks), events: c.Publisher(TopicEvents)}
+	for _, p := range []*pubsub.Publisher{q.tasks, q.events} {
+		// Latency over batching: a ready task should leave at once.
+		p.PublishSettings.DelayThreshold = time.Millisecond
+		p.PublishSettings.Timeout = publishWithin
+	}
+	return q, nil
+}
+
+// Close flushes publishers and releases the client.
+func (q *Queue) Close() error {
+	q.tasks.Stop()
+	q.events.Stop()
+	return q.client.Close()
+}
+
+// Ensure creates the topics and subscriptions if they are missing (local stacks and tests;
+// on GCP Terraform owns them).
+func (q *Queue) Ensure(ctx context.Context) error {
+	for _, t := range []string{TopicTasks, TopicEvents} {
+		_, err := q.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: q.topicName(t)})
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return fmt.Errorf("psqueue: create topic %s: %w", t, err)
+		}
+	}
+	for sub, topic := range map[string]string{SubDispatch: TopicTasks, SubAdvance: TopicEvents} {
+		_, err := q.client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+			Name: q.subName(sub), Topic: q.topicName(topic), AckDeadlineSeconds: ackDeadlineS,
+		})
+		if err != nil && status.Code(err) != codes.AlreadyExists {
+			return fmt.Errorf("psqueue: create subscription %s: %w", sub, err)
+		}
+	}
+	return nil
+}
+
+func (q *Queue) topicName(id string) string { return "projects/" + q.project + "/topics/" + id }
+func (q *Queue) subName(id string) string   { return "projects/" + q.project + "/subscriptions/" + id }
+
+// PublishTask publishes a ready attempt to the tasks topic and waits for the server's ack.
+func (q *Queue) PublishTask(ctx context.Context, data []byte) error {
+	return publish(ctx, q.tasks, data)
+}
+
+// PublishEvent publishes a task event to the events topic and waits for the server's ack.
+func (q *Queue) PublishEvent(ctx context.Context, data []byte) error {
+	return publish(ctx, q.events, data)
+}
+
+func publish(ctx context.Context, p *pubsub.Publisher, data []byte) error {
+	if _, err := p.Publish(ctx, &pubsub.Message{Data: data}).Get(ctx); err != nil {
+		return fmt.Errorf("psqueue: publish to %s: %w", p.ID(), err)
+	}
+	return nil
+}
+
+// Handler handles one message. A nil error or one wrapping ErrBadMessage acknowledges it;
+// any other error asks for redelivery.
+type Handler func(ctx context.Context, data []byte) error
+
+// Receive streams messages from a subscription (streaming pull) to h, with up to maxInFlight
+// handled at once, until ctx ends.
+func (q *Queue) Receive(ctx context.Context, sub string, maxInFlight int, h Handler) error {
+	s := q.client.Subscriber(sub)
+	s.ReceiveSettings.MaxOutstandingMessages = maxInFlight
+	s.ReceiveSettings.NumGoroutines = 1
+	err := s.Receive(ctx, func(ctx context.Context, m *pubsub.Message) {
+		if err := h(ctx, m.Data); err != nil && !errors.Is(err, ErrBadMessage) {
+			m.Nack()
+			return
+		}
+		m.Ack()
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("psqueue: receive from %s: %w", sub, err)
+	}
+	return nil
+}

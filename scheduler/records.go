@@ -1,0 +1,140 @@
+package scheduler
+
+import "time"
+
+// DAGRecord is a deployed DAG as the store keeps it: the current version's source and the
+// schedule cursor the tick advances.
+type DAGRecord struct {
+	DagID    string `firestore:"dag_id" json:"dag_id"`
+	Version  string `firestore:"version" json:"version"`
+	File     string `firestore:"file" json:"file"`
+	Owner    string `firestore:"owner" json:"owner"`
+	Schedule string `firestore:"schedule" json:"schedule,omitempty"`
+	Timezone string `firestore:"timezone" json:"timezone"`
+	Paused   bool   `firestore:"paused" json:"paused"`
+	// Active is false once `dags deploy --prune` found the DAG's file gone; history stays.
+	Active bool `firestore:"active" json:"active"`
+	// NextStart and NextEnd are the next data interval no run has been created for yet.
+	NextStart *time.Time `firestore:"next_start" json:"next_start,omitempty"`
+	NextEnd   *time.Time `firestore:"next_end" json:"next_end,omitempty"`
+	// NextDueAt is when the tick must look at this DAG again (NextEnd while active, unpaused
+	// and scheduled; nil otherwise). It is the only field the tick queries DAGs by.
+	NextDueAt *time.Time `firestore:"next_due_at" json:"next_due_at,omitempty"`
+	UpdatedAt time.Time  `firestore:"updated_at" json:"updated_at"`
+}
+
+// DAGVersion is one immutable version of a DAG file. Runs keep the version they started with.
+type DAGVersion struct {
+	DagID     string    `firestore:"dag_id" json:"dag_id"`
+	Version   string    `firestore:"version" json:"version"`
+	File      string    `firestore:"file" json:"file"`
+	Source    string    `firestore:"source" json:"source"`
+	SpecJSON  string    `firestore:"spec_json" json:"-"`
+	CreatedAt time.Time `firestore:"created_at" json:"created_at"`
+}
+
+// Run is one DAG run.
+type Run struct {
+	DagID         string     `firestore:"dag_id" json:"dag_id"`
+	RunID         string     `firestore:"run_id" json:"run_id"`
+	RunType       RunType    `firestore:"run_type" json:"run_type"`
+	Version       string     `firestore:"version" json:"version"`
+	State         RunState   `firestore:"state" json:"state"`
+	LogicalDate   time.Time  `firestore:"logical_date" json:"logical_date"`
+	IntervalStart time.Time  `firestore:"data_interval_start" json:"data_interval_start"`
+	IntervalEnd   time.Time  `firestore:"data_interval_end" json:"data_interval_end"`
+	Conf          string     `firestore:"conf" json:"conf,omitempty"` // JSON object
+	CreatedAt     time.Time  `firestore:"created_at" json:"created_at"`
+	StartedAt     *time.Time `firestore:"started_at" json:"started_at,omitempty"`
+	EndedAt       *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
+	// TickDueAt is set while the run needs the tick: a queued run whose task instances may
+	// not all exist yet (its creator may have died) is finished by the tick after this time.
+	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+}
+
+// Key is the run's document id.
+func (r *Run) Key() string { return RunKey(r.DagID, r.RunID) }
+
+// TaskInstance is one task of one run.
+type TaskInstance struct {
+	DagID     string    `firestore:"dag_id" json:"dag_id"`
+	RunID     string    `firestore:"run_id" json:"run_id"`
+	RunKey    string    `firestore:"run_key" json:"-"`
+	TaskID    string    `firestore:"task_id" json:"task_id"`
+	Type      string    `firestore:"type" json:"type"`
+	State     TaskState `firestore:"state" json:"state"`
+	TryNumber int       `firestore:"try_number" json:"try_number"`
+	MaxTries  int       `firestore:"max_tries" json:"max_tries"`
+	AttemptID string    `firestore:"attempt_id" json:"attempt_id,omitempty"`
+	// Downstream lists the tasks that need this one; readiness counts instances by it
+	// (array-contains), so an event costs reads in proportion to its downstream.
+	Downstream []string `firestore:"downstream" json:"-"`
+	// Counters for aggregation queries: 1 when the state is of that kind, else 0.
+	Finished      int        `firestore:"finished" json:"-"`
+	Bad           int        `firestore:"bad" json:"-"`
+	CSuccess      int        `firestore:"c_success" json:"-"`
+	CFailed       int        `firestore:"c_failed" json:"-"`
+	CUpstreamFail int        `firestore:"c_upstream_failed" json:"-"`
+	CSkipped      int        `firestore:"c_skipped" json:"-"`
+	Error         string     `firestore:"error" json:"error,omitempty"`
+	QueuedAt      *time.Time `firestore:"queued_at" json:"queued_at,omitempty"`
+	StartedAt     *time.Time `firestore:"started_at" json:"started_at,omitempty"`
+	EndedAt       *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
+	// TickDueAt is set while the instance waits on time: a queued attempt's republish
+	// deadline, or an up_for_retry instance's next try.
+	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+}
+
+// Key is the task instance's document id.
+func (ti *TaskInstance) Key() string { return TaskKey(ti.DagID, ti.RunID, ti.TaskID) }
+
+// StateFields returns the state and its counter fields for a move to s, by field name, so
+// every writer keeps the counters consistent with the state.
+func StateFields(s TaskState) map[string]any {
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return map[string]any{
+		"state":             string(s),
+		"finished":          b(s.Finished()),
+		"bad":               b(s.Bad()),
+		"c_success":         b(s == TaskSuccess),
+		"c_failed":          b(s == TaskFailed),
+		"c_upstream_failed": b(s == TaskUpstreamFailed),
+		"c_skipped":         b(s == TaskSkipped),
+	}
+}
+
+// Attempt is one dispatch of a task instance: claimed by one worker, which alone writes it.
+type Attempt struct {
+	ID             string       `firestore:"attempt_id" json:"attempt_id"`
+	DagID          string       `firestore:"dag_id" json:"dag_id"`
+	RunID          string       `firestore:"run_id" json:"run_id"`
+	TaskID         string       `firestore:"task_id" json:"task_id"`
+	TryNumber      int          `firestore:"try_number" json:"try_number"`
+	Type           string       `firestore:"type" json:"type"`
+	State          AttemptState `firestore:"state" json:"state"`
+	Worker         string       `firestore:"worker" json:"worker"`
+	ExecutorRef    string       `firestore:"executor_ref" json:"executor_ref,omitempty"`
+	LeaseExpiresAt time.Time    `firestore:"lease_expires_at" json:"lease_expires_at"`
+	StartedAt      time.Time    `firestore:"started_at" json:"started_at"`
+	EndedAt        *time.Time   `firestore:"ended_at" json:"ended_at,omitempty"`
+	ExitCode       *int         `firestore:"exit_code" json:"exit_code,omitempty"`
+	Error          string       `firestore:"error" json:"error,omitempty"`
+	XCom           string       `firestore:"xcom" json:"xcom,omitempty"` // JSON
+	Rendered       string       `firestore:"rendered" json:"rendered,omitempty"`
+	LogRef         string       `firestore:"log_ref" json:"log_ref,omitempty"`
+}
+
+// AttemptRef is what travels in a task message and in UPDRAFT_ATTEMPT: enough to find the
+// attempt's task instance and to claim it.
+type AttemptRef struct {
+	DagID     string `json:"dag_id"`
+	RunID     string `json:"run_id"`
+	TaskID    string `json:"task_id"`
+	TryNumber int    `json:"try_number"`
+	AttemptID string `json:"attempt_id"`
+}
