@@ -10,6 +10,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/updraft-dev/updraft/scheduler"
 )
 
 // Topic and subscription ids. Terraform creates the same names on GCP.
@@ -23,8 +25,9 @@ const (
 )
 
 // ErrBadMessage marks a message that can never be handled: it is acknowledged (and logged and
-// counted by the caller), never redelivered.
-var ErrBadMessage = errors.New("psqueue: bad message")
+// counted by the caller), never redelivered. It is the scheduler's sentinel, so handlers can
+// return the core's decode errors as they are.
+var ErrBadMessage = scheduler.ErrBadMessage
 
 // Queue publishes to and receives from Updraft's topics.
 type Queue struct {

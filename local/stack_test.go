@@ -1,0 +1,281 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/cli"
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/emulators"
+	"github.com/updraft-dev/updraft/emulators/emutest"
+	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/scheduler/schedule"
+)
+
+var updraftBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "updraft-bin-")
+	if err != nil {
+		panic(err)
+	}
+	updraftBin = filepath.Join(dir, "updraft")
+	out, err := exec.Command("go", "build", "-o", updraftBin, "github.com/updraft-dev/updraft/cmd/updraft").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build updraft: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	defer os.RemoveAll(dir)
+	emutest.Main(m)
+}
+
+type stackBundle struct {
+	ctx    context.Context
+	stack  *local.Stack
+	logDir string
+	env    []string
+	stderr *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startStack runs a local stack (dispatcher with worker subprocesses, advancer; no ticker)
+// on its own project until the test ends.
+func startStack(t *testing.T) *stackBundle {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	project := emutest.Project(t)
+	set, ok := emulators.FromEnv()
+	if !ok {
+		t.Fatal("emulators not in the environment")
+	}
+	logDir := t.TempDir()
+	stderr := &syncBuffer{}
+	st, err := local.Open(ctx, local.Config{
+		Project: project, Env: set.Env(), LogDir: logDir, WorkerCmd: []string{updraftBin, "worker"},
+		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st.Close()
+		if t.Failed() {
+			t.Logf("stack stderr:\n%s", stderr.String())
+		}
+	})
+	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + project, "UPDRAFT_LOG_DIR=" + logDir}, set.Env()...)
+	return &stackBundle{ctx: ctx, stack: st, logDir: logDir, env: env, stderr: stderr}
+}
+
+func (s *stackBundle) deployExamples(t *testing.T) {
+	t.Helper()
+	res, err := dag.LoadFiles([]string{"../examples/dags"}, dag.Options{
+		ValidateCron: func(e string) error { _, err := schedule.ParseCron(e); return err },
+	})
+	if err != nil || len(res.Errors) > 0 {
+		t.Fatalf("examples: %v %v", err, res.Errors)
+	}
+	for _, d := range res.DAGs {
+		src, _ := os.ReadFile(d.Source.File)
+		if _, err := s.stack.Engine.Deploy(s.ctx, d, src); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.stack.Engine.SetPaused(s.ctx, d.ID, true); err != nil { // runs only when triggered here
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitRun polls the run until it finishes (a signal from the store, with a deadline).
+func (s *stackBundle) waitRun(t *testing.T, r *scheduler.Run) scheduler.RunState {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		v, err := s.stack.Store.GetRun(s.ctx, r.DagID, r.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Rec.State.Finished() {
+			return v.Rec.State
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval of a store watch, not a timing assumption
+	}
+	t.Fatalf("run %s/%s did not finish within 2 minutes", r.DagID, r.RunID)
+	return ""
+}
+
+func (s *stackBundle) states(t *testing.T, r *scheduler.Run) map[string]scheduler.TaskState {
+	tis, err := s.stack.Store.ListTaskInstances(s.ctx, r.DagID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]scheduler.TaskState{}
+	for _, ti := range tis {
+		out[ti.Rec.TaskID] = ti.Rec.State
+	}
+	return out
+}
+
+// cli runs the updraft command in-process against this stack's project.
+func (s *stackBundle) cli(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	env := map[string]string{}
+	for _, kv := range s.env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	app := &cli.App{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code := app.Run(context.Background(), args)
+	return out.String(), errb.String(), code
+}
+
+func TestExamplesEndToEnd(t *testing.T) {
+	s := startStack(t)
+	s.deployExamples(t)
+	cases := []struct {
+		dag   string
+		run   scheduler.RunState
+		tasks map[string]scheduler.TaskState
+	}{
+		{"hello_chain", scheduler.RunSuccess, map[string]scheduler.TaskState{
+			"extract": "success", "transform": "success", "load": "success"}},
+		{"regional_sales_daily", scheduler.RunSuccess, map[string]scheduler.TaskState{
+			"extract": "success", "load_kr": "success", "load_jp": "success", "load_us": "success", "load_eu": "success",
+			"all_loaded": "success", "report": "success"}},
+		{"broken_source", scheduler.RunFailed, map[string]scheduler.TaskState{
+			"fetch": "failed", "publish": "upstream_failed"}},
+	}
+	runs := map[string]*scheduler.Run{}
+	for _, c := range cases {
+		r, err := s.stack.Engine.Trigger(s.ctx, c.dag, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs[c.dag] = r
+	}
+	for _, c := range cases {
+		r := runs[c.dag]
+		if got := s.waitRun(t, r); got != c.run {
+			t.Errorf("%s: run %s; want %s (tasks %v)", c.dag, got, c.run, s.states(t, r))
+			continue
+		}
+		got := s.states(t, r)
+		for task, want := range c.tasks {
+			if got[task] != want {
+				t.Errorf("%s.%s is %s; want %s", c.dag, task, got[task], want)
+			}
+		}
+	}
+
+	// The CLI shows the run, the XCom'd last line and the failed task's stderr.
+	r := runs["hello_chain"]
+	out, errOut, code := s.cli("runs", "show", r.DagID+"/"+r.RunID)
+	if code != 0 || !strings.Contains(out, "transform  success") {
+		t.Errorf("runs show: code %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = s.cli("logs", r.DagID+"/"+r.RunID, "extract")
+	if code != 0 || !strings.Contains(out, "extracting orders for") {
+		t.Errorf("logs: code %d\n%s", code, out)
+	}
+	at, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "extract")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.stack.Store.GetAttempt(s.ctx, at.Rec.AttemptID)
+	if err != nil || a.Rec.XCom != `{"rows": 42}` {
+		t.Errorf("extract's XCom = %q (%v); want its last stdout line as JSON", a.Rec.XCom, err)
+	}
+	b := runs["broken_source"]
+	out, _, _ = s.cli("logs", b.DagID+"/"+b.RunID, "fetch")
+	if !strings.Contains(out, "partner API returned 503") || !strings.Contains(out, "exit code 1") {
+		t.Errorf("logs of the failed task lack its stderr and exit code:\n%s", out)
+	}
+}
+
+func TestKilledWorkerIsVisibleAsLeaseExpired(t *testing.T) {
+	s := startStack(t)
+	src := `id: sleepy
+owner: owner@example.com
+tasks:
+  - id: nap
+    type: shell
+    with: {command: "echo started; sleep 600"}
+`
+	d, err := dag.Parse("sleepy.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.stack.Engine.Trigger(s.ctx, "sleepy", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the task to be running and its output logged, then SIGKILL the worker.
+	var attempt scheduler.Attempt
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("task never started")
+		}
+		ti, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "nap")
+		if err == nil && ti.Rec.State == scheduler.TaskRunning {
+			if a, err := s.stack.Store.GetAttempt(s.ctx, ti.Rec.AttemptID); err == nil && a.Rec.LogRef != "" {
+				b, _ := os.ReadFile(strings.TrimPrefix(a.Rec.LogRef, "file:"))
+				if bytes.Contains(b, []byte("started")) {
+					attempt = a.Rec
+					break
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pids := s.stack.Dispatcher.Running()
+	if len(pids) != 1 {
+		t.Fatalf("running workers %v; want 1", pids)
+	}
+	if err := syscall.Kill(-pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for len(s.stack.Dispatcher.Running()) > 0 {
+		time.Sleep(20 * time.Millisecond) // until the dispatcher reaped it
+	}
+	// The task is not silently lost: it stays running, its lease no longer renewed.
+	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "nap")
+	a, _ := s.stack.Store.GetAttempt(s.ctx, attempt.ID)
+	if ti.Rec.State != scheduler.TaskRunning || a.Rec.State != scheduler.AttemptRunning {
+		t.Fatalf("after SIGKILL: task %s, attempt %s; want both running (until lost-worker handling)", ti.Rec.State, a.Rec.State)
+	}
+	if !a.Rec.LeaseExpiresAt.Before(time.Now().Add(time.Minute + time.Second)) {
+		t.Fatalf("lease %v runs past one lease period", a.Rec.LeaseExpiresAt)
+	}
+	_ = io.Discard
+}
