@@ -111,6 +111,12 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 		st.Close()
 		return nil, nil, b, err
 	}
-	eng := engine.New(st, q, engine.Config{}, nil, a.logger())
+	cfg, err := engine.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		st.Close()
+		q.Close()
+		return nil, nil, b, err
+	}
+	eng := engine.New(st, q, cfg, nil, a.logger())
 	return eng, func() { q.Close(); st.Close() }, b, nil
 }

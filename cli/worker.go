@@ -35,6 +35,10 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer q.Close()
+	cfg, err := engine.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewJSONHandler(a.Stderr, nil))
 	host, _ := os.Hostname()
 	execRef := a.Getenv("CLOUD_RUN_EXECUTION")
@@ -42,9 +46,14 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 		execRef = "pid:" + strconv.Itoa(os.Getpid())
 	}
 	w := &tasks.Worker{
-		Engine:   engine.New(st, q, engine.Config{}, nil, log),
+		Engine:   engine.New(st, q, cfg, nil, log),
 		Registry: tasks.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 	}
-	return w.Execute(ctx, ref)
+	err = w.Execute(ctx, ref)
+	if a.Getenv("UPDRAFT_WORKER_STATS") != "" {
+		r, wr := st.Counts()
+		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d\n", r, wr)
+	}
+	return err
 }

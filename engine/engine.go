@@ -128,3 +128,22 @@ func ptr[T any](v T) *T { return &v }
 // maxConflictRetries bounds re-read-and-retry loops; each round means someone else made
 // progress on the document, so a bound is only a guard against a bug.
 const maxConflictRetries = 50
+
+// ConfigFromEnv reads the engine's settings from the environment, so every component of a
+// deployment (scheduler, dispatcher, workers) uses the same ones: UPDRAFT_REPUBLISH_AFTER,
+// UPDRAFT_LEASE and UPDRAFT_START_GRACE as Go durations. Unset variables keep the defaults.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	for name, dst := range map[string]*time.Duration{
+		"UPDRAFT_REPUBLISH_AFTER": &c.RepublishAfter, "UPDRAFT_LEASE": &c.Lease, "UPDRAFT_START_GRACE": &c.StartGrace,
+	} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return c, fmt.Errorf("%s=%q is not a positive duration like 30s or 5m", name, v)
+			}
+			*dst = d
+		}
+	}
+	return c.withDefaults(), nil
+}

@@ -1,0 +1,108 @@
+// Command updraft-scheduler is the tick service: Cloud Scheduler POSTs /tick every minute.
+// It reads GOOGLE_CLOUD_PROJECT and PORT (default 8080) and listens on all interfaces, as
+// Cloud Run requires; run it locally with HOST=127.0.0.1.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/scheduler/service"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{ReplaceAttr: cloudLogging}))
+	if err := run(log); err != nil {
+		log.Error("scheduler stopped", "error", err)
+		os.Exit(1)
+	}
+}
+
+// cloudLogging renames slog's keys to the ones Cloud Logging reads.
+func cloudLogging(_ []string, a slog.Attr) slog.Attr {
+	switch a.Key {
+	case slog.MessageKey:
+		a.Key = "message"
+	case slog.LevelKey:
+		a.Key = "severity"
+		if lv, ok := a.Value.Any().(slog.Level); ok && lv == slog.LevelWarn {
+			a.Value = slog.StringValue("WARNING")
+		}
+	}
+	return a
+}
+
+func run(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	project := os.Getenv("GOOGLE_CLOUD_PROJECT")
+	if project == "" {
+		return errors.New("GOOGLE_CLOUD_PROJECT is not set")
+	}
+	cfg, err := engine.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	st, err := fsstore.Open(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	q, err := psqueue.Open(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	eng := engine.New(st, q, cfg, nil, log)
+	var last engine.TickReport
+	h := &service.Handler{
+		Tick: func(ctx context.Context) (engine.TickReport, error) {
+			rep, err := eng.Tick(ctx)
+			if err == nil {
+				last = rep
+				log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried,
+					"reads", rep.Reads, "duration_ms", rep.Duration.Milliseconds())
+			}
+			return rep, err
+		},
+		Status: func() any { return map[string]any{"project": project, "last_tick": last} },
+		Counters: func() map[string]float64 {
+			return map[string]float64{
+				"updraft_dagruns_created_total":      float64(eng.Stats.RunsCreated.Load()),
+				"updraft_tasks_queued_total":         float64(eng.Stats.TasksQueued.Load()),
+				"updraft_attempts_republished_total": float64(eng.Stats.Republished.Load()),
+			}
+		},
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(os.Getenv("HOST"), port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	fmt.Fprintf(os.Stderr, "updraft-scheduler listening on %s (project %s)\n", ln.Addr(), project)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
