@@ -11,6 +11,7 @@ import (
 
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
 )
 
@@ -118,5 +119,8 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 		return nil, nil, b, err
 	}
 	eng := engine.New(st, q, cfg, nil, a.logger())
+	if len(b.Env) > 0 { // local: workers are processes on this machine
+		eng.SetExecutor(local.Processes{})
+	}
 	return eng, func() { q.Close(); st.Close() }, b, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -43,7 +44,7 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 	host, _ := os.Hostname()
 	execRef := a.Getenv("CLOUD_RUN_EXECUTION")
 	if execRef == "" {
-		execRef = "pid:" + strconv.Itoa(os.Getpid())
+		execRef = local.ProcessRef(os.Getpid())
 	}
 	w := &tasks.Worker{
 		Engine:   engine.New(st, q, cfg, nil, log),

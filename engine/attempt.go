@@ -22,6 +22,13 @@ var (
 	ErrStale = errors.New("engine: attempt is no longer current")
 )
 
+// Worker describes who claims an attempt.
+type Worker struct {
+	Name        string // host:pid, or the Cloud Run execution
+	ExecutorRef string // how the executor finds it again (see Executor)
+	LogRef      string // where the attempt's log will be kept
+}
+
 // Claim is a worker's hold on one attempt.
 type Claim struct {
 	Ref  scheduler.AttemptRef
@@ -29,15 +36,17 @@ type Claim struct {
 	DAG  *dag.DAG
 	Run  scheduler.Run
 
-	e  *Engine
-	mu sync.Mutex // guards attemptTime: renewals and the result each move it
-	at time.Time
+	e      *Engine
+	mu     sync.Mutex // guards at: renewals and the result each move it
+	at     time.Time  // the attempt document's update time
+	ti     scheduler.TaskInstance
+	tiTime time.Time // the task instance's update time after the claim
 }
 
 // Claim claims an attempt for a worker: the attempt document is created (the first delivery
 // wins; a duplicate gets ErrDuplicate) and the task instance moves queued → running, only
 // while it still names this attempt (else ErrStale).
-func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, worker, executorRef string) (*Claim, error) {
+func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) (*Claim, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
@@ -60,10 +69,11 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, worker, ex
 		return nil, fmt.Errorf("%w: DAG version %s has no task %s", ErrStale, rc.run.Version, ref.TaskID)
 	}
 	now := e.now()
+	lease := now.Add(e.cfg.Lease)
 	a := scheduler.Attempt{
 		ID: ref.AttemptID, DagID: ref.DagID, RunID: ref.RunID, TaskID: ref.TaskID, TryNumber: ref.TryNumber,
-		Type: task.Type, State: scheduler.AttemptRunning, Worker: worker, ExecutorRef: executorRef,
-		LeaseExpiresAt: now.Add(e.cfg.Lease), StartedAt: now,
+		Type: task.Type, State: scheduler.AttemptRunning, Worker: w.Name, ExecutorRef: w.ExecutorRef, LogRef: w.LogRef,
+		LeaseExpiresAt: lease, StartedAt: now, TickDueAt: &lease,
 	}
 	at, err := e.store.CreateAttempt(ctx, &a)
 	if errors.Is(err, fsstore.ErrExists) {
@@ -74,40 +84,40 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, worker, ex
 	}
 	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at}
 	for range maxConflictRetries {
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
+		var ut time.Time
+		ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
 			"state": string(scheduler.TaskRunning), "started_at": now, "tick_due_at": nil,
 		})
+		if err == nil {
+			c.ti, c.tiTime = v.Rec, ut
+			c.ti.State = scheduler.TaskRunning
+			return c, nil
+		}
 		if !isConflict(err) {
-			break
+			return nil, err
 		}
 		if v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID); err != nil {
-			break
+			return nil, err
 		}
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
-			c.abandon(ctx, "superseded before it started")
+			c.mu.Lock()
+			_, _ = e.store.UpdateAttemptIf(ctx, ref.AttemptID, c.at, map[string]any{
+				"state": string(scheduler.AttemptFailed), "error": "superseded before it started", "ended_at": now, "tick_due_at": nil,
+			})
+			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: %s changed to %s before the claim", ErrStale, v.Rec.Key(), v.Rec.State)
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return nil, fmt.Errorf("engine: claim %s: too many concurrent changes", ref.AttemptID)
 }
 
-func (c *Claim) abandon(ctx context.Context, why string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, _ = c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
-		"state": string(scheduler.AttemptFailed), "error": why, "ended_at": c.e.now(),
-	})
-}
-
-// Renew extends the claim's lease. A worker calls it every third of the lease.
+// Renew extends the claim's lease. A worker calls it every LeaseInterval.
 func (c *Claim) Renew(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	lease := c.e.now().Add(c.e.cfg.Lease)
 	at, err := c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
-		"lease_expires_at": c.e.now().Add(c.e.cfg.Lease),
+		"lease_expires_at": lease, "tick_due_at": lease,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
@@ -119,18 +129,6 @@ func (c *Claim) Renew(ctx context.Context) error {
 // LeaseInterval is how often a worker renews its lease.
 func (c *Claim) LeaseInterval() time.Duration { return c.e.cfg.Lease / 3 }
 
-// SetLogRef records where the attempt's log is kept.
-func (c *Claim) SetLogRef(ctx context.Context, ref string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	at, err := c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{"log_ref": ref})
-	if err != nil {
-		return fmt.Errorf("engine: set log ref of %s: %w", c.Ref.AttemptID, err)
-	}
-	c.at = at
-	return nil
-}
-
 // Result is the outcome of running an attempt.
 type Result struct {
 	State    scheduler.AttemptState
@@ -141,92 +139,121 @@ type Result struct {
 
 // Finish records an attempt's result, moves its task instance (only while it still names this
 // attempt: a late worker can't overwrite a newer attempt), applies the retry policy, does the
-// advancer's work for the task's downstream at once, and publishes the task event.
+// advancer's work for the task's downstream at once, publishes the task event, and then
+// clears the attempt's follow-up deadline. A worker that dies anywhere in between leaves the
+// deadline set, and the tick finishes the job.
 func (c *Claim) Finish(ctx context.Context, res Result) error {
 	e := c.e
-	now := e.now()
+	if err := c.record(ctx, res); err != nil {
+		return err
+	}
+	rc := &runCtx{run: c.Run, spec: c.DAG, downstream: c.DAG.Downstream()}
+	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
+	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res.State.TaskState(), res.Error)
+	if err != nil {
+		return err
+	}
+	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: c.Ref, State: state, Followed: true})
+	if err := e.pub.PublishEvent(ctx, ev); err != nil {
+		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", c.Ref.AttemptID, "error", err)
+	}
 	c.mu.Lock()
-	fields := map[string]any{"state": string(res.State), "ended_at": now, "error": res.Error}
+	defer c.mu.Unlock()
+	if _, err := e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
+		e.log.Warn("could not clear the attempt's follow-up; the tick will redo it", "attempt_id", c.Ref.AttemptID, "error", err)
+	}
+	return nil
+}
+
+// record writes the result on the attempt, with a follow-up deadline for the tick.
+func (c *Claim) record(ctx context.Context, res Result) error {
+	now := c.e.now()
+	fields := map[string]any{"state": string(res.State), "ended_at": now, "error": res.Error,
+		"tick_due_at": now.Add(c.e.cfg.RepublishAfter)}
 	if res.ExitCode != nil {
 		fields["exit_code"] = *res.ExitCode
 	}
 	if len(res.XCom) > 0 {
 		fields["xcom"] = string(res.XCom)
 	}
-	_, err := e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
-	c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, err := c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
 	if err != nil {
-		return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
+		// The lease expired and the tick declared this worker lost: that outcome stands.
+		return fmt.Errorf("%w: record result of %s: %v", ErrStale, c.Ref.AttemptID, err)
 	}
-
-	state := res.State.TaskState()
-	policy := scheduler.RetryPolicy{
-		Retries: c.Task.Retries, Delay: c.Task.RetryDelay, Exponential: c.Task.RetryExponentialBackoff,
-		MaxRetryDelay: c.Task.MaxRetryDelay,
-	}
-	retry := state == scheduler.TaskFailed && policy.ShouldRetry(c.Ref.TryNumber)
-	var delay time.Duration
-	if retry {
-		state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(c.Ref.TryNumber)
-	}
-	var v *fsstore.Versioned[scheduler.TaskInstance]
-	for range maxConflictRetries {
-		v, err = e.store.GetTaskInstance(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID)
-		if err != nil {
-			return err
-		}
-		if v.Rec.AttemptID != c.Ref.AttemptID || v.Rec.State != scheduler.TaskRunning {
-			return fmt.Errorf("%w: %s is %s with attempt %s; this result does not stand", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
-		}
-		f := scheduler.StateFields(state)
-		f["ended_at"] = now
-		f["error"] = res.Error
-		if retry {
-			f["tick_due_at"] = now.Add(delay)
-		}
-		var ut time.Time
-		ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
-		if isConflict(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		v.UpdateTime = ut
-		v.Rec.State = state
-		break
-	}
-	if err != nil {
-		return err
-	}
-	rc := &runCtx{run: c.Run, spec: c.DAG, downstream: c.DAG.Downstream()}
-	switch {
-	case retry && delay == 0:
-		e.Stats.Retried.Add(1)
-		if err := e.queue(ctx, rc, c.Task, v); err != nil && !isConflict(err) {
-			return err
-		}
-	case !retry:
-		if err := e.cascade(ctx, rc, []string{c.Ref.TaskID}); err != nil {
-			return err
-		}
-	}
-	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: c.Ref, State: state})
-	if err := e.pub.PublishEvent(ctx, ev); err != nil {
-		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", c.Ref.AttemptID, "error", err)
-	}
+	c.at = at
 	return nil
 }
 
-// HandleEvent is the advancer: it re-does the fast-follow for a task event. Events of tasks
-// that are not finished (up_for_retry) need nothing.
+// applyOutcome moves a running task instance to the state its attempt's outcome gives (with
+// the retry policy), starting from v (re-read on conflict), then queues a no-delay retry or
+// advances the downstream. It returns the state it wrote.
+func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, ref scheduler.AttemptRef,
+	v *fsstore.Versioned[scheduler.TaskInstance], state scheduler.TaskState, errMsg string) (scheduler.TaskState, error) {
+	now := e.now()
+	policy := scheduler.RetryPolicy{
+		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
+	}
+	retry := state == scheduler.TaskFailed && policy.ShouldRetry(ref.TryNumber)
+	var delay time.Duration
+	if retry {
+		state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(ref.TryNumber)
+	}
+	for i := 0; ; i++ {
+		if i == maxConflictRetries {
+			return "", fmt.Errorf("engine: record %s: too many concurrent changes", ref.AttemptID)
+		}
+		if v == nil {
+			var err error
+			if v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID); err != nil {
+				return "", err
+			}
+		}
+		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskRunning {
+			return "", fmt.Errorf("%w: %s is %s with attempt %s; this result does not stand", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
+		}
+		f := scheduler.StateFields(state)
+		f["ended_at"] = now
+		f["error"] = errMsg
+		if retry {
+			f["tick_due_at"] = now.Add(delay)
+		}
+		ut, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		if isConflict(err) {
+			v = nil
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		v.UpdateTime, v.Rec.State = ut, state
+		break
+	}
+	switch {
+	case retry && delay == 0:
+		e.Stats.Retried.Add(1)
+		if err := e.queue(ctx, rc, task, v); err != nil && !isConflict(err) {
+			return state, err
+		}
+	case !retry:
+		if err := e.cascade(ctx, rc, []string{ref.TaskID}); err != nil {
+			return state, err
+		}
+	}
+	return state, nil
+}
+
+// HandleEvent is the advancer: it redoes the fast-follow for a task event, unless its
+// publisher already did it. Events of tasks that are not finished need nothing.
 func (e *Engine) HandleEvent(ctx context.Context, data []byte) error {
 	ev, err := scheduler.DecodeTaskEvent(data)
 	if err != nil {
 		e.Stats.BadMessages.Add(1)
 		return err
 	}
-	if !ev.State.Finished() {
+	if ev.Followed || !ev.State.Finished() {
 		return nil
 	}
 	err = e.Advance(ctx, ev.DagID, ev.RunID, ev.TaskID)

@@ -60,13 +60,15 @@ type Engine struct {
 	cfg   Config
 	specs sync.Map // dagID~version → *dag.DAG; versions are immutable
 
+	executor Executor
+
 	// Stats counts what the engine did, for /metrics and tests.
 	Stats Stats
 }
 
 // Stats are the engine's counters.
 type Stats struct {
-	RunsCreated, TasksQueued, Republished, Retried, PublishFailures, BadMessages atomic.Int64
+	RunsCreated, TasksQueued, Republished, Retried, PublishFailures, BadMessages, LostWorkers atomic.Int64
 }
 
 // New returns an engine over a store and a publisher. now may be nil (time.Now).

@@ -502,7 +502,7 @@ func TestBadMessagesAreDropped(t *testing.T) {
 	if n := b.eng.Stats.BadMessages.Load(); n != 3 {
 		t.Fatalf("bad messages counted %d; want 3", n)
 	}
-	if _, err := b.eng.Claim(b.ctx, scheduler.AttemptRef{DagID: "x", RunID: "y", TaskID: "z", TryNumber: 1, AttemptID: "q"}, "w", ""); !errors.Is(err, engine.ErrStale) {
+	if _, err := b.eng.Claim(b.ctx, scheduler.AttemptRef{DagID: "x", RunID: "y", TaskID: "z", TryNumber: 1, AttemptID: "q"}, engine.Worker{Name: "w"}); !errors.Is(err, engine.ErrStale) {
 		t.Fatalf("claim of an unknown task instance: %v; want ErrStale", err)
 	}
 }
@@ -529,5 +529,101 @@ tasks:
 	}
 	if _, err := b.eng.Trigger(b.ctx, "nope", nil, b.clock.Now()); err == nil {
 		t.Fatal("triggering an unknown DAG worked")
+	}
+}
+
+func TestLateResultAfterLostWorkerDoesNotStand(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: time.Minute})
+	b.deploy(t, `id: late
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok, retries: 1, retry_delay: 0s}
+`)
+	r, err := b.eng.Trigger(b.ctx, "late", nil, b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "slow", ExecutorRef: "nowhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(2 * time.Minute) // the lease expires; no executor knows "nowhere"
+	rep, err := b.eng.Tick(b.ctx)
+	if err != nil || rep.LostWorkers != 1 {
+		t.Fatalf("tick: lost %d (%v %v); want 1", rep.LostWorkers, err, rep.Errors)
+	}
+	err = claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess})
+	if !errors.Is(err, engine.ErrStale) {
+		t.Fatalf("late result: %v; want ErrStale", err)
+	}
+	a, _ := b.store.GetAttempt(b.ctx, ref.AttemptID)
+	if a.Rec.State != scheduler.AttemptLost {
+		t.Fatalf("attempt is %s; want lost (one outcome stands)", a.Rec.State)
+	}
+	next := b.ref(t, r, "a")
+	if next.TryNumber != 2 {
+		t.Fatalf("after the lost worker: try %d; want the retry queued", next.TryNumber)
+	}
+}
+
+func TestResultBeforeLeaseCheckIsNeverLost(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: time.Minute})
+	b.deploy(t, chain)
+	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w", ExecutorRef: "nowhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(2 * time.Minute)
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := b.eng.Tick(b.ctx)
+	if err != nil || rep.LostWorkers != 0 {
+		t.Fatalf("tick marked %d lost (%v); a task that recorded its result is never lost", rep.LostWorkers, err)
+	}
+	if s := b.ti(t, r, "a").State; s != scheduler.TaskSuccess {
+		t.Fatalf("a is %s", s)
+	}
+}
+
+func TestWorkerDyingAfterItsResultLosesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{RepublishAfter: 30 * time.Second})
+	b.deploy(t, chain)
+	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker records its result on the attempt and dies before touching the task
+	// instance: simulate by writing only the attempt, as Finish's first step does.
+	if err := b.eng.RecordOnly(b.ctx, claim, engine.Result{State: scheduler.AttemptSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.ti(t, r, "a").State; s != scheduler.TaskRunning {
+		t.Fatalf("a is %s; want still running", s)
+	}
+	b.clock.Add(31 * time.Second)
+	rep, err := b.eng.Tick(b.ctx)
+	if err != nil || rep.FollowedUp != 1 {
+		t.Fatalf("tick followed up %d (%v %v); want 1", rep.FollowedUp, err, rep.Errors)
+	}
+	if s := b.ti(t, r, "a").State; s != scheduler.TaskSuccess {
+		t.Fatalf("a is %s; want success", s)
+	}
+	if s := b.ti(t, r, "b").State; s != scheduler.TaskQueued {
+		t.Fatalf("b is %s; want queued by the follow-up", s)
 	}
 }

@@ -18,6 +18,8 @@ type TickReport struct {
 	RunsStarted int           `json:"runs_started"`
 	Republished int           `json:"republished"`
 	Retried     int           `json:"retried"`
+	LostWorkers int           `json:"lost_workers"`
+	FollowedUp  int           `json:"followed_up"`
 	Reads       int64         `json:"reads"`
 	Writes      int64         `json:"writes"`
 	Duration    time.Duration `json:"duration_ns"`
@@ -25,8 +27,9 @@ type TickReport struct {
 }
 
 // Tick does the work that waits on time: it creates the runs of due schedules, finishes
-// starting runs whose creator died, republishes attempts nobody claimed, and queues retries
-// now due. Every query is an indexed range over a due-time field, so its cost grows with
+// starting runs whose creator died, republishes attempts nobody claimed, queues retries now
+// due, fails attempts whose worker was lost, and finishes the follow-up of attempts whose
+// worker died after recording its result. Every query is an indexed range over a due-time field, so its cost grows with
 // what is due, not with the number of DAGs. Errors on one item don't stop the others.
 func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 	start := time.Now()
@@ -72,6 +75,22 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 			rep.Republished++
 		case "retried":
 			rep.Retried++
+		}
+	}
+	attempts, err := e.store.DueAttempts(ctx, now, e.cfg.TickBatch)
+	if err != nil {
+		return rep, err
+	}
+	for i := range attempts {
+		kind, err := e.tickAttempt(ctx, &attempts[i], now)
+		if err != nil {
+			fail(err)
+		}
+		switch kind {
+		case "lost":
+			rep.LostWorkers++
+		case "followed":
+			rep.FollowedUp++
 		}
 	}
 	r1, w1 := e.store.Counts()

@@ -358,3 +358,10 @@ func intOf(v any) int {
 	}
 	return 0
 }
+
+// DueAttempts reads attempts whose tick_due_at has passed: expired leases, and finished
+// attempts whose worker did not confirm its follow-up.
+func (s *Store) DueAttempts(ctx context.Context, now time.Time, limit int) ([]Versioned[scheduler.Attempt], error) {
+	q := s.fs.Collection(ColAttempts).Where("tick_due_at", "<=", now).OrderBy("tick_due_at", firestore.Asc).Limit(limit)
+	return queryAll[scheduler.Attempt](ctx, s, q, "due attempts")
+}

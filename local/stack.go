@@ -19,8 +19,11 @@ import (
 // Config configures a local stack.
 type Config struct {
 	Project string
-	// Env holds the emulator host variables workers need (FIRESTORE_EMULATOR_HOST, ...).
+	// Env holds the emulator host variables (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST):
+	// set in this process for its clients, and passed to workers.
 	Env []string
+	// WorkerEnv is more environment for workers only (e.g. UPDRAFT_LEASE).
+	WorkerEnv []string
 	// LogDir keeps attempt logs.
 	LogDir string
 	// WorkerCmd starts the worker binary.
@@ -78,14 +81,16 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	eng := engine.New(st, q, cfg.Engine, cfg.Now, cfg.Log)
+	eng.SetExecutor(Processes{})
 	reg := tasks.Builtins()
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
+	env = append(env, cfg.WorkerEnv...)
 	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg}
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
 		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
 		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
-			LogDir: cfg.LogDir, Log: cfg.Log},
+			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log},
 	}
 	return s, nil
 }
@@ -151,8 +156,9 @@ func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
 	for _, e := range rep.Errors {
 		s.Log.Warn("tick", "error", e)
 	}
-	if rep.RunsCreated+rep.Republished+rep.Retried+rep.RunsStarted > 0 {
-		s.Log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried)
+	if rep.RunsCreated+rep.Republished+rep.Retried+rep.RunsStarted+rep.LostWorkers+rep.FollowedUp > 0 {
+		s.Log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried,
+			"lost_workers", rep.LostWorkers, "followed_up", rep.FollowedUp)
 	}
 	s.mu.Lock()
 	s.lastTick = rep

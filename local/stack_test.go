@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
 	"github.com/updraft-dev/updraft/emulators/emutest"
+	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
@@ -63,7 +63,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // startStack runs a local stack (dispatcher with worker subprocesses, advancer; no ticker)
 // on its own project until the test ends.
-func startStack(t *testing.T) *stackBundle {
+func startStack(t *testing.T, lease time.Duration) *stackBundle {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	project := emutest.Project(t)
@@ -76,6 +76,7 @@ func startStack(t *testing.T) *stackBundle {
 	st, err := local.Open(ctx, local.Config{
 		Project: project, Env: set.Env(), LogDir: logDir, WorkerCmd: []string{updraftBin, "worker"},
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
+		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func (s *stackBundle) cli(args ...string) (string, string, int) {
 }
 
 func TestExamplesEndToEnd(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, time.Minute)
 	s.deployExamples(t)
 	cases := []struct {
 		dag   string
@@ -219,14 +220,17 @@ func TestExamplesEndToEnd(t *testing.T) {
 	}
 }
 
-func TestKilledWorkerIsVisibleAsLeaseExpired(t *testing.T) {
-	s := startStack(t)
+func TestKilledWorkerIsLostThenRetried(t *testing.T) {
+	s := startStack(t, 2*time.Second)
+	// The first try sleeps until killed; the retry succeeds.
 	src := `id: sleepy
 owner: owner@example.com
 tasks:
   - id: nap
     type: shell
-    with: {command: "echo started; sleep 600"}
+    retries: 1
+    retry_delay: 0s
+    with: {command: 'echo started; if [ "$UPDRAFT_TRY_NUMBER" = 1 ]; then sleep 600; fi; echo done'}
 `
 	d, err := dag.Parse("sleepy.yaml", []byte(src), dag.Options{})
 	if err != nil {
@@ -241,23 +245,19 @@ tasks:
 	}
 	// Wait for the task to be running and its output logged, then SIGKILL the worker.
 	var attempt scheduler.Attempt
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatal("task never started")
-		}
+	s.until(t, "the first try to start", func() bool {
 		ti, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "nap")
-		if err == nil && ti.Rec.State == scheduler.TaskRunning {
-			if a, err := s.stack.Store.GetAttempt(s.ctx, ti.Rec.AttemptID); err == nil && a.Rec.LogRef != "" {
-				b, _ := os.ReadFile(strings.TrimPrefix(a.Rec.LogRef, "file:"))
-				if bytes.Contains(b, []byte("started")) {
-					attempt = a.Rec
-					break
-				}
-			}
+		if err != nil || ti.Rec.State != scheduler.TaskRunning {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		a, err := s.stack.Store.GetAttempt(s.ctx, ti.Rec.AttemptID)
+		if err != nil {
+			return false
+		}
+		b, _ := os.ReadFile(strings.TrimPrefix(a.Rec.LogRef, "file:"))
+		attempt = a.Rec
+		return bytes.Contains(b, []byte("started"))
+	})
 	pids := s.stack.Dispatcher.Running()
 	if len(pids) != 1 {
 		t.Fatalf("running workers %v; want 1", pids)
@@ -265,17 +265,39 @@ tasks:
 	if err := syscall.Kill(-pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for len(s.stack.Dispatcher.Running()) > 0 {
-		time.Sleep(20 * time.Millisecond) // until the dispatcher reaped it
+	s.until(t, "the dispatcher to reap the worker", func() bool { return len(s.stack.Dispatcher.Running()) == 0 })
+
+	// Not lost silently: until its lease expires it shows as running; then the tick finds the
+	// execution gone, fails the attempt as a lost worker, and the retry runs and succeeds.
+	out, _, _ := s.cli("runs", "show", r.DagID+"/"+r.RunID)
+	if !strings.Contains(out, "running") {
+		t.Fatalf("right after the kill the task should still show running:\n%s", out)
 	}
-	// The task is not silently lost: it stays running, its lease no longer renewed.
-	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "nap")
+	s.until(t, "the tick to declare the worker lost", func() bool {
+		rep := s.stack.TickOnce(s.ctx)
+		return rep.LostWorkers == 1
+	})
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s; want success after the retry", got)
+	}
 	a, _ := s.stack.Store.GetAttempt(s.ctx, attempt.ID)
-	if ti.Rec.State != scheduler.TaskRunning || a.Rec.State != scheduler.AttemptRunning {
-		t.Fatalf("after SIGKILL: task %s, attempt %s; want both running (until lost-worker handling)", ti.Rec.State, a.Rec.State)
+	if a.Rec.State != scheduler.AttemptLost || !strings.Contains(a.Rec.Error, "lost worker") {
+		t.Fatalf("first attempt: %s %q; want lost", a.Rec.State, a.Rec.Error)
 	}
-	if !a.Rec.LeaseExpiresAt.Before(time.Now().Add(time.Minute + time.Second)) {
-		t.Fatalf("lease %v runs past one lease period", a.Rec.LeaseExpiresAt)
+	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "nap")
+	if ti.Rec.TryNumber != 2 || ti.Rec.State != scheduler.TaskSuccess {
+		t.Fatalf("task: %s try %d; want success on try 2", ti.Rec.State, ti.Rec.TryNumber)
 	}
-	_ = io.Discard
+}
+
+// until polls cond (a store watch) until it holds, failing the test after a minute.
+func (s *stackBundle) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }

@@ -24,6 +24,9 @@ type TaskMessage struct {
 type TaskEvent struct {
 	AttemptRef
 	State TaskState `json:"state"`
+	// Followed is true when the publisher already did the fast-follow for this event (the
+	// worker, after recording its result): the advancer then has nothing to redo.
+	Followed bool `json:"followed,omitempty"`
 }
 
 // Validate reports a reference missing what every handler needs.

@@ -127,7 +127,14 @@ type Attempt struct {
 	XCom           string       `firestore:"xcom" json:"xcom,omitempty"` // JSON
 	Rendered       string       `firestore:"rendered" json:"rendered,omitempty"`
 	LogRef         string       `firestore:"log_ref" json:"log_ref,omitempty"`
+	// TickDueAt is when the tick must look at the attempt: its lease expiry while running
+	// (a lost worker), and once finished, a follow-up deadline that the worker clears after
+	// it has advanced the task's downstream (so a worker dying in between loses nothing).
+	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
 }
+
+// Finished reports whether the attempt has an outcome.
+func (s AttemptState) Finished() bool { return s != AttemptRunning && s != "" }
 
 // AttemptRef is what travels in a task message and in UPDRAFT_ATTEMPT: enough to find the
 // attempt's task instance and to claim it.

@@ -38,7 +38,7 @@ func LogPath(dir string, ref scheduler.AttemptRef) string {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // NewLogger opens an attempt's logger. stdout may be nil; logDir "" keeps no file.
-func NewLogger(stdout io.Writer, logDir string, ref scheduler.AttemptRef) (*Logger, string, error) {
+func NewLogger(stdout io.Writer, logDir string, ref scheduler.AttemptRef) (*Logger, error) {
 	l := &Logger{now: time.Now, labels: map[string]string{
 		"dag_id": ref.DagID, "run_id": ref.RunID, "task_id": ref.TaskID, "try_number": itoa(ref.TryNumber),
 		"attempt_id": ref.AttemptID,
@@ -46,20 +46,19 @@ func NewLogger(stdout io.Writer, logDir string, ref scheduler.AttemptRef) (*Logg
 	if stdout != nil {
 		l.out = append(l.out, stdout)
 	}
-	ref2 := ""
 	if logDir != "" {
 		p := LogPath(logDir, ref)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		l.file, ref2 = f, "file:"+p
+		l.file = f
 		l.out = append(l.out, f)
 	}
-	return l, ref2, nil
+	return l, nil
 }
 
 // Info logs a line at INFO.

@@ -55,7 +55,11 @@ type Worker struct {
 // Execute runs one attempt end to end. It returns nil when the attempt's outcome was
 // recorded (whatever it was) or when the delivery was a duplicate or stale and was dropped.
 func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
-	claim, err := w.Engine.Claim(ctx, ref, w.Name, w.ExecutorRef)
+	logRef := ""
+	if w.LogDir != "" {
+		logRef = "file:" + LogPath(w.LogDir, ref)
+	}
+	claim, err := w.Engine.Claim(ctx, ref, engine.Worker{Name: w.Name, ExecutorRef: w.ExecutorRef, LogRef: logRef})
 	if errors.Is(err, engine.ErrDuplicate) || errors.Is(err, engine.ErrStale) {
 		w.Log.Info("attempt dropped", "attempt_id", ref.AttemptID, "reason", err)
 		return nil
@@ -66,16 +70,19 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 	// The result is recorded even when the worker is being stopped (SIGTERM cancels ctx).
 	finishCtx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancelFinish()
-	logger, logRef, err := NewLogger(w.Stdout, w.LogDir, ref)
+	finish := func(res engine.Result) error {
+		err := claim.Finish(finishCtx, res)
+		if errors.Is(err, engine.ErrStale) {
+			w.Log.Warn("result recorded on the attempt only", "attempt_id", ref.AttemptID, "reason", err)
+			return nil
+		}
+		return err
+	}
+	logger, err := NewLogger(w.Stdout, w.LogDir, ref)
 	if err != nil {
-		return claim.Finish(finishCtx, failed(nil, "worker: open log: "+err.Error()))
+		return finish(failed(nil, "worker: open log: "+err.Error()))
 	}
 	defer logger.Close()
-	if logRef != "" {
-		if err := claim.SetLogRef(ctx, logRef); err != nil {
-			w.Log.Warn("could not record log ref", "error", err)
-		}
-	}
 
 	leaseCtx, stopLease := context.WithCancel(ctx)
 	leaseDone := make(chan struct{})
@@ -101,7 +108,7 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 	if res.State == scheduler.AttemptFailed {
 		logger.Error(res.Error)
 	}
-	return claim.Finish(finishCtx, res)
+	return finish(res)
 }
 
 func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (res engine.Result) {

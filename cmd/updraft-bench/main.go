@@ -1,0 +1,416 @@
+// Command updraft-bench measures Updraft on the local emulators and prints a table: task-to-
+// task latency along a chain, throughput of independent tasks, a wide fan-out/fan-in,
+// Firestore reads and writes per task, the tick's cost with many idle DAGs, and the
+// scheduler's idle memory. Each figure is the median of several runs (-runs).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/emulators"
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/scheduler/schedule"
+)
+
+type bench struct {
+	ctx      context.Context
+	set      *emulators.Set
+	bin      string
+	runs     int
+	seq      atomic.Int64
+	workerIO *statsWriter
+	rows     []row
+	log      *slog.Logger
+}
+
+type row struct{ name, value, goal string }
+
+func main() {
+	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
+	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
+	only := flag.String("only", "", "comma-separated scenarios: chain,independent,fanout,tick,rss (default all)")
+	flag.Parse()
+	ctx := context.Background()
+	set, ok := emulators.FromEnv()
+	if !ok {
+		var err error
+		fmt.Fprintln(os.Stderr, "starting emulators…")
+		if set, err = emulators.StartAll(ctx, ""); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer set.Stop()
+	}
+	set.Apply()
+	abs, _ := filepath.Abs(*bin)
+	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{},
+		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
+	if want("chain") {
+		b.chain()
+	}
+	if want("independent") {
+		b.independent()
+	}
+	if want("fanout") {
+		b.fanout()
+	}
+	if want("tick") {
+		b.tick(1000)
+		b.tick(10000)
+	}
+	if want("rss") {
+		b.rss()
+	}
+	b.print()
+}
+
+func (b *bench) add(name, value, goal string) {
+	b.rows = append(b.rows, row{name, value, goal})
+	fmt.Fprintf(os.Stderr, "  %s: %s\n", name, value)
+}
+
+func (b *bench) print() {
+	fmt.Printf("\nUpdraft benchmarks · %s · %d cores · %s · Go %s · median of %d runs\n\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), b.runs)
+	fmt.Println("| measure | result | goal |")
+	fmt.Println("| --- | --- | --- |")
+	for _, r := range b.rows {
+		fmt.Printf("| %s | %s | %s |\n", r.name, r.value, r.goal)
+	}
+}
+
+// stack starts a fresh local stack on a new project.
+func (b *bench) stack(maxWorkers int) (*local.Stack, func()) {
+	project := fmt.Sprintf("bench-%d-%d", os.Getpid(), b.seq.Add(1))
+	ctx, cancel := context.WithCancel(b.ctx)
+	st, err := local.Open(ctx, local.Config{
+		Project: project, Env: append(b.set.Env(), "UPDRAFT_WORKER_STATS=1"), LogDir: filepath.Join(os.TempDir(), "updraft-bench-logs"),
+		WorkerCmd: []string{filepath.Join(b.bin, "updraft"), "worker"}, MaxWorkers: maxWorkers,
+		Log: b.log, WorkerStderr: b.workerIO,
+	})
+	must(err)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx) }()
+	return st, func() { cancel(); <-done; st.Close() }
+}
+
+func (b *bench) deploy(st *local.Stack, src string) {
+	d, err := dag.Parse("bench.yaml", []byte(src), dag.Options{})
+	must(err)
+	_, err = st.Engine.Deploy(b.ctx, d, []byte(src))
+	must(err)
+}
+
+// runDAG triggers a DAG and waits until the run finishes; it returns the wall time.
+func (b *bench) runDAG(st *local.Stack, id string) (*scheduler.Run, time.Duration) {
+	t0 := time.Now()
+	r, err := st.Engine.Trigger(b.ctx, id, nil, time.Now())
+	must(err)
+	for {
+		v, err := st.Store.GetRun(b.ctx, r.DagID, r.RunID)
+		must(err)
+		if v.Rec.State.Finished() {
+			if v.Rec.State != scheduler.RunSuccess {
+				fmt.Fprintf(os.Stderr, "run %s/%s ended %s\n", r.DagID, r.RunID, v.Rec.State)
+				os.Exit(1)
+			}
+			return r, v.Rec.EndedAt.Sub(t0)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func shellTasks(sb *strings.Builder, ids []string, needs func(i int) string) {
+	for i, id := range ids {
+		fmt.Fprintf(sb, "  - {id: %s, type: shell, with: {command: \"true\"}%s}\n", id, needs(i))
+	}
+}
+
+func (b *bench) chain() {
+	const n = 50
+	var sb strings.Builder
+	sb.WriteString("id: chain50\nowner: bench@example.com\ntasks:\n")
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%02d", i)
+	}
+	shellTasks(&sb, ids, func(i int) string {
+		if i == 0 {
+			return ""
+		}
+		return ", needs: [" + ids[i-1] + "]"
+	})
+	var p50s, p95s, totals, rpt, wpt []float64
+	for range b.runs {
+		st, stop := b.stack(64)
+		b.deploy(st, sb.String())
+		r0, w0 := st.Store.Counts()
+		b.workerIO.reset()
+		r, total := b.runDAG(st, "chain50")
+		time.Sleep(200 * time.Millisecond) // let the advancer drain its events before counting
+		r1, w1 := st.Store.Counts()
+		wr, ww := b.workerIO.totals()
+		rpt = append(rpt, float64(r1-r0+wr)/n)
+		wpt = append(wpt, float64(w1-w0+ww)/n)
+		var lat []float64
+		for i := 1; i < n; i++ {
+			up := b.ti(st, r, ids[i-1])
+			down := b.attempt(st, r, ids[i])
+			lat = append(lat, float64(down.StartedAt.Sub(*up.EndedAt))/1e6)
+		}
+		p50s = append(p50s, pct(lat, 50))
+		p95s = append(p95s, pct(lat, 95))
+		totals = append(totals, total.Seconds())
+		stop()
+	}
+	b.add("chain of 50 `shell` tasks: task-to-task latency p50 (upstream result recorded → downstream claimed)", ms(median(p50s)), "≤ 100 ms")
+	b.add("chain of 50: task-to-task latency p95", ms(median(p95s)), "")
+	b.add("chain of 50: whole run", secs(median(totals)), "")
+	b.add("Firestore reads per task (chain; worker + dispatcher + advancer)", fmt.Sprintf("%.1f", median(rpt)), "")
+	b.add("Firestore writes per task (chain)", fmt.Sprintf("%.1f", median(wpt)), "")
+}
+
+func (b *bench) independent() {
+	const n = 100
+	var sb strings.Builder
+	sb.WriteString("id: independent100\nowner: bench@example.com\nmax_active_tasks: 100\ntasks:\n")
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%03d", i)
+	}
+	shellTasks(&sb, ids, func(int) string { return "" })
+	var totals []float64
+	for range b.runs {
+		st, stop := b.stack(100)
+		b.deploy(st, sb.String())
+		_, total := b.runDAG(st, "independent100")
+		totals = append(totals, total.Seconds())
+		stop()
+	}
+	m := median(totals)
+	b.add("100 independent `shell` tasks: whole run", fmt.Sprintf("%s (%.0f tasks/s)", secs(m), n/m), "")
+}
+
+func (b *bench) fanout() {
+	const n = 200
+	var sb strings.Builder
+	sb.WriteString("id: fanout200\nowner: bench@example.com\nmax_active_tasks: 200\ntasks:\n  - {id: start, type: shell, with: {command: \"true\"}}\n")
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("w%03d", i)
+	}
+	shellTasks(&sb, ids, func(int) string { return ", needs: [start]" })
+	sb.WriteString("  - {id: join, type: shell, with: {command: \"true\"}, needs: [" + strings.Join(ids, ", ") + "]}\n")
+	var totals, rpt, wpt []float64
+	for range b.runs {
+		st, stop := b.stack(200)
+		b.deploy(st, sb.String())
+		r0, w0 := st.Store.Counts()
+		b.workerIO.reset()
+		_, total := b.runDAG(st, "fanout200")
+		time.Sleep(200 * time.Millisecond)
+		r1, w1 := st.Store.Counts()
+		wr, ww := b.workerIO.totals()
+		rpt = append(rpt, float64(r1-r0+wr)/(n+2))
+		wpt = append(wpt, float64(w1-w0+ww)/(n+2))
+		totals = append(totals, total.Seconds())
+		stop()
+	}
+	b.add("1 → 200 → 1 fan-out/fan-in of `shell` tasks: whole run", secs(median(totals)), "≤ 5 s")
+	b.add("Firestore reads / writes per task (fan-out)", fmt.Sprintf("%.1f / %.1f", median(rpt), median(wpt)), "")
+}
+
+func (b *bench) tick(n int) {
+	st, stop := b.stack(1)
+	defer stop()
+	// Idle DAGs: scheduled yearly, first due next year, so no tick has anything to do.
+	start := time.Now().AddDate(1, 0, 0).Format("2006-01-02")
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range jobs {
+				b.deploy(st, fmt.Sprintf("id: idle_%05d\nowner: bench@example.com\nschedule: \"0 0 1 1 *\"\nstart: %s\ntasks:\n  - {id: a, type: noop}\n", i, start))
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	var durs []float64
+	var reads int64
+	for range max(5, b.runs) {
+		rep, err := st.Engine.Tick(b.ctx)
+		must(err)
+		durs = append(durs, float64(rep.Duration)/1e6)
+		reads += rep.Reads
+	}
+	b.add(fmt.Sprintf("one tick with %d idle DAGs deployed", n), fmt.Sprintf("%s, %d documents read", ms(median(durs)), reads), "≤ 100 ms at 10,000; reads only what is due")
+	_ = engine.Unchanged
+	_ = schedule.Interval{}
+}
+
+func (b *bench) rss() {
+	var vals []float64
+	for range b.runs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(err)
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+		cmd := exec.Command(filepath.Join(b.bin, "updraft-scheduler"))
+		cmd.Env = append(os.Environ(), "GOOGLE_CLOUD_PROJECT=bench-rss", "HOST=127.0.0.1", "PORT="+port)
+		cmd.Env = append(cmd.Env, b.set.Env()...)
+		must(cmd.Start())
+		url := "http://127.0.0.1:" + port
+		for {
+			if resp, err := http.Get(url + "/healthz"); err == nil {
+				resp.Body.Close()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for range 3 {
+			resp, err := http.Post(url+"/tick", "application/json", nil)
+			must(err)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		time.Sleep(time.Second) // idle
+		vals = append(vals, float64(rssKB(cmd.Process.Pid))/1024)
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
+	b.add("scheduler service idle RSS (after 3 ticks)", fmt.Sprintf("%.1f MB", median(vals)), "≤ 40 MB")
+}
+
+func (b *bench) ti(st *local.Stack, r *scheduler.Run, task string) scheduler.TaskInstance {
+	v, err := st.Store.GetTaskInstance(b.ctx, r.DagID, r.RunID, task)
+	must(err)
+	return v.Rec
+}
+
+func (b *bench) attempt(st *local.Stack, r *scheduler.Run, task string) scheduler.Attempt {
+	ti := b.ti(st, r, task)
+	a, err := st.Store.GetAttempt(b.ctx, ti.AttemptID)
+	must(err)
+	return a.Rec
+}
+
+// statsWriter collects the counts workers print when UPDRAFT_WORKER_STATS is set.
+type statsWriter struct {
+	mu            sync.Mutex
+	reads, writes int64
+	buf           bytes.Buffer
+}
+
+func (s *statsWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf.Write(p)
+	sc := bufio.NewScanner(bytes.NewReader(s.buf.Bytes()))
+	var rest []byte
+	for sc.Scan() {
+		line := sc.Text()
+		var r, w int64
+		if _, err := fmt.Sscanf(line, "updraft-worker-stats reads=%d writes=%d", &r, &w); err == nil {
+			s.reads += r
+			s.writes += w
+		} else if strings.Contains(line, "level=ERROR") || strings.Contains(line, "\"level\":\"ERROR\"") {
+			fmt.Fprintln(os.Stderr, "worker:", line)
+		}
+	}
+	if i := bytes.LastIndexByte(s.buf.Bytes(), '\n'); i >= 0 {
+		rest = append(rest, s.buf.Bytes()[i+1:]...)
+	}
+	s.buf.Reset()
+	s.buf.Write(rest)
+	return len(p), nil
+}
+
+func (s *statsWriter) reset() { s.mu.Lock(); s.reads, s.writes = 0, 0; s.mu.Unlock() }
+func (s *statsWriter) totals() (int64, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads, s.writes
+}
+
+func pct(v []float64, p int) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(v float64) string   { return fmt.Sprintf("%.0f ms", v) }
+func secs(v float64) string { return fmt.Sprintf("%.2f s", v) }
+
+func rssKB(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			n, _ := strconv.Atoi(f[1])
+			return fmt.Sprintf("%.0f GiB RAM", float64(n)/1024/1024)
+		}
+	}
+	return ""
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
