@@ -28,6 +28,7 @@ lint: ## gofmt, go vet, and validate the example DAGs
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt would change: $$fmt"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run ./cmd/updraft dags validate examples/dags
+	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra; else echo "terraform not installed: skipping terraform fmt -check"; fi
 
 .PHONY: test
 test: emulators-check lint ## all tests: unit, integration and end-to-end on the emulators

@@ -1,0 +1,63 @@
+# Composite indexes for the queries in fsstore/store.go. Single-field range queries (the
+# tick's `tick_due_at <= now` and `next_due_at <= now`, ordered by the same field) use
+# Firestore's automatic single-field indexes and need nothing here.
+
+# ListRuns: a DAG's runs, newest logical date first.
+resource "google_firestore_index" "runs_by_dag_logical_date" {
+  database   = google_firestore_database.updraft.name
+  collection = "runs"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "logical_date"
+    order      = "DESCENDING"
+  }
+}
+
+# CountActiveRuns: a DAG's queued and running runs.
+resource "google_firestore_index" "runs_by_dag_state" {
+  database   = google_firestore_database.updraft.name
+  collection = "runs"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}
+
+# CountUpstream: the instances of a run that list a task downstream (readiness counts).
+resource "google_firestore_index" "task_instances_by_run_downstream" {
+  database   = google_firestore_database.updraft.name
+  collection = "task_instances"
+  fields {
+    field_path = "run_key"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path   = "downstream"
+    array_config = "CONTAINS"
+  }
+}
+
+# ListAttempts: the attempts of one task instance.
+resource "google_firestore_index" "attempts_by_task" {
+  database   = google_firestore_database.updraft.name
+  collection = "attempts"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "run_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "task_id"
+    order      = "ASCENDING"
+  }
+}
