@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/updraft-dev/updraft/emulators/emutest"
+)
+
+var workerCmd string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "updraft-cli-")
+	if err != nil {
+		panic(err)
+	}
+	bin := filepath.Join(dir, "updraft")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/updraft-dev/updraft/cmd/updraft").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(2)
+	}
+	workerCmd = bin + " worker"
+	emutest.Main(m)
+}
+
+// run runs the CLI in-process with a private home and no backend in its environment.
+func run(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if env == nil {
+		env = map[string]string{}
+	}
+	if env["UPDRAFT_HOME"] == "" {
+		env["UPDRAFT_HOME"] = t.TempDir()
+	}
+	app := &App{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code := app.Run(context.Background(), args)
+	return out.String(), errb.String(), code
+}
+
+func TestValidateReportsEveryProblemWithFileAndLine(t *testing.T) {
+	out, errOut, code := run(t, nil, "dags", "validate", "testdata/broken.yaml", "testdata/seoul_daily.yaml")
+	if code != 1 {
+		t.Fatalf("exit %d; want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"testdata/broken.yaml:2: owner:",
+		"testdata/broken.yaml:3: schedule:",
+		"testdata/broken.yaml:4: timezone:",
+		"testdata/broken.yaml:7: tasks[0].type:",
+		`did you mean "shell"`,
+		"testdata/broken.yaml:10: tasks[1].needs:",
+		"1 DAG(s) valid",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, errOut)
+		}
+	}
+	if _, _, code := run(t, nil, "dags", "validate", "testdata/seoul_daily.yaml"); code != 0 {
+		t.Fatalf("a valid DAG: exit %d", code)
+	}
+	if _, errOut, code := run(t, nil, "dags", "validate"); code != 2 || !strings.Contains(errOut, "usage:") {
+		t.Fatalf("no paths: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestScheduleNextPrintsIntervalsInTheDAGsTimezone(t *testing.T) {
+	out, errOut, code := run(t, nil, "schedule", "next", "testdata/seoul_daily.yaml", "-n", "2", "--after", "2025-01-02T00:04:00+09:00")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := "2025-01-01T00:05:00+09:00  2025-01-01T00:05:00+09:00  2025-01-02T00:05:00+09:00\n" +
+		"2025-01-02T00:05:00+09:00  2025-01-02T00:05:00+09:00  2025-01-03T00:05:00+09:00\n"
+	if out != want {
+		t.Fatalf("schedule next:\n%s\nwant:\n%s", out, want)
+	}
+	for _, bad := range [][]string{
+		{"schedule", "next", "testdata/seoul_daily.yaml", "--after", "yesterday"},
+		{"schedule", "next", "testdata/seoul_daily.yaml", "-n", "0"},
+		{"schedule", "next"},
+	} {
+		if _, errOut, code := run(t, nil, bad...); code != 2 {
+			t.Errorf("%v: exit %d; want 2 (usage)\n%s", bad, code, errOut)
+		}
+	}
+}
+
+func TestCommandsWithoutABackendSayWhatToDo(t *testing.T) {
+	for _, args := range [][]string{{"runs", "list", "x"}, {"trigger", "x"}, {"dags", "list"}} {
+		_, errOut, code := run(t, nil, args...)
+		if code != 1 || !strings.Contains(errOut, "make dev") {
+			t.Errorf("%v: exit %d\n%s", args, code, errOut)
+		}
+	}
+	if _, errOut, code := run(t, nil, "nonsense"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Errorf("unknown command: exit %d\n%s", code, errOut)
+	}
+	if _, errOut, code := run(t, nil, "trigger", "x", "--conf", "{not json"); code != 2 || !strings.Contains(errOut, "JSON object") {
+		t.Errorf("bad conf: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestTestCommandRunsTheDAGAndExitsWithItsOutcome(t *testing.T) {
+	env := map[string]string{"UPDRAFT_WORKER_CMD": workerCmd}
+	out, errOut, code := run(t, env, "test", "testdata/seoul_daily.yaml", "--date", "2025-01-01")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"logical date 2025-01-01T00:05:00+09:00, data interval [2025-01-01T00:05:00+09:00, 2025-01-02T00:05:00+09:00)",
+		"report", "success", "run manual__2024-12-31T15:05:00Z: success", // run ids are RFC 3339 in UTC
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("test output lacks %q:\n%s", want, out)
+		}
+	}
+	out, errOut, code = run(t, env, "test", "testdata/failing.yaml", "--date", "2025-01-01")
+	if code != 1 || !strings.Contains(out, "fails") || !strings.Contains(out, "exit code 3") || !strings.Contains(out, ": failed") {
+		t.Fatalf("failing DAG: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, env, "test", "testdata/broken.yaml"); code != 1 || !strings.Contains(errOut, "broken.yaml:") {
+		t.Fatalf("invalid DAG: exit %d\n%s", code, errOut)
+	}
+}
