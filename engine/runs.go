@@ -189,15 +189,10 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 		return false, false, fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), taskID)
 	}
 	for range maxConflictRetries {
-		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
-		if err != nil {
-			return false, false, err
-		}
-		if v.Rec.State != scheduler.TaskNone {
-			return false, !v.Rec.State.Finished(), nil
-		}
+		// Count first: most evaluations (a join waiting for the rest of a fan-out) end here,
+		// at one aggregation query and no document read.
 		dec := force
-		if dec < 0 {
+		if dec < 0 && scheduler.WaitsForUpstream(task.TriggerRule) {
 			c, err := e.store.CountUpstream(ctx, rc.run.Key(), taskID)
 			if err != nil {
 				return false, false, err
@@ -206,11 +201,19 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 			if dec, err = scheduler.Evaluate(task.TriggerRule, c); err != nil {
 				return false, false, err
 			}
+			if dec == scheduler.Wait {
+				return false, true, nil
+			}
+		}
+		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		if err != nil {
+			return false, false, err
+		}
+		if v.Rec.State != scheduler.TaskNone || dec < 0 {
+			return false, !v.Rec.State.Finished(), nil
 		}
 		var fields map[string]any
 		switch {
-		case dec == scheduler.Wait:
-			return false, true, nil
 		case dec == scheduler.Ready && task.Type != "noop":
 			err := e.queue(ctx, rc, task, v)
 			if isConflict(err) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -38,8 +40,19 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 	rep := TickReport{At: now}
 	fail := func(err error) { rep.Errors = append(rep.Errors, err.Error()) }
 
-	dags, err := e.store.DueDAGs(ctx, now, e.cfg.TickBatch)
-	if err != nil {
+	// The four due queries are independent: run them at once.
+	var (
+		g        errgroup.Group
+		dags     []fsstore.Versioned[scheduler.DAGRecord]
+		runs     []fsstore.Versioned[scheduler.Run]
+		tis      []fsstore.Versioned[scheduler.TaskInstance]
+		attempts []fsstore.Versioned[scheduler.Attempt]
+	)
+	g.Go(func() (err error) { dags, err = e.store.DueDAGs(ctx, now, e.cfg.TickBatch); return })
+	g.Go(func() (err error) { runs, err = e.store.DueRuns(ctx, now, e.cfg.TickBatch); return })
+	g.Go(func() (err error) { tis, err = e.store.DueTaskInstances(ctx, now, e.cfg.TickBatch); return })
+	g.Go(func() (err error) { attempts, err = e.store.DueAttempts(ctx, now, e.cfg.TickBatch); return })
+	if err := g.Wait(); err != nil {
 		return rep, err
 	}
 	rep.DueDAGs = len(dags)
@@ -50,20 +63,12 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 			fail(err)
 		}
 	}
-	runs, err := e.store.DueRuns(ctx, now, e.cfg.TickBatch)
-	if err != nil {
-		return rep, err
-	}
 	for i := range runs {
 		if err := e.startRun(ctx, &runs[i]); err != nil {
 			fail(err)
 			continue
 		}
 		rep.RunsStarted++
-	}
-	tis, err := e.store.DueTaskInstances(ctx, now, e.cfg.TickBatch)
-	if err != nil {
-		return rep, err
 	}
 	for i := range tis {
 		kind, err := e.tickTask(ctx, &tis[i], now)
@@ -76,10 +81,6 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 		case "retried":
 			rep.Retried++
 		}
-	}
-	attempts, err := e.store.DueAttempts(ctx, now, e.cfg.TickBatch)
-	if err != nil {
-		return rep, err
 	}
 	for i := range attempts {
 		kind, err := e.tickAttempt(ctx, &attempts[i], now)
