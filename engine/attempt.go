@@ -196,11 +196,11 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 	policy := scheduler.RetryPolicy{
 		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
 	}
-	retry := state == scheduler.TaskFailed && policy.ShouldRetry(ref.TryNumber)
-	var delay time.Duration
-	if retry {
-		state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(ref.TryNumber)
-	}
+	final := state
+	var (
+		retry bool
+		delay time.Duration
+	)
 	for i := 0; ; i++ {
 		if i == maxConflictRetries {
 			return "", fmt.Errorf("engine: record %s: too many concurrent changes", ref.AttemptID)
@@ -213,6 +213,13 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 		}
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskRunning {
 			return "", fmt.Errorf("%w: %s is %s with attempt %s; this result does not stand", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
+		}
+		// Tries since the last clear decide whether another one is due.
+		n := ref.TryNumber - v.Rec.TryBase
+		retry = final == scheduler.TaskFailed && policy.ShouldRetry(n)
+		state, delay = final, 0
+		if retry {
+			state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(n)
 		}
 		f := scheduler.StateFields(state)
 		f["ended_at"] = now

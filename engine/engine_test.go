@@ -72,7 +72,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 		}
 		return b.runs[id]
 	}
-	for _, id := range []string{"a", "b", "c", "d", "only"} {
+	for _, id := range []string{"a", "b", "c", "d", "e", "only", "cleanup", "alert", "join", "extract", "load", "skip_me"} {
 		count(id)
 	}
 	reg.Add(tasks.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
@@ -83,11 +83,15 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 		b.runs[tc.Ref.TaskID].Add(1)
 		return engine.Result{State: scheduler.AttemptFailed, Error: "boom"}
 	}})
+	reg.Add(tasks.Type{Name: "test.skip", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+		b.runs[tc.Ref.TaskID].Add(1)
+		return engine.Result{State: scheduler.AttemptSkipped}
+	}})
 	b.worker = &tasks.Worker{Engine: eng, Registry: reg, Name: "test", Log: log}
 	return b
 }
 
-var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail")
+var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip")
 
 func (b *bundle) deploy(t *testing.T, src string) *dag.DAG {
 	t.Helper()

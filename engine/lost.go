@@ -15,6 +15,8 @@ type Executor interface {
 	// Alive reports whether the execution named by ref (an attempt's executor_ref) still
 	// runs. An error means it can't tell; the attempt is left for a later tick.
 	Alive(ctx context.Context, ref string) (bool, error)
+	// Cancel stops the execution (the worker gets SIGTERM, records what it can, and exits).
+	Cancel(ctx context.Context, ref string) error
 }
 
 // SetExecutor sets the executor the tick asks about expired leases. Without one, every

@@ -46,6 +46,8 @@ type NewRun struct {
 	Logical  time.Time
 	Interval schedule.Interval
 	Conf     map[string]any
+	// BackfillID names the backfill creating the run, if any.
+	BackfillID string
 }
 
 // ErrRunExists means a run with that id is already there: one run per (DAG, logical date).
@@ -69,7 +71,7 @@ func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 	r := scheduler.Run{
 		DagID: nr.DagID, RunID: nr.RunID, RunType: nr.Type, Version: nr.Version, State: scheduler.RunQueued,
 		LogicalDate: nr.Logical.UTC(), IntervalStart: nr.Interval.Start.UTC(), IntervalEnd: nr.Interval.End.UTC(),
-		Conf: conf, CreatedAt: now, TickDueAt: ptr(now.Add(e.cfg.StartGrace)),
+		Conf: conf, BackfillID: nr.BackfillID, CreatedAt: now, TickDueAt: ptr(now.Add(e.cfg.StartGrace)),
 	}
 	if err := e.store.CreateRun(ctx, &r); err != nil {
 		if errors.Is(err, fsstore.ErrExists) {
@@ -128,7 +130,7 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 	}
 	now := e.now()
 	_, err = e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
-		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": nil,
+		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": e.runDeadline(rc.spec, now),
 	})
 	if err != nil && !isConflict(err) {
 		return err
@@ -277,35 +279,47 @@ func (e *Engine) publishTask(ctx context.Context, task *dag.Task, ref scheduler.
 	}
 }
 
-// maybeFinishRun ends the run when every task instance has finished: failed if any ended
-// failed or upstream_failed, success otherwise.
+// maybeFinishRun settles the run's state from its instances: finished when every instance
+// has (failed if any ended failed or upstream_failed, success otherwise), running again when
+// a clear made some unfinished. A run that is already in the right state is not written.
 func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 	total, done, bad, err := e.store.RunProgress(ctx, rc.run.Key())
 	if err != nil {
 		return err
 	}
-	if total < len(rc.spec.Tasks) || done < total {
-		return nil
-	}
-	state := scheduler.RunSuccess
-	if bad > 0 {
-		state = scheduler.RunFailed
+	want := scheduler.RunRunning
+	switch {
+	case total >= len(rc.spec.Tasks) && done >= total && bad > 0:
+		want = scheduler.RunFailed
+	case total >= len(rc.spec.Tasks) && done >= total:
+		want = scheduler.RunSuccess
 	}
 	for range maxConflictRetries {
 		v, err := e.store.GetRun(ctx, rc.run.DagID, rc.run.RunID)
 		if err != nil {
 			return err
 		}
-		if v.Rec.State.Finished() {
+		if v.Rec.State == want || (want == scheduler.RunRunning && v.Rec.State == scheduler.RunQueued) {
 			return nil
 		}
-		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
-			"state": string(state), "ended_at": e.now(), "tick_due_at": nil,
-		})
+		fields := map[string]any{"state": string(want), "ended_at": e.now(), "tick_due_at": nil}
+		if want == scheduler.RunRunning {
+			fields["ended_at"] = nil
+			fields["tick_due_at"] = e.runDeadline(rc.spec, e.now())
+		}
+		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, fields)
 		if isConflict(err) {
 			continue
 		}
 		return err
 	}
-	return fmt.Errorf("engine: finish run %s: too many concurrent changes", rc.run.Key())
+	return fmt.Errorf("engine: settle run %s: too many concurrent changes", rc.run.Key())
+}
+
+// runDeadline is when a running run's dagrun_timeout passes (nil: none).
+func (e *Engine) runDeadline(d *dag.DAG, from time.Time) *time.Time {
+	if d.DagrunTimeout <= 0 {
+		return nil
+	}
+	return ptr(from.Add(d.DagrunTimeout))
 }

@@ -40,18 +40,20 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 	rep := TickReport{At: now}
 	fail := func(err error) { rep.Errors = append(rep.Errors, err.Error()) }
 
-	// The four due queries are independent: run them at once.
+	// The due queries are independent: run them at once.
 	var (
 		g        errgroup.Group
 		dags     []fsstore.Versioned[scheduler.DAGRecord]
 		runs     []fsstore.Versioned[scheduler.Run]
 		tis      []fsstore.Versioned[scheduler.TaskInstance]
 		attempts []fsstore.Versioned[scheduler.Attempt]
+		fills    []fsstore.Versioned[scheduler.Backfill]
 	)
 	g.Go(func() (err error) { dags, err = e.store.DueDAGs(ctx, now, e.cfg.TickBatch); return })
 	g.Go(func() (err error) { runs, err = e.store.DueRuns(ctx, now, e.cfg.TickBatch); return })
 	g.Go(func() (err error) { tis, err = e.store.DueTaskInstances(ctx, now, e.cfg.TickBatch); return })
 	g.Go(func() (err error) { attempts, err = e.store.DueAttempts(ctx, now, e.cfg.TickBatch); return })
+	g.Go(func() (err error) { fills, err = e.store.DueBackfills(ctx, now, e.cfg.TickBatch); return })
 	if err := g.Wait(); err != nil {
 		return rep, err
 	}
@@ -64,11 +66,13 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 		}
 	}
 	for i := range runs {
-		if err := e.startRun(ctx, &runs[i]); err != nil {
+		if err := e.tickRun(ctx, &runs[i], now); err != nil {
 			fail(err)
 			continue
 		}
-		rep.RunsStarted++
+		if runs[i].Rec.State == scheduler.RunQueued {
+			rep.RunsStarted++
+		}
 	}
 	for i := range tis {
 		kind, err := e.tickTask(ctx, &tis[i], now)
@@ -92,6 +96,11 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 			rep.LostWorkers++
 		case "followed":
 			rep.FollowedUp++
+		}
+	}
+	for i := range fills {
+		if err := e.advanceBackfill(ctx, &fills[i], now); err != nil {
+			fail(err)
 		}
 	}
 	r1, w1 := e.store.Counts()
@@ -200,4 +209,24 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 		}
 		return "", err
 	}
+}
+
+// tickRun handles a run whose tick_due_at passed: a queued run is started (its creator may
+// have died half-way), a running one has outlived its dagrun_timeout.
+func (e *Engine) tickRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run], now time.Time) error {
+	switch v.Rec.State {
+	case scheduler.RunQueued:
+		return e.startRun(ctx, v)
+	case scheduler.RunRunning:
+		rc, err := e.runCtxOf(ctx, v.Rec, v.UpdateTime)
+		if err != nil {
+			return err
+		}
+		return e.timeoutRun(ctx, rc, now)
+	}
+	_, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": nil})
+	if isConflict(err) {
+		return nil
+	}
+	return err
 }

@@ -365,3 +365,46 @@ func (s *Store) DueAttempts(ctx context.Context, now time.Time, limit int) ([]Ve
 	q := s.fs.Collection(ColAttempts).Where("tick_due_at", "<=", now).OrderBy("tick_due_at", firestore.Asc).Limit(limit)
 	return queryAll[scheduler.Attempt](ctx, s, q, "due attempts")
 }
+
+// ---- Backfills
+
+// ColBackfills holds backfills.
+const ColBackfills = "backfills"
+
+// CreateBackfill stores a new backfill; ErrExists means the same one is already there.
+func (s *Store) CreateBackfill(ctx context.Context, b *scheduler.Backfill) error {
+	return s.create(ctx, ColBackfills, b.ID, b)
+}
+
+// GetBackfill reads a backfill.
+func (s *Store) GetBackfill(ctx context.Context, id string) (*Versioned[scheduler.Backfill], error) {
+	return get[scheduler.Backfill](ctx, s, ColBackfills, id)
+}
+
+// UpdateBackfillIf changes fields of a backfill if it is unchanged since updateTime.
+func (s *Store) UpdateBackfillIf(ctx context.Context, id string, updateTime time.Time, fields map[string]any) (time.Time, error) {
+	return s.updateIf(ctx, ColBackfills, id, updateTime, fields)
+}
+
+// ListBackfills reads a DAG's backfills, newest first.
+func (s *Store) ListBackfills(ctx context.Context, dagID string) ([]Versioned[scheduler.Backfill], error) {
+	q := s.fs.Collection(ColBackfills).Where("dag_id", "==", dagID).OrderBy("created_at", firestore.Desc).Limit(50)
+	return queryAll[scheduler.Backfill](ctx, s, q, "backfills of "+dagID)
+}
+
+// DueBackfills reads running backfills the tick must advance.
+func (s *Store) DueBackfills(ctx context.Context, now time.Time, limit int) ([]Versioned[scheduler.Backfill], error) {
+	q := s.fs.Collection(ColBackfills).Where("tick_due_at", "<=", now).OrderBy("tick_due_at", firestore.Asc).Limit(limit)
+	return queryAll[scheduler.Backfill](ctx, s, q, "due backfills")
+}
+
+// CountBackfillRuns counts a backfill's runs in the given states.
+func (s *Store) CountBackfillRuns(ctx context.Context, backfillID string, states []string) (int, error) {
+	q := s.fs.Collection(ColRuns).Where("backfill_id", "==", backfillID).Where("state", "in", states)
+	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
+	s.reads.Add(1)
+	if err != nil {
+		return 0, mapErr("fsstore: count runs of backfill "+backfillID, err)
+	}
+	return intOf(res.Data()["n"]), nil
+}

@@ -31,8 +31,17 @@ func RunID(t RunType, logical time.Time) string {
 // keySep joins ids into document keys. It cannot occur in DAG, run or task ids.
 const keySep = "~"
 
-// RunKey is the document id of a run: unique per (DAG, run id).
-func RunKey(dagID, runID string) string { return dagID + keySep + runID }
+// RunKey is the document id of a run. Scheduled and backfill runs of the same logical date
+// share one key (`DAG~@DATE`), so there is one run per (DAG, logical date) whichever made it;
+// manual runs have their own (`DAG~manual__…`).
+func RunKey(dagID, runID string) string {
+	for _, t := range []RunType{RunScheduled, RunBackfill} {
+		if date, ok := strings.CutPrefix(runID, string(t)+"__"); ok {
+			return dagID + keySep + "@" + date
+		}
+	}
+	return dagID + keySep + runID
+}
 
 // TaskKey is the document id of a task instance.
 func TaskKey(dagID, runID, taskID string) string { return RunKey(dagID, runID) + keySep + taskID }

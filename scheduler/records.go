@@ -35,18 +35,20 @@ type DAGVersion struct {
 
 // Run is one DAG run.
 type Run struct {
-	DagID         string     `firestore:"dag_id" json:"dag_id"`
-	RunID         string     `firestore:"run_id" json:"run_id"`
-	RunType       RunType    `firestore:"run_type" json:"run_type"`
-	Version       string     `firestore:"version" json:"version"`
-	State         RunState   `firestore:"state" json:"state"`
-	LogicalDate   time.Time  `firestore:"logical_date" json:"logical_date"`
-	IntervalStart time.Time  `firestore:"data_interval_start" json:"data_interval_start"`
-	IntervalEnd   time.Time  `firestore:"data_interval_end" json:"data_interval_end"`
-	Conf          string     `firestore:"conf" json:"conf,omitempty"` // JSON object
-	CreatedAt     time.Time  `firestore:"created_at" json:"created_at"`
-	StartedAt     *time.Time `firestore:"started_at" json:"started_at,omitempty"`
-	EndedAt       *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
+	DagID         string    `firestore:"dag_id" json:"dag_id"`
+	RunID         string    `firestore:"run_id" json:"run_id"`
+	RunType       RunType   `firestore:"run_type" json:"run_type"`
+	Version       string    `firestore:"version" json:"version"`
+	State         RunState  `firestore:"state" json:"state"`
+	LogicalDate   time.Time `firestore:"logical_date" json:"logical_date"`
+	IntervalStart time.Time `firestore:"data_interval_start" json:"data_interval_start"`
+	IntervalEnd   time.Time `firestore:"data_interval_end" json:"data_interval_end"`
+	Conf          string    `firestore:"conf" json:"conf,omitempty"` // JSON object
+	// BackfillID names the backfill that created or last re-ran this run.
+	BackfillID string     `firestore:"backfill_id" json:"backfill_id,omitempty"`
+	CreatedAt  time.Time  `firestore:"created_at" json:"created_at"`
+	StartedAt  *time.Time `firestore:"started_at" json:"started_at,omitempty"`
+	EndedAt    *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
 	// TickDueAt is set while the run needs the tick: a queued run whose task instances may
 	// not all exist yet (its creator may have died) is finished by the tick after this time.
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
@@ -65,7 +67,10 @@ type TaskInstance struct {
 	State     TaskState `firestore:"state" json:"state"`
 	TryNumber int       `firestore:"try_number" json:"try_number"`
 	MaxTries  int       `firestore:"max_tries" json:"max_tries"`
-	AttemptID string    `firestore:"attempt_id" json:"attempt_id,omitempty"`
+	// TryBase is the try number when the instance was last cleared: tries are counted on
+	// across clears (as in Airflow), and the retry budget starts again from here.
+	TryBase   int    `firestore:"try_base" json:"-"`
+	AttemptID string `firestore:"attempt_id" json:"attempt_id,omitempty"`
 	// Downstream lists the tasks that need this one; readiness counts instances by it
 	// (array-contains), so an event costs reads in proportion to its downstream.
 	Downstream []string `firestore:"downstream" json:"-"`
@@ -145,3 +150,35 @@ type AttemptRef struct {
 	TryNumber int    `json:"try_number"`
 	AttemptID string `json:"attempt_id"`
 }
+
+// Backfill re-runs or fills a DAG's intervals between two logical dates. It lives in the
+// store; the tick creates its runs oldest first within its limit, so it survives the CLI.
+type Backfill struct {
+	ID            string `firestore:"backfill_id" json:"backfill_id"`
+	DagID         string `firestore:"dag_id" json:"dag_id"`
+	From          string `firestore:"from" json:"from"` // YYYY-MM-DD in the DAG's timezone
+	To            string `firestore:"to" json:"to"`
+	Reprocess     string `firestore:"reprocess" json:"reprocess"` // none | failed | completed
+	MaxActiveRuns int    `firestore:"max_active_runs" json:"max_active_runs"`
+	State         string `firestore:"state" json:"state"` // running | done | cancelled
+	Total         int    `firestore:"total" json:"total"`
+	// Next is the start of the next interval to consider; nil once all were considered.
+	Next      *time.Time `firestore:"next" json:"next,omitempty"`
+	Created   int        `firestore:"created" json:"created"`
+	Rerun     int        `firestore:"rerun" json:"rerun"`
+	Skipped   int        `firestore:"skipped" json:"skipped"`
+	CreatedAt time.Time  `firestore:"created_at" json:"created_at"`
+	EndedAt   *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
+	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+}
+
+// Backfill states and reprocess policies.
+const (
+	BackfillRunning   = "running"
+	BackfillDone      = "done"
+	BackfillCancelled = "cancelled"
+
+	ReprocessNone      = "none"
+	ReprocessFailed    = "failed"
+	ReprocessCompleted = "completed"
+)
