@@ -94,8 +94,8 @@ func (e *Engine) StartBackfill(ctx context.Context, req BackfillRequest) (b *sch
 		if !errors.Is(err, fsstore.ErrExists) {
 			break
 		}
-		cur, err := e.store.GetBackfill(ctx, b.ID)
-		if err != nil {
+		var cur *fsstore.Versioned[scheduler.Backfill]
+		if cur, err = e.store.GetBackfill(ctx, b.ID); err != nil {
 			return nil, false, err
 		}
 		if cur.Rec.State == scheduler.BackfillRunning {
@@ -121,6 +121,9 @@ func (e *Engine) StartBackfill(ctx context.Context, req BackfillRequest) (b *sch
 		return nil, false, err
 	}
 	if err := e.advanceBackfill(ctx, bv, now); err != nil {
+		return nil, false, err
+	}
+	if bv, err = e.store.GetBackfill(ctx, b.ID); err != nil {
 		return nil, false, err
 	}
 	return &bv.Rec, false, nil
