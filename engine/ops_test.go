@@ -270,3 +270,37 @@ func TestPruneDeactivatesGoneDAGsAndKeepsHistory(t *testing.T) {
 		t.Fatalf("triggering a removed DAG: %v", err)
 	}
 }
+
+func TestDependsOnPastWaitsForThePreviousRunAndWakesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, `id: dop
+owner: owner@example.com
+schedule: "0 0 * * *"
+start: 2025-01-01
+catchup: true
+max_active_runs: 3
+tasks:
+  - {id: a, type: test.fail, depends_on_past: true}
+  - {id: b, type: test.ok, depends_on_past: true}
+`)
+	if _, err := b.eng.Tick(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := b.store.ListRuns(b.ctx, "dop", 10)
+	if len(runs) != 3 {
+		t.Fatalf("runs %v", runIDs(runs))
+	}
+	r1, r2, r3 := &runs[2].Rec, &runs[1].Rec, &runs[0].Rec
+	b.wantStates(t, r1, map[string]scheduler.TaskState{"a": "queued", "b": "queued"})
+	b.wantStates(t, r2, map[string]scheduler.TaskState{"a": "none", "b": "none"})
+	b.execute(t, r1, "b") // success: run 2's b is woken at once, no tick needed
+	b.wantStates(t, r2, map[string]scheduler.TaskState{"b": "queued"})
+	b.wantStates(t, r3, map[string]scheduler.TaskState{"b": "none"})
+	b.execute(t, r1, "a") // failed: run 2's a stays waiting
+	b.wantStates(t, r2, map[string]scheduler.TaskState{"a": "none"})
+	if err := b.eng.MarkTask(b.ctx, r1.DagID, r1.RunID, "a", scheduler.TaskSuccess); err != nil {
+		t.Fatal(err)
+	}
+	b.wantStates(t, r2, map[string]scheduler.TaskState{"a": "queued"})
+}

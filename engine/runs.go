@@ -165,6 +165,11 @@ func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) err
 	for len(work) > 0 {
 		t := work[0]
 		work = work[1:]
+		if task, ok := rc.spec.Task(t); ok && task.DependsOnPast {
+			if err := e.wakeNextRun(ctx, rc, t); err != nil {
+				return err
+			}
+		}
 		for _, d := range rc.downstream[t] {
 			done, waiting, err := e.decide(ctx, rc, d, -1)
 			if err != nil {
@@ -205,6 +210,15 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 			}
 			if dec == scheduler.Wait {
 				return false, true, nil
+			}
+		}
+		if dec == scheduler.Ready && task.DependsOnPast {
+			ok, err := e.pastAllows(ctx, rc, taskID)
+			if err != nil {
+				return false, false, err
+			}
+			if !ok {
+				return false, true, nil // re-evaluated when the previous run's instance finishes
 			}
 		}
 		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
@@ -322,4 +336,42 @@ func (e *Engine) runDeadline(d *dag.DAG, from time.Time) *time.Time {
 		return nil
 	}
 	return ptr(from.Add(d.DagrunTimeout))
+}
+
+// pastAllows reports whether a depends_on_past task may run: its instance in the DAG's
+// previous run (by logical date) ended success or skipped, or there is none.
+func (e *Engine) pastAllows(ctx context.Context, rc *runCtx, taskID string) (bool, error) {
+	prev, err := e.store.AdjacentRun(ctx, rc.run.DagID, rc.run.LogicalDate, true)
+	if err != nil || prev == nil {
+		return err == nil, err
+	}
+	ti, err := e.store.GetTaskInstance(ctx, prev.Rec.DagID, prev.Rec.RunID, taskID)
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return true, nil // the task did not exist then
+	}
+	if err != nil {
+		return false, err
+	}
+	return ti.Rec.State == scheduler.TaskSuccess || ti.Rec.State == scheduler.TaskSkipped, nil
+}
+
+// wakeNextRun re-evaluates a depends_on_past task in the DAG's next run once its instance
+// in this run has finished, so the waiting one goes at once instead of at a later tick.
+func (e *Engine) wakeNextRun(ctx context.Context, rc *runCtx, taskID string) error {
+	next, err := e.store.AdjacentRun(ctx, rc.run.DagID, rc.run.LogicalDate, false)
+	if err != nil || next == nil || next.Rec.State.Finished() {
+		return err
+	}
+	nrc, err := e.runCtxOf(ctx, next.Rec, next.UpdateTime)
+	if err != nil {
+		return err
+	}
+	if _, ok := nrc.spec.Task(taskID); !ok {
+		return nil
+	}
+	finished, _, err := e.decide(ctx, nrc, taskID, -1)
+	if err != nil || !finished {
+		return err
+	}
+	return e.cascade(ctx, nrc, []string{taskID})
 }

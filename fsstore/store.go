@@ -408,3 +408,18 @@ func (s *Store) CountBackfillRuns(ctx context.Context, backfillID string, states
 	}
 	return intOf(res.Data()["n"]), nil
 }
+
+// AdjacentRun reads the run of a DAG right before (or after) a logical date, or nil.
+func (s *Store) AdjacentRun(ctx context.Context, dagID string, logical time.Time, before bool) (*Versioned[scheduler.Run], error) {
+	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID)
+	if before {
+		q = q.Where("logical_date", "<", logical).OrderBy("logical_date", firestore.Desc)
+	} else {
+		q = q.Where("logical_date", ">", logical).OrderBy("logical_date", firestore.Asc)
+	}
+	out, err := queryAll[scheduler.Run](ctx, s, q.Limit(1), "adjacent run of "+dagID)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return &out[0], nil
+}

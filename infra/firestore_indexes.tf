@@ -61,3 +61,45 @@ resource "google_firestore_index" "attempts_by_task" {
     order      = "ASCENDING"
   }
 }
+
+# AdjacentRun (depends_on_past): the run right after a logical date.
+resource "google_firestore_index" "runs_by_dag_logical_date_asc" {
+  database   = google_firestore_database.updraft.name
+  collection = "runs"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "logical_date"
+    order      = "ASCENDING"
+  }
+}
+
+# CountBackfillRuns: a backfill's runs by state.
+resource "google_firestore_index" "runs_by_backfill_state" {
+  database   = google_firestore_database.updraft.name
+  collection = "runs"
+  fields {
+    field_path = "backfill_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}
+
+# ListBackfills: a DAG's backfills, newest first.
+resource "google_firestore_index" "backfills_by_dag_created" {
+  database   = google_firestore_database.updraft.name
+  collection = "backfills"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
