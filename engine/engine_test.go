@@ -91,7 +91,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 	return b
 }
 
-var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip")
+var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip", "count")
 
 func (b *bundle) deploy(t *testing.T, src string) *dag.DAG {
 	t.Helper()
@@ -198,7 +198,14 @@ func TestIdleDAGsCostTheTickNothing(t *testing.T) {
 func TestConcurrentTicksCreateOneRun(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
-	b.deploy(t, dailyDAG("busy", "2025-01-01", false, 16))
+	b.deploy(t, `id: busy
+owner: owner@example.com
+schedule: "0 0 * * *"
+start: 2025-01-01
+tasks:
+  - {id: a, type: test.ok}
+  - {id: b, type: test.ok}
+`)
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Go(func() {
@@ -217,6 +224,9 @@ func TestConcurrentTicksCreateOneRun(t *testing.T) {
 	}
 	if got := b.eng.Stats.RunsCreated.Load(); got != 1 {
 		t.Fatalf("runs created = %d; want 1", got)
+	}
+	if got := b.eng.Stats.TasksQueued.Load(); got != 2 {
+		t.Fatalf("tasks dispatched = %d; want each of the 2 once", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,9 +36,54 @@ const (
 
 // Store is Updraft's Firestore state.
 type Store struct {
-	fs     *firestore.Client
-	reads  atomic.Int64
-	writes atomic.Int64
+	fs        *firestore.Client
+	reads     atomic.Int64
+	writes    atomic.Int64
+	conflicts atomic.Int64 // failed preconditions: someone else wrote first
+	aborted   atomic.Int64 // contention aborts (codes.Aborted)
+
+	trackMu sync.Mutex
+	perDoc  map[string]int // writes per document, when tracking
+}
+
+// TrackWrites starts counting writes per document (for fault tests and benchmarks).
+func (s *Store) TrackWrites() {
+	s.trackMu.Lock()
+	s.perDoc = map[string]int{}
+	s.trackMu.Unlock()
+}
+
+// WritesPerDoc returns the writes counted per document ("collection/id") since TrackWrites.
+func (s *Store) WritesPerDoc() map[string]int {
+	s.trackMu.Lock()
+	defer s.trackMu.Unlock()
+	out := make(map[string]int, len(s.perDoc))
+	for k, v := range s.perDoc {
+		out[k] = v
+	}
+	return out
+}
+
+// Contention returns how many conditional writes lost a race (and were re-read and decided
+// again) and how many commits Firestore aborted for contention.
+func (s *Store) Contention() (conflicts, aborted int64) { return s.conflicts.Load(), s.aborted.Load() }
+
+func (s *Store) wrote(col, id string, err error) {
+	s.writes.Add(1)
+	switch status.Code(err) {
+	case codes.FailedPrecondition:
+		s.conflicts.Add(1)
+	case codes.Aborted:
+		s.aborted.Add(1)
+	}
+	if err != nil {
+		return
+	}
+	s.trackMu.Lock()
+	if s.perDoc != nil {
+		s.perDoc[col+"/"+id]++
+	}
+	s.trackMu.Unlock()
 }
 
 // Open connects to Firestore for the project (the emulator when FIRESTORE_EMULATOR_HOST is set).
@@ -93,7 +139,7 @@ func get[T any](ctx context.Context, s *Store, col, id string) (*Versioned[T], e
 
 func (s *Store) create(ctx context.Context, col, id string, data any) error {
 	_, err := s.fs.Collection(col).Doc(id).Create(ctx, data)
-	s.writes.Add(1)
+	s.wrote(col, id, err)
 	return mapErr(fmt.Sprintf("fsstore: create %s/%s", col, id), err)
 }
 
@@ -104,7 +150,7 @@ func (s *Store) updateIf(ctx context.Context, col, id string, updateTime time.Ti
 		ups = append(ups, firestore.Update{Path: k, Value: v})
 	}
 	res, err := s.fs.Collection(col).Doc(id).Update(ctx, ups, firestore.LastUpdateTime(updateTime))
-	s.writes.Add(1)
+	s.wrote(col, id, err)
 	if err != nil {
 		return time.Time{}, mapErr(fmt.Sprintf("fsstore: update %s/%s", col, id), err)
 	}
@@ -244,9 +290,10 @@ func (s *Store) CreateTaskInstances(ctx context.Context, tis []*scheduler.TaskIn
 		jobs = append(jobs, j)
 	}
 	bw.End()
-	s.writes.Add(int64(len(tis)))
 	for i, j := range jobs {
-		if _, err := j.Results(); err != nil && status.Code(err) != codes.AlreadyExists {
+		_, err := j.Results()
+		s.wrote(ColTaskInstances, tis[i].Key(), err)
+		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return mapErr("fsstore: create task instance "+tis[i].Key(), err)
 		}
 	}
@@ -311,7 +358,7 @@ func (s *Store) RunProgress(ctx context.Context, runKey string) (total, finished
 // delivery of the same attempt claimed it first.
 func (s *Store) CreateAttempt(ctx context.Context, a *scheduler.Attempt) (time.Time, error) {
 	res, err := s.fs.Collection(ColAttempts).Doc(a.ID).Create(ctx, a)
-	s.writes.Add(1)
+	s.wrote(ColAttempts, a.ID, err)
 	if err != nil {
 		return time.Time{}, mapErr("fsstore: create attempt "+a.ID, err)
 	}
