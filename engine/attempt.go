@@ -10,6 +10,7 @@ import (
 
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -269,4 +270,47 @@ func (e *Engine) HandleEvent(ctx context.Context, data []byte) error {
 		return fmt.Errorf("%w: event for unknown run %s/%s: %v", scheduler.ErrBadMessage, ev.DagID, ev.RunID, err)
 	}
 	return err
+}
+
+// HandleDeadTask fails the task of a tasks-topic message that was dead-lettered (the
+// dispatcher could not handle it MaxDeliveryAttempts times), so the task ends with the
+// reason instead of hanging in queued. A message whose attempt is no longer current changes
+// nothing.
+func (e *Engine) HandleDeadTask(ctx context.Context, data []byte) error {
+	msg, err := scheduler.DecodeTaskMessage(data)
+	if err != nil {
+		e.Stats.BadMessages.Add(1)
+		return err
+	}
+	e.Stats.DeadLettered.Add(1)
+	rc, err := e.loadRun(ctx, msg.DagID, msg.RunID)
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return fmt.Errorf("%w: dead-lettered task of unknown run %s/%s", scheduler.ErrBadMessage, msg.DagID, msg.RunID)
+	}
+	if err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("dead-lettered: attempt %s (%s) could not be dispatched after %d deliveries; see the dispatcher's log",
+		msg.AttemptID, msg.Type, psqueue.MaxDeliveryAttempts)
+	for range maxConflictRetries {
+		v, err := e.store.GetTaskInstance(ctx, msg.DagID, msg.RunID, msg.TaskID)
+		if err != nil {
+			return err
+		}
+		if v.Rec.AttemptID != msg.AttemptID || v.Rec.State != scheduler.TaskQueued {
+			return nil // claimed, cleared or replaced meanwhile
+		}
+		f := scheduler.StateFields(scheduler.TaskFailed)
+		f["ended_at"], f["error"], f["tick_due_at"] = e.now(), reason, nil
+		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e.log.Error("task failed: its message was dead-lettered", "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID, "attempt_id", msg.AttemptID)
+		return e.cascade(ctx, rc, []string{msg.TaskID})
+	}
+	return fmt.Errorf("engine: dead-letter %s: too many concurrent changes", msg.AttemptID)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/updraft-dev/updraft/engine"
 )
@@ -39,14 +40,30 @@ var _ engine.Executor = Processes{}
 // Alive reports whether the process a `local:PID:STARTTIME` reference names still runs. A
 // reference of another kind is unknown here, which counts as gone.
 func (Processes) Alive(_ context.Context, ref string) (bool, error) {
+	_, ok := livePID(ref)
+	return ok, nil
+}
+
+// Cancel sends SIGTERM to the worker process a reference names, if it still runs; the worker
+// then stops its task's process group and records the outcome.
+func (Processes) Cancel(_ context.Context, ref string) error {
+	pid, ok := livePID(ref)
+	if !ok || pid == os.Getpid() { // an inline run in this very process is not killed
+		return nil
+	}
+	return syscall.Kill(pid, syscall.SIGTERM)
+}
+
+// livePID returns the pid of a `local:PID:STARTTIME` reference while that process runs.
+func livePID(ref string) (int, bool) {
 	parts := strings.Split(ref, ":")
 	if len(parts) != 3 || parts[0] != "local" {
-		return false, nil
+		return 0, false
 	}
 	pid, err := strconv.Atoi(parts[1])
 	if err != nil {
-		return false, nil
+		return 0, false
 	}
 	st := startTime(pid)
-	return st != "" && st == parts[2], nil
+	return pid, st != "" && st == parts[2]
 }

@@ -104,7 +104,7 @@ func (s *Stack) Close() error {
 // Run runs the dispatcher, the advancer and the ticker until ctx ends.
 func (s *Stack) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 5)
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- s.Dispatcher.Run(ctx) }()
 	go func() {
@@ -118,6 +118,23 @@ func (s *Stack) Run(ctx context.Context) error {
 			s.advanced++
 			s.mu.Unlock()
 			return err
+		})
+	}()
+	// Dead letters: a task message the dispatcher could never handle fails its task; an
+	// event the advancer could never handle is logged (the tick's follow-up covers it).
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errs <- s.Queue.Receive(ctx, psqueue.SubTasksDead, 16, func(ctx context.Context, data []byte) error {
+			return s.Engine.HandleDeadTask(ctx, data)
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		errs <- s.Queue.Receive(ctx, psqueue.SubEventsDead, 16, func(ctx context.Context, data []byte) error {
+			s.Engine.Stats.DeadLettered.Add(1)
+			s.Log.Error("a task event was dead-lettered; the tick's follow-up advances its run", "event", string(data))
+			return nil
 		})
 	}()
 	if s.TickEvery > 0 {
@@ -179,6 +196,8 @@ type Status struct {
 	RunsCreated    int64             `json:"runs_created"`
 	TasksQueued    int64             `json:"tasks_queued"`
 	Republished    int64             `json:"republished"`
+	LostWorkers    int64             `json:"lost_workers"`
+	DeadLettered   int64             `json:"dead_lettered"`
 }
 
 // Status reports what the stack has done.
@@ -190,6 +209,7 @@ func (s *Stack) Status() Status {
 		WorkersStarted: s.Dispatcher.Spawned.Load(), WorkersRunning: len(s.Dispatcher.Running()),
 		BadMessages: s.Dispatcher.BadMessages.Load() + s.Engine.Stats.BadMessages.Load(),
 		RunsCreated: s.Engine.Stats.RunsCreated.Load(), TasksQueued: s.Engine.Stats.TasksQueued.Load(),
-		Republished: s.Engine.Stats.Republished.Load(),
+		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),
+		DeadLettered: s.Engine.Stats.DeadLettered.Load(),
 	}
 }

@@ -63,7 +63,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // startStack runs a local stack (dispatcher with worker subprocesses, advancer; no ticker)
 // on its own project until the test ends.
-func startStack(t *testing.T, lease time.Duration) *stackBundle {
+func startStack(t *testing.T, lease time.Duration, workerCmd ...string) *stackBundle {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	project := emutest.Project(t)
@@ -73,8 +73,11 @@ func startStack(t *testing.T, lease time.Duration) *stackBundle {
 	}
 	logDir := t.TempDir()
 	stderr := &syncBuffer{}
+	if len(workerCmd) == 0 {
+		workerCmd = []string{updraftBin, "worker"}
+	}
 	st, err := local.Open(ctx, local.Config{
-		Project: project, Env: set.Env(), LogDir: logDir, WorkerCmd: []string{updraftBin, "worker"},
+		Project: project, Env: set.Env(), LogDir: logDir, WorkerCmd: workerCmd,
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
 		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()},
 	})
@@ -299,5 +302,36 @@ func (s *stackBundle) until(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func TestUndispatchableTaskIsDeadLetteredAndFails(t *testing.T) {
+	s := startStack(t, time.Minute, "/nonexistent/updraft-worker") // every start fails
+	src := `id: doomed
+owner: owner@example.com
+tasks:
+  - {id: a, type: shell, with: {command: "true"}}
+  - {id: b, type: shell, needs: [a], with: {command: "true"}}
+`
+	d, err := dag.Parse("doomed.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.stack.Engine.Trigger(s.ctx, "doomed", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunFailed {
+		t.Fatalf("run %s; want failed", got)
+	}
+	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "a")
+	if ti.Rec.State != scheduler.TaskFailed || !strings.Contains(ti.Rec.Error, "dead-lettered") {
+		t.Fatalf("a: %s %q; want failed with the dead-letter reason", ti.Rec.State, ti.Rec.Error)
+	}
+	if st := s.stack.Status(); st.DeadLettered != 1 {
+		t.Fatalf("dead-lettered count %d; want 1", st.DeadLettered)
 	}
 }

@@ -10,18 +10,26 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
 // Topic and subscription ids. Terraform creates the same names on GCP.
 const (
-	TopicTasks    = "updraft-tasks"
-	TopicEvents   = "updraft-events"
-	SubDispatch   = "updraft-tasks-dispatch"
-	SubAdvance    = "updraft-events-advance"
-	ackDeadlineS  = 60
-	publishWithin = 30 * time.Second
+	TopicTasks  = "updraft-tasks"
+	TopicEvents = "updraft-events"
+	SubDispatch = "updraft-tasks-dispatch"
+	SubAdvance  = "updraft-events-advance"
+	// Messages a subscription failed to handle MaxDeliveryAttempts times go to its
+	// dead-letter topic, read by its own subscription.
+	TopicTasksDead      = "updraft-tasks-dead"
+	TopicEventsDead     = "updraft-events-dead"
+	SubTasksDead        = "updraft-tasks-dead-fail"
+	SubEventsDead       = "updraft-events-dead-log"
+	MaxDeliveryAttempts = 5
+	ackDeadlineS        = 60
+	publishWithin       = 30 * time.Second
 )
 
 // ErrBadMessage marks a message that can never be handled: it is acknowledged (and logged and
@@ -62,18 +70,32 @@ func (q *Queue) Close() error {
 // Ensure creates the topics and subscriptions if they are missing (local stacks and tests;
 // on GCP Terraform owns them).
 func (q *Queue) Ensure(ctx context.Context) error {
-	for _, t := range []string{TopicTasks, TopicEvents} {
+	for _, t := range []string{TopicTasks, TopicEvents, TopicTasksDead, TopicEventsDead} {
 		_, err := q.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: q.topicName(t)})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
 			return fmt.Errorf("psqueue: create topic %s: %w", t, err)
 		}
 	}
-	for sub, topic := range map[string]string{SubDispatch: TopicTasks, SubAdvance: TopicEvents} {
-		_, err := q.client.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
-			Name: q.subName(sub), Topic: q.topicName(topic), AckDeadlineSeconds: ackDeadlineS,
-		})
+	subs := []struct{ sub, topic, dead string }{
+		{SubDispatch, TopicTasks, TopicTasksDead},
+		{SubAdvance, TopicEvents, TopicEventsDead},
+		{SubTasksDead, TopicTasksDead, ""},
+		{SubEventsDead, TopicEventsDead, ""},
+	}
+	for _, s := range subs {
+		sub := &pubsubpb.Subscription{Name: q.subName(s.sub), Topic: q.topicName(s.topic), AckDeadlineSeconds: ackDeadlineS}
+		if s.dead != "" {
+			sub.DeadLetterPolicy = &pubsubpb.DeadLetterPolicy{DeadLetterTopic: q.topicName(s.dead), MaxDeliveryAttempts: MaxDeliveryAttempts}
+		}
+		_, err := q.client.SubscriptionAdminClient.CreateSubscription(ctx, sub)
+		if status.Code(err) == codes.AlreadyExists && sub.DeadLetterPolicy != nil {
+			// Made by an older version: make sure it dead-letters.
+			_, err = q.client.SubscriptionAdminClient.UpdateSubscription(ctx, &pubsubpb.UpdateSubscriptionRequest{
+				Subscription: sub, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"dead_letter_policy"}},
+			})
+		}
 		if err != nil && status.Code(err) != codes.AlreadyExists {
-			return fmt.Errorf("psqueue: create subscription %s: %w", sub, err)
+			return fmt.Errorf("psqueue: create subscription %s: %w", s.sub, err)
 		}
 	}
 	return nil
