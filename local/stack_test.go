@@ -335,3 +335,48 @@ tasks:
 		t.Fatalf("dead-lettered count %d; want 1", st.DeadLettered)
 	}
 }
+
+func TestShellSkipAndTimeoutKillTheTree(t *testing.T) {
+	s := startStack(t, time.Minute)
+	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
+	src := fmt.Sprintf(`id: shells
+owner: owner@example.com
+tasks:
+  - {id: skipper, type: shell, with: {command: "echo nothing new today; exit 99"}}
+  - {id: after_skip, type: shell, needs: [skipper], with: {command: "true"}}
+  - id: hangs
+    type: shell
+    timeout: 1s
+    with: {command: "sleep 300 & echo $! > %s; wait"}
+`, pidFile)
+	d, err := dag.Parse("shells.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.stack.Engine.Trigger(s.ctx, "shells", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunFailed {
+		t.Fatalf("run %s; want failed (hangs timed out)", got)
+	}
+	got := s.states(t, r)
+	if got["skipper"] != scheduler.TaskSkipped || got["after_skip"] != scheduler.TaskSkipped || got["hangs"] != scheduler.TaskFailed {
+		t.Fatalf("states %v; want exit 99 skipped (and its downstream), the timeout failed", got)
+	}
+	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "hangs")
+	if !strings.Contains(ti.Rec.Error, "timed out after 1s") {
+		t.Fatalf("hangs error %q", ti.Rec.Error)
+	}
+	// The timeout killed the task's whole process group, not only the shell.
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	s.until(t, "the sleeping grandchild to be gone", func() bool { return syscall.Kill(pid, 0) != nil })
+}
