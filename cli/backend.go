@@ -112,6 +112,13 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 		st.Close()
 		return nil, nil, b, err
 	}
+	if len(b.Env) > 0 { // on the emulators the topics may not exist yet (on GCP Terraform owns them)
+		if err := q.Ensure(ctx); err != nil {
+			st.Close()
+			q.Close()
+			return nil, nil, b, err
+		}
+	}
 	cfg, err := engine.ConfigFromEnv(a.Getenv)
 	if err != nil {
 		st.Close()

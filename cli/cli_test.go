@@ -128,3 +128,52 @@ func TestTestCommandRunsTheDAGAndExitsWithItsOutcome(t *testing.T) {
 		t.Fatalf("invalid DAG: exit %d\n%s", code, errOut)
 	}
 }
+
+func TestOperationsThroughTheCLI(t *testing.T) {
+	env := map[string]string{
+		"GOOGLE_CLOUD_PROJECT":    emutest.Project(t),
+		"FIRESTORE_EMULATOR_HOST": os.Getenv("FIRESTORE_EMULATOR_HOST"),
+		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
+	}
+	must := func(want string, args ...string) string {
+		t.Helper()
+		out, errOut, code := run(t, env, args...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("updraft %s: exit %d\n%s%s\nwant %q", strings.Join(args, " "), code, out, errOut, want)
+		}
+		return out
+	}
+	fails := func(want string, args ...string) {
+		t.Helper()
+		out, errOut, code := run(t, env, args...)
+		if code == 0 || !strings.Contains(errOut, want) {
+			t.Fatalf("updraft %s: exit %d\n%s%s\nwant an error with %q", strings.Join(args, " "), code, out, errOut, want)
+		}
+	}
+	must("created", "dags", "deploy", "testdata/seoul_daily.yaml")
+	must("unchanged", "dags", "deploy", "testdata/seoul_daily.yaml")
+	must("paused seoul_daily", "dags", "pause", "seoul_daily")
+	must("paused", "dags", "list")
+	must("unpaused", "dags", "unpause", "seoul_daily")
+	fails("no DAG", "dags", "pause", "nope")
+
+	out := must("triggered seoul_daily/manual__", "trigger", "seoul_daily", "--logical-date", "2025-03-01T09:00:00+09:00")
+	ref := strings.TrimSpace(strings.TrimPrefix(out, "triggered "))
+	must("report  queued", "runs", "show", ref)
+	fails("refused", "tasks", "mark", ref, "report", "success") // queued: refused, not raced
+	fails("no task", "tasks", "clear", ref, "nope")
+	fails("no run", "tasks", "clear", "seoul_daily/manual__1999-01-01T00:00:00Z", "report")
+	fails("success or failed", "tasks", "mark", ref, "report", "done")
+
+	must("backfill seoul_daily~2025-01-01~2025-01-03: 3 interval(s)", "backfill", "seoul_daily", "--from", "2025-01-01", "--to", "2025-01-03", "--no-wait")
+	must("already running", "backfill", "seoul_daily", "--from", "2025-01-01", "--to", "2025-01-03", "--no-wait")
+	must("seoul_daily~2025-01-01~2025-01-03  running", "backfill", "status", "seoul_daily")
+	must("cancelled", "backfill", "cancel", "seoul_daily~2025-01-01~2025-01-03")
+	fails("after --to", "backfill", "seoul_daily", "--from", "2025-02-01", "--to", "2025-01-01")
+	fails("before the DAG's start", "backfill", "seoul_daily", "--from", "2024-12-01", "--to", "2025-01-01")
+	fails("JSON object", "trigger", "seoul_daily", "--conf", `["not", "an", "object"]`)
+	out = must("backfill__2025-01-01", "runs", "list", "seoul_daily")
+	if strings.Count(out, "backfill__") != 3 {
+		t.Fatalf("runs list:\n%s\nwant the 3 backfill runs", out)
+	}
+}
