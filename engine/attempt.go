@@ -148,7 +148,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	if err := c.record(ctx, res); err != nil {
 		return err
 	}
-	rc := &runCtx{run: c.Run, spec: c.DAG, downstream: c.DAG.Downstream()}
+	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
 	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res.State.TaskState(), res.Error)
 	if err != nil {

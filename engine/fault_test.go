@@ -82,7 +82,7 @@ func TestWideFanOutHasNoHotDocument(t *testing.T) {
 	const n = 500
 	b := setup(t, engine.Config{Lease: time.Hour})
 	var sb strings.Builder
-	sb.WriteString("id: wide\nowner: owner@example.com\ntasks:\n  - {id: start, type: count}\n")
+	sb.WriteString("id: wide\nowner: owner@example.com\nmax_active_tasks: 500\ntasks:\n  - {id: start, type: count}\n")
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("w%03d", i)

@@ -304,3 +304,57 @@ tasks:
 	}
 	b.wantStates(t, r2, map[string]scheduler.TaskState{"a": "queued"})
 }
+
+func TestMaxActiveTasksHoldsTheRestInScheduled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, `id: narrow
+owner: owner@example.com
+max_active_tasks: 3
+tasks:
+  - {id: a, type: test.ok}
+  - {id: b, type: test.ok}
+  - {id: c, type: test.ok}
+  - {id: d, type: test.ok}
+  - {id: e, type: test.ok}
+  - {id: join, type: test.ok, needs: [a, b, c, d, e]}
+`)
+	r, err := b.eng.Trigger(b.ctx, "narrow", nil, b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() (queued, scheduled int) {
+		tis, _ := b.store.ListTaskInstances(b.ctx, r.DagID, r.RunID)
+		for _, ti := range tis {
+			switch ti.Rec.State {
+			case scheduler.TaskQueued, scheduler.TaskRunning:
+				queued++
+			case scheduler.TaskScheduled:
+				scheduled++
+			}
+		}
+		return
+	}
+	if q, s := count(); q != 3 || s != 2 {
+		t.Fatalf("at start: %d queued, %d scheduled; want 3 and 2", q, s)
+	}
+	for i := 0; ; i++ {
+		q, _ := count()
+		if q > 3 {
+			t.Fatalf("%d tasks active; max_active_tasks is 3", q)
+		}
+		if q == 0 || i > 10 {
+			break
+		}
+		tis, _ := b.store.ListTaskInstances(b.ctx, r.DagID, r.RunID)
+		for _, ti := range tis {
+			if ti.Rec.State == scheduler.TaskQueued {
+				b.execute(t, r, ti.Rec.TaskID)
+				break // one at a time: each finish frees one slot
+			}
+		}
+	}
+	if s := b.runState(t, r); s != scheduler.RunSuccess {
+		t.Fatalf("run is %s", s)
+	}
+}

@@ -19,6 +19,7 @@ type runCtx struct {
 	runTime    time.Time // update time the run was read at
 	spec       *dag.DAG
 	downstream map[string][]string
+	limited    bool // max_active_tasks can bind (see slots.go)
 }
 
 func (e *Engine) loadRun(ctx context.Context, dagID, runID string) (*runCtx, error) {
@@ -34,7 +35,11 @@ func (e *Engine) runCtxOf(ctx context.Context, r scheduler.Run, ut time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &runCtx{run: r, runTime: ut, spec: spec, downstream: spec.Downstream()}, nil
+	return newRunCtx(r, ut, spec), nil
+}
+
+func newRunCtx(r scheduler.Run, ut time.Time, spec *dag.DAG) *runCtx {
+	return &runCtx{run: r, runTime: ut, spec: spec, downstream: spec.Downstream(), limited: limited(spec)}
 }
 
 // NewRun describes a run to create.
@@ -181,6 +186,9 @@ func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) err
 			}
 		}
 	}
+	if err := e.fillSlots(ctx, rc); err != nil {
+		return err
+	}
 	if pending {
 		return nil
 	}
@@ -231,7 +239,20 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 		var fields map[string]any
 		switch {
 		case dec == scheduler.Ready && task.Type != "noop":
-			err := e.queue(ctx, rc, task, v)
+			full, err := e.runFull(ctx, rc)
+			if err != nil {
+				return false, false, err
+			}
+			if full {
+				f := scheduler.StateFields(scheduler.TaskScheduled)
+				f["tick_due_at"] = e.now().Add(e.cfg.RepublishAfter)
+				_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+				if isConflict(err) {
+					continue
+				}
+				return false, true, err
+			}
+			err = e.queue(ctx, rc, task, v)
 			if isConflict(err) {
 				continue
 			}

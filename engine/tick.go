@@ -184,6 +184,20 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 			DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, TryNumber: ti.TryNumber, AttemptID: ti.AttemptID,
 		})
 		return "republished", nil
+	case scheduler.TaskScheduled: // waiting for a slot: try to fill the run's free ones
+		rc, err := e.loadRun(ctx, ti.DagID, ti.RunID)
+		if err != nil {
+			return "", err
+		}
+		if _, err := e.store.UpdateTaskInstanceIf(ctx, &ti, v.UpdateTime, map[string]any{
+			"tick_due_at": now.Add(e.cfg.RepublishAfter),
+		}); err != nil {
+			if isConflict(err) {
+				return "", nil
+			}
+			return "", err
+		}
+		return "", e.fillSlots(ctx, rc)
 	case scheduler.TaskUpForRetry:
 		rc, err := e.loadRun(ctx, ti.DagID, ti.RunID)
 		if err != nil {

@@ -470,3 +470,21 @@ func (s *Store) AdjacentRun(ctx context.Context, dagID string, logical time.Time
 	}
 	return &out[0], nil
 }
+
+// CountActiveTasks counts a run's queued and running task instances.
+func (s *Store) CountActiveTasks(ctx context.Context, runKey string) (int, error) {
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).
+		Where("state", "in", []string{string(scheduler.TaskQueued), string(scheduler.TaskRunning)})
+	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
+	s.reads.Add(1)
+	if err != nil {
+		return 0, mapErr("fsstore: count active tasks of "+runKey, err)
+	}
+	return intOf(res.Data()["n"]), nil
+}
+
+// ScheduledTasks reads up to limit of a run's instances waiting for a slot.
+func (s *Store) ScheduledTasks(ctx context.Context, runKey string, limit int) ([]Versioned[scheduler.TaskInstance], error) {
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).Where("state", "==", string(scheduler.TaskScheduled)).Limit(limit)
+	return queryAll[scheduler.TaskInstance](ctx, s, q, "scheduled tasks of "+runKey)
+}

@@ -103,3 +103,17 @@ resource "google_firestore_index" "backfills_by_dag_created" {
     order      = "DESCENDING"
   }
 }
+
+# CountActiveTasks and ScheduledTasks (max_active_tasks): a run's instances by state.
+resource "google_firestore_index" "task_instances_by_run_state" {
+  database   = google_firestore_database.updraft.name
+  collection = "task_instances"
+  fields {
+    field_path = "run_key"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+}
