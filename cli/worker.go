@@ -54,7 +54,8 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 	err = w.Execute(ctx, ref)
 	if a.Getenv("UPDRAFT_WORKER_STATS") != "" {
 		r, wr := st.Counts()
-		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d\n", r, wr)
+		c, ab := st.Contention()
+		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d\n", r, wr, c, ab)
 	}
 	return err
 }

@@ -49,7 +49,7 @@ type row struct{ name, value, goal string }
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
-	only := flag.String("only", "", "comma-separated scenarios: chain,independent,fanout,tick,rss (default all)")
+	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss (default all)")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -69,6 +69,9 @@ func main() {
 	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
 	if want("chain") {
 		b.chain()
+	}
+	if want("retry") {
+		b.retry()
 	}
 	if want("independent") {
 		b.independent()
@@ -214,31 +217,90 @@ func (b *bench) independent() {
 
 func (b *bench) fanout() {
 	const n = 200
+	execLog := filepath.Join(os.TempDir(), fmt.Sprintf("updraft-bench-execs-%d", os.Getpid()))
+	defer os.Remove(execLog)
+	cmd := fmt.Sprintf("echo $UPDRAFT_TASK_ID >> %s", execLog)
 	var sb strings.Builder
-	sb.WriteString("id: fanout200\nowner: bench@example.com\nmax_active_tasks: 200\ntasks:\n  - {id: start, type: shell, with: {command: \"true\"}}\n")
+	sb.WriteString("id: fanout200\nowner: bench@example.com\nmax_active_tasks: 200\ntasks:\n")
+	fmt.Fprintf(&sb, "  - {id: start, type: shell, with: {command: %q}}\n", cmd)
+	for i := range n {
+		fmt.Fprintf(&sb, "  - {id: w%03d, type: shell, needs: [start], with: {command: %q}}\n", i, cmd)
+	}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("w%03d", i)
 	}
-	shellTasks(&sb, ids, func(int) string { return ", needs: [start]" })
-	sb.WriteString("  - {id: join, type: shell, with: {command: \"true\"}, needs: [" + strings.Join(ids, ", ") + "]}\n")
+	fmt.Fprintf(&sb, "  - {id: join, type: shell, with: {command: %q}, needs: [%s]}\n", cmd, strings.Join(ids, ", "))
 	var totals, rpt, wpt []float64
+	var dupes, aborts, conflicts int64
 	for range b.runs {
+		os.Remove(execLog)
 		st, stop := b.stack(200)
 		b.deploy(st, sb.String())
 		r0, w0 := st.Store.Counts()
+		c0, a0 := st.Store.Contention()
 		b.workerIO.reset()
 		_, total := b.runDAG(st, "fanout200")
 		time.Sleep(200 * time.Millisecond)
 		r1, w1 := st.Store.Counts()
+		c1, a1 := st.Store.Contention()
 		wr, ww := b.workerIO.totals()
+		wc, wa := b.workerIO.contention()
 		rpt = append(rpt, float64(r1-r0+wr)/(n+2))
 		wpt = append(wpt, float64(w1-w0+ww)/(n+2))
 		totals = append(totals, total.Seconds())
+		conflicts += c1 - c0 + wc
+		aborts += a1 - a0 + wa
+		data, _ := os.ReadFile(execLog)
+		lines := strings.Fields(string(data))
+		seen := map[string]bool{}
+		for _, l := range lines {
+			seen[l] = true
+		}
+		dupes += int64(len(lines) - len(seen))
+		if len(seen) != n+2 {
+			fmt.Fprintf(os.Stderr, "fan-out executed %d distinct tasks; want %d\n", len(seen), n+2)
+			os.Exit(1)
+		}
 		stop()
 	}
 	b.add("1 → 200 → 1 fan-out/fan-in of `shell` tasks: whole run", secs(median(totals)), "≤ 5 s")
 	b.add("Firestore reads / writes per task (fan-out)", fmt.Sprintf("%.1f / %.1f", median(rpt), median(wpt)), "")
+	b.add(fmt.Sprintf("fan-out, all %d runs: duplicate executions / aborted commits / lost races re-decided", b.runs),
+		fmt.Sprintf("%d / %d / %d", dupes, aborts, conflicts), "0 / 0 / any")
+}
+
+// retry measures a failed attempt → its no-delay retry claimed.
+func (b *bench) retry() {
+	const tries = 6
+	src := fmt.Sprintf(`id: flaky
+owner: bench@example.com
+tasks:
+  - id: t
+    type: shell
+    retries: %d
+    retry_delay: 0s
+    with: {command: '[ "$UPDRAFT_TRY_NUMBER" -lt %d ] && exit 1; true'}
+`, tries-1, tries)
+	var p50s []float64
+	for range b.runs {
+		st, stop := b.stack(8)
+		b.deploy(st, src)
+		r, _ := b.runDAG(st, "flaky")
+		atts, err := st.Store.ListAttempts(b.ctx, r.DagID, r.RunID, "t")
+		must(err)
+		var lat []float64
+		for i := 1; i < len(atts); i++ {
+			lat = append(lat, float64(atts[i].Rec.StartedAt.Sub(*atts[i-1].Rec.EndedAt))/1e6)
+		}
+		if len(lat) != tries-1 {
+			fmt.Fprintf(os.Stderr, "retry bench: %d attempts; want %d\n", len(atts), tries)
+			os.Exit(1)
+		}
+		p50s = append(p50s, pct(lat, 50))
+		stop()
+	}
+	b.add("failed attempt → its no-delay retry claimed, p50", ms(median(p50s)), "≤ 1 s")
 }
 
 func (b *bench) tick(n int) {
@@ -321,9 +383,9 @@ func (b *bench) attempt(st *local.Stack, r *scheduler.Run, task string) schedule
 
 // statsWriter collects the counts workers print when UPDRAFT_WORKER_STATS is set.
 type statsWriter struct {
-	mu            sync.Mutex
-	reads, writes int64
-	buf           bytes.Buffer
+	mu                               sync.Mutex
+	reads, writes, conflicts, aborts int64
+	buf                              bytes.Buffer
 }
 
 func (s *statsWriter) Write(p []byte) (int, error) {
@@ -334,10 +396,12 @@ func (s *statsWriter) Write(p []byte) (int, error) {
 	var rest []byte
 	for sc.Scan() {
 		line := sc.Text()
-		var r, w int64
-		if _, err := fmt.Sscanf(line, "updraft-worker-stats reads=%d writes=%d", &r, &w); err == nil {
+		var r, w, c, ab int64
+		if _, err := fmt.Sscanf(line, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d", &r, &w, &c, &ab); err == nil {
 			s.reads += r
 			s.writes += w
+			s.conflicts += c
+			s.aborts += ab
 		} else if strings.Contains(line, "level=ERROR") || strings.Contains(line, "\"level\":\"ERROR\"") {
 			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
@@ -350,7 +414,17 @@ func (s *statsWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s *statsWriter) reset() { s.mu.Lock(); s.reads, s.writes = 0, 0; s.mu.Unlock() }
+func (s *statsWriter) reset() {
+	s.mu.Lock()
+	s.reads, s.writes, s.conflicts, s.aborts = 0, 0, 0, 0
+	s.mu.Unlock()
+}
+
+func (s *statsWriter) contention() (int64, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflicts, s.aborts
+}
 func (s *statsWriter) totals() (int64, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
