@@ -37,13 +37,18 @@ func setPaused(ctx context.Context, a *App, args []string, paused bool) error {
 	return nil
 }
 
-// runArg resolves a RUN argument to (dag, run id).
-func runArg(ctx context.Context, a *App, eng *engine.Engine, ref string) (string, string, error) {
+// openRun connects to the backend and resolves a RUN argument to (dag, run id).
+func (a *App) openRun(ctx context.Context, ref string) (eng *engine.Engine, closeFn func(), dagID, runID string, err error) {
+	eng, closeFn, _, err = a.openEngine(ctx)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
 	v, err := findRun(ctx, eng.Store(), ref)
 	if err != nil {
-		return "", "", err
+		closeFn()
+		return nil, nil, "", "", err
 	}
-	return v.Rec.DagID, v.Rec.RunID, nil
+	return eng, closeFn, v.Rec.DagID, v.Rec.RunID, nil
 }
 
 func cmdTasksClear(ctx context.Context, a *App, args []string) error {
@@ -57,15 +62,11 @@ func cmdTasksClear(ctx context.Context, a *App, args []string) error {
 	if len(pos) < 2 {
 		return usagef("name a run and at least one task id")
 	}
-	eng, closeFn, _, err := a.openEngine(ctx)
+	eng, closeFn, dagID, runID, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	dagID, runID, err := runArg(ctx, a, eng, pos[0])
-	if err != nil {
-		return err
-	}
 	cleared, err := eng.ClearTasks(ctx, dagID, runID, pos[1:], *down, *up)
 	if err != nil {
 		return err
@@ -86,15 +87,11 @@ func cmdTasksMark(ctx context.Context, a *App, args []string) error {
 	if state != scheduler.TaskSuccess && state != scheduler.TaskFailed {
 		return usagef("the state must be success or failed, not %q", args[2])
 	}
-	eng, closeFn, _, err := a.openEngine(ctx)
+	eng, closeFn, dagID, runID, err := a.openRun(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	dagID, runID, err := runArg(ctx, a, eng, args[0])
-	if err != nil {
-		return err
-	}
 	if err := eng.MarkTask(ctx, dagID, runID, args[1], state); err != nil {
 		return err
 	}
@@ -106,15 +103,11 @@ func cmdRunsClear(ctx context.Context, a *App, args []string) error {
 	if len(args) != 1 {
 		return usagef("name one run")
 	}
-	eng, closeFn, _, err := a.openEngine(ctx)
+	eng, closeFn, dagID, runID, err := a.openRun(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	dagID, runID, err := runArg(ctx, a, eng, args[0])
-	if err != nil {
-		return err
-	}
 	cleared, err := eng.ClearRun(ctx, dagID, runID)
 	if err != nil {
 		return err

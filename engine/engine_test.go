@@ -108,6 +108,16 @@ func (b *bundle) deploy(t *testing.T, src string) *dag.DAG {
 	return d
 }
 
+// trigger starts a manual run of a deployed DAG at the fake clock's now.
+func (b *bundle) trigger(t *testing.T, dagID string) *scheduler.Run {
+	t.Helper()
+	r, err := b.eng.Trigger(b.ctx, dagID, nil, b.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func (b *bundle) ti(t *testing.T, r *scheduler.Run, task string) scheduler.TaskInstance {
 	t.Helper()
 	v, err := b.store.GetTaskInstance(b.ctx, r.DagID, r.RunID, task)
@@ -287,10 +297,7 @@ func TestFastFollowQueuesDownstreamAtOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "chain")
 	if s := b.ti(t, r, "b").State; s != scheduler.TaskNone {
 		t.Fatalf("b is %s before a ran; want none", s)
 	}
@@ -317,10 +324,7 @@ func TestDuplicateDeliveriesExecuteOnce(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "chain")
 	ref := b.ref(t, r, "a")
 	var wg sync.WaitGroup
 	for range 5 {
@@ -353,10 +357,7 @@ tasks:
   - {id: c, type: test.ok, needs: [b]}
   - {id: d, type: noop, needs: [c]}
 `)
-	r, err := b.eng.Trigger(b.ctx, "broken", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "broken")
 	b.execute(t, r, "a")
 	b.execute(t, r, "b")
 	want := map[string]scheduler.TaskState{"a": scheduler.TaskSuccess, "b": scheduler.TaskFailed,
@@ -382,10 +383,7 @@ owner: owner@example.com
 tasks:
   - {id: a, type: test.fail, retries: 2, retry_delay: 0s}
 `)
-	r, err := b.eng.Trigger(b.ctx, "flaky", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "flaky")
 	first := b.ref(t, r, "a")
 	b.execute(t, r, "a")
 	second := b.ref(t, r, "a")
@@ -410,10 +408,7 @@ owner: owner@example.com
 tasks:
   - {id: a, type: test.fail, retries: 1, retry_delay: 5m}
 `)
-	r, err := b.eng.Trigger(b.ctx, "patient", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "patient")
 	b.execute(t, r, "a")
 	if s := b.ti(t, r, "a").State; s != scheduler.TaskUpForRetry {
 		t.Fatalf("a is %s; want up_for_retry", s)
@@ -435,10 +430,7 @@ func TestUnclaimedAttemptIsRepublishedWithItsID(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{RepublishAfter: 30 * time.Second})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "chain")
 	ref := b.ref(t, r, "a")
 	b.clock.Add(10 * time.Second)
 	if rep, _ := b.eng.Tick(b.ctx); rep.Republished != 0 {
@@ -481,10 +473,7 @@ func TestRunningRunsKeepTheirVersion(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "chain")
 	b.deploy(t, `id: chain
 owner: owner@example.com
 tasks:
@@ -554,10 +543,7 @@ owner: owner@example.com
 tasks:
   - {id: a, type: test.ok, retries: 1, retry_delay: 0s}
 `)
-	r, err := b.eng.Trigger(b.ctx, "late", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "late")
 	ref := b.ref(t, r, "a")
 	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "slow", ExecutorRef: "nowhere"})
 	if err != nil {
@@ -586,10 +572,7 @@ func TestResultBeforeLeaseCheckIsNeverLost(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{Lease: time.Minute})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "chain")
 	ref := b.ref(t, r, "a")
 	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w", ExecutorRef: "nowhere"})
 	if err != nil {
@@ -612,10 +595,7 @@ func TestWorkerDyingAfterItsResultLosesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{RepublishAfter: 30 * time.Second})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "chain")
 	ref := b.ref(t, r, "a")
 	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w"})
 	if err != nil {

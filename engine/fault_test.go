@@ -96,10 +96,7 @@ func TestWideFanOutHasNoHotDocument(t *testing.T) {
 	}})
 	b.deploy(t, sb.String())
 	b.store.TrackWrites()
-	r, err := b.eng.Trigger(b.ctx, "wide", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "wide")
 	b.execute(t, r, "start")
 	// All 500 middle tasks at once, as 500 workers would.
 	var wg sync.WaitGroup

@@ -56,10 +56,7 @@ tasks:
   - {id: b, type: test.ok}
   - {id: join, type: test.ok, needs: [a, b], trigger_rule: none_failed_min_one_success}
 `)
-	r, err := b.eng.Trigger(b.ctx, "patterns", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "patterns")
 	b.drive(t, r)
 	b.wantStates(t, r, map[string]scheduler.TaskState{
 		"extract": "failed", "load": "upstream_failed",
@@ -83,10 +80,7 @@ tasks:
   - {id: b, type: test.ok, needs: [a]}
   - {id: c, type: test.ok, needs: [b]}
 `)
-	r, err := b.eng.Trigger(b.ctx, "clearme", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "clearme")
 	b.drive(t, r)
 	b.wantStates(t, r, map[string]scheduler.TaskState{"a": "failed", "b": "upstream_failed", "c": "upstream_failed"})
 	if b.runState(t, r) != scheduler.RunFailed {
@@ -122,11 +116,8 @@ func TestMarkRefusesRunningTasksAndCascades(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
 	b.deploy(t, chain)
-	r, err := b.eng.Trigger(b.ctx, "chain", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = b.eng.MarkTask(b.ctx, r.DagID, r.RunID, "a", scheduler.TaskSuccess)
+	r := b.trigger(t, "chain")
+	err := b.eng.MarkTask(b.ctx, r.DagID, r.RunID, "a", scheduler.TaskSuccess)
 	if !errors.Is(err, engine.ErrTaskActive) {
 		t.Fatalf("marking a queued task: %v; want it refused", err)
 	}
@@ -159,10 +150,7 @@ tasks:
   - {id: a, type: test.fail, retries: 1, retry_delay: 1h}
   - {id: b, type: test.ok, needs: [a]}
 `)
-	r, err := b.eng.Trigger(b.ctx, "unblock", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "unblock")
 	b.execute(t, r, "a") // up_for_retry, waiting an hour
 	if err := b.eng.MarkTask(b.ctx, r.DagID, r.RunID, "a", scheduler.TaskSuccess); err != nil {
 		t.Fatal(err)
@@ -188,10 +176,7 @@ tasks:
   - {id: b, type: test.ok, needs: [a]}
   - {id: c, type: test.ok, needs: [b]}
 `)
-	r, err := b.eng.Trigger(b.ctx, "slow", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "slow")
 	b.execute(t, r, "a")
 	claim, err := b.eng.Claim(b.ctx, b.ref(t, r, "b"), engine.Worker{Name: "w"})
 	if err != nil {
@@ -319,10 +304,7 @@ tasks:
   - {id: e, type: test.ok}
   - {id: join, type: test.ok, needs: [a, b, c, d, e]}
 `)
-	r, err := b.eng.Trigger(b.ctx, "narrow", nil, b.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := b.trigger(t, "narrow")
 	count := func() (queued, scheduled int) {
 		tis, _ := b.store.ListTaskInstances(b.ctx, r.DagID, r.RunID)
 		for _, ti := range tis {
