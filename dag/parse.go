@@ -24,6 +24,17 @@ type Options struct {
 	// injected so that this package does not depend on the scheduler; the caller passes the
 	// scheduler's cron parser. Nil means schedules are not checked.
 	ValidateCron func(expr string) error
+	// CheckArgs checks a task's `with` for its type (shell's are checked here). Its problems
+	// name an argument path such as "url" or "headers.Accept"; the parser adds the file, the
+	// line of that argument and the task's path. Nil means arguments are not checked.
+	CheckArgs func(taskType string, with map[string]any) []ArgProblem
+}
+
+// ArgProblem is one thing wrong with a task's arguments.
+type ArgProblem struct {
+	Arg  string // path inside with, e.g. "url" or "headers.Accept"; "" for with itself
+	Msg  string
+	Hint string
 }
 
 // BuiltinTaskTypes lists the task types Updraft ships with, as DESIGN.md's "Task types" table
@@ -781,6 +792,17 @@ func (p *parser) task(n *yaml.Node, path string, known []string) (Task, taskInfo
 	}
 	if t.Type == "shell" {
 		p.shellWith(&t, f, path, n.Line)
+	} else if p.opts.CheckArgs != nil && t.Type != "" {
+		for _, ap := range p.opts.CheckArgs(t.Type, t.With) {
+			line, field := n.Line, join(path, "with")
+			if info.with != nil {
+				line = argLine(info.with, ap.Arg)
+			}
+			if ap.Arg != "" {
+				field = join(field, ap.Arg)
+			}
+			p.add(line, field, ap.Msg, ap.Hint)
+		}
 	}
 	if x, ok := get(f, "needs"); ok {
 		t.Needs, info.needs = p.stringList(x, join(path, "needs"), "[extract, load]")
@@ -929,4 +951,25 @@ func applyDefaults(t *Task, set map[string]bool, def TaskDefaults) {
 			t.TriggerRule = def.TriggerRule
 		}
 	}
+}
+
+// argLine finds the line of an argument path ("a.b") under a with mapping: the deepest key
+// that exists, else the mapping's own line.
+func argLine(with *yaml.Node, arg string) int {
+	line := with.Line
+	n := resolve(with)
+	for _, part := range strings.Split(arg, ".") {
+		if n == nil || n.Kind != yaml.MappingNode || part == "" {
+			break
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				line, next = n.Content[i].Line, resolve(n.Content[i+1])
+				break
+			}
+		}
+		n = next
+	}
+	return line
 }

@@ -16,8 +16,36 @@ type Context struct {
 	Task *dag.Task
 	DAG  *dag.DAG
 	Run  scheduler.Run
-	// Log receives the attempt's log lines.
+	// Log receives the attempt's log lines (secret values are masked in them).
 	Log *Logger
+	// Args is the task's `with`, its strings rendered as templates. Secret values appear in
+	// clear here, for the type to use; never log them (Log masks them anyway).
+	Args map[string]any
+	// Secrets resolves secrets and connections at run time; every value it returns is masked
+	// in the attempt's logs, error, XCom and stored arguments.
+	Secrets Resolver
+	// Getenv reads the worker's environment: the project and the emulator or stand-in hosts.
+	Getenv func(string) string
+}
+
+// Resolver resolves secrets and connections where a task runs.
+type Resolver interface {
+	// Secret returns the latest version of a Secret Manager secret.
+	Secret(ctx context.Context, name string) (string, error)
+	// Conn returns connection ID from the secret updraft-connections-ID (JSON or URI).
+	Conn(ctx context.Context, id string) (Connection, error)
+}
+
+// Connection is an Airflow-style connection.
+type Connection struct {
+	ID       string         `json:"conn_id"`
+	Type     string         `json:"conn_type"`
+	Host     string         `json:"host"`
+	Login    string         `json:"login"`
+	Password string         `json:"password"`
+	Schema   string         `json:"schema"`
+	Port     int            `json:"port"`
+	Extra    map[string]any `json:"extra"`
 }
 
 // Func runs one attempt of a task type and returns its result. It must return when ctx ends
@@ -30,6 +58,9 @@ type Type struct {
 	// Inline types run in the dispatcher; the others in a worker container (subprocess locally).
 	Inline bool
 	Run    Func
+	// Check validates the type's `with` at `dags validate` time, before rendering (values may
+	// still be templates). Nil accepts anything.
+	Check func(with map[string]any) []dag.ArgProblem
 }
 
 // Registry maps type names to their implementations.
@@ -68,4 +99,13 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// CheckArgs checks a task's `with` for its type, for dag.Options.CheckArgs.
+func (r *Registry) CheckArgs(typ string, with map[string]any) []dag.ArgProblem {
+	t, ok := r.types[typ]
+	if !ok || t.Check == nil {
+		return nil
+	}
+	return t.Check(with)
 }
