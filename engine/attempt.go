@@ -136,6 +136,11 @@ type Result struct {
 	ExitCode *int
 	Error    string
 	XCom     json.RawMessage
+	// Rendered is the task's arguments as rendered for this attempt, secrets masked (JSON).
+	Rendered string
+	// Final marks a failure that another try cannot fix (a template or argument error, a
+	// missing secret): the retry policy is skipped, so a bad DAG causes no retry storm.
+	Final bool
 }
 
 // Finish records an attempt's result, moves its task instance (only while it still names this
@@ -150,7 +155,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	}
 	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
-	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res.State.TaskState(), res.Error)
+	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res.State.TaskState(), res.Error, res.Final)
 	if err != nil {
 		return err
 	}
@@ -177,6 +182,9 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 	if len(res.XCom) > 0 {
 		fields["xcom"] = string(res.XCom)
 	}
+	if res.Rendered != "" {
+		fields["rendered"] = res.Rendered
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	at, err := c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
@@ -192,12 +200,12 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 // the retry policy), starting from v (re-read on conflict), then queues a no-delay retry or
 // advances the downstream. It returns the state it wrote.
 func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, ref scheduler.AttemptRef,
-	v *fsstore.Versioned[scheduler.TaskInstance], state scheduler.TaskState, errMsg string) (scheduler.TaskState, error) {
+	v *fsstore.Versioned[scheduler.TaskInstance], state scheduler.TaskState, errMsg string, final bool) (scheduler.TaskState, error) {
 	now := e.now()
 	policy := scheduler.RetryPolicy{
 		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
 	}
-	final := state
+	outcome := state
 	var (
 		retry bool
 		delay time.Duration
@@ -217,8 +225,8 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 		}
 		// Tries since the last clear decide whether another one is due.
 		n := ref.TryNumber - v.Rec.TryBase
-		retry = final == scheduler.TaskFailed && policy.ShouldRetry(n)
-		state, delay = final, 0
+		retry = outcome == scheduler.TaskFailed && !final && policy.ShouldRetry(n)
+		state, delay = outcome, 0
 		if retry {
 			state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(n)
 		}

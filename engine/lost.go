@@ -75,7 +75,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	switch {
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State == scheduler.TaskRunning:
 		// The outcome is on the attempt but not yet on the task instance.
-		if _, err := e.applyOutcome(ctx, rc, task, ref, ti, a.State.TaskState(), a.Error); err != nil {
+		if _, err := e.applyOutcome(ctx, rc, task, ref, ti, a.State.TaskState(), a.Error, false); err != nil {
 			return "", err
 		}
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State.Finished():

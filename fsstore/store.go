@@ -488,3 +488,59 @@ func (s *Store) ScheduledTasks(ctx context.Context, runKey string, limit int) ([
 	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).Where("state", "==", string(scheduler.TaskScheduled)).Limit(limit)
 	return queryAll[scheduler.TaskInstance](ctx, s, q, "scheduled tasks of "+runKey)
 }
+
+// ---- Variables
+
+// ColVariables holds variables: non-secret values set from the CLI and UI.
+const ColVariables = "variables"
+
+// Variable is one variable.
+type Variable struct {
+	Name      string    `firestore:"name" json:"name"`
+	Value     string    `firestore:"value" json:"value"`
+	UpdatedAt time.Time `firestore:"updated_at" json:"updated_at"`
+}
+
+// SetVariable stores a variable.
+func (s *Store) SetVariable(ctx context.Context, v Variable) error {
+	_, err := s.fs.Collection(ColVariables).Doc(v.Name).Set(ctx, v)
+	s.wrote(ColVariables, v.Name, err)
+	return mapErr("fsstore: set variable "+v.Name, err)
+}
+
+// GetVariable reads a variable; ErrNotFound when it is not set.
+func (s *Store) GetVariable(ctx context.Context, name string) (*Variable, error) {
+	v, err := get[Variable](ctx, s, ColVariables, name)
+	if err != nil {
+		return nil, err
+	}
+	return &v.Rec, nil
+}
+
+// ListVariables reads every variable, by name.
+func (s *Store) ListVariables(ctx context.Context) ([]Variable, error) {
+	vs, err := queryAll[Variable](ctx, s, s.fs.Collection(ColVariables).OrderBy("name", firestore.Asc), "variables")
+	out := make([]Variable, len(vs))
+	for i, v := range vs {
+		out[i] = v.Rec
+	}
+	return out, err
+}
+
+// DeleteVariable removes a variable; ErrNotFound when it was not set.
+func (s *Store) DeleteVariable(ctx context.Context, name string) error {
+	_, err := s.fs.Collection(ColVariables).Doc(name).Delete(ctx, firestore.Exists)
+	s.wrote(ColVariables, name, err)
+	return mapErr("fsstore: delete variable "+name, err)
+}
+
+// PrevSuccessRun reads the DAG's latest successful run before a logical date, or nil.
+func (s *Store) PrevSuccessRun(ctx context.Context, dagID string, before time.Time) (*Versioned[scheduler.Run], error) {
+	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).Where("state", "==", string(scheduler.RunSuccess)).
+		Where("logical_date", "<", before).OrderBy("logical_date", firestore.Desc).Limit(1)
+	out, err := queryAll[scheduler.Run](ctx, s, q, "previous successful run of "+dagID)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return &out[0], nil
+}

@@ -117,3 +117,21 @@ resource "google_firestore_index" "task_instances_by_run_state" {
     order      = "ASCENDING"
   }
 }
+
+# PrevSuccessRun (.prev_data_interval_start_success): a DAG's latest successful run.
+resource "google_firestore_index" "runs_by_dag_state_logical_date" {
+  database   = google_firestore_database.updraft.name
+  collection = "runs"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "logical_date"
+    order      = "DESCENDING"
+  }
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/updraft-dev/updraft/render"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -23,6 +24,7 @@ type Entry struct {
 // Logger writes an attempt's log as JSON lines in Cloud Logging's structured format, to the
 // process's stdout (Cloud Logging on GCP) and, locally, to a file per attempt.
 type Logger struct {
+	mask   func() []string // the secret values to mask, read at each line
 	mu     sync.Mutex
 	out    []io.Writer
 	file   *os.File
@@ -70,9 +72,15 @@ func (l *Logger) Warn(msg string) { l.write("WARNING", msg) }
 // Error logs a line at ERROR.
 func (l *Logger) Error(msg string) { l.write("ERROR", msg) }
 
+// SetMask sets where the logger finds the secret values it masks (***) in every line.
+func (l *Logger) SetMask(values func() []string) { l.mask = values }
+
 func (l *Logger) write(sev, msg string) {
 	if l == nil {
 		return
+	}
+	if l.mask != nil {
+		msg = render.Mask(msg, l.mask())
 	}
 	b, _ := json.Marshal(Entry{Severity: sev, Message: msg, Time: l.now().UTC(), Labels: l.labels})
 	b = append(b, '\n')

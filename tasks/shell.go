@@ -27,7 +27,7 @@ const ExitSkip = 99
 // directory. Exit 0 → success, 99 → skipped, else failed. The last stdout line is the XCom
 // value: JSON if it parses, else a string.
 func runShell(ctx context.Context, tc *Context) engine.Result {
-	command, _ := tc.Task.With["command"].(string)
+	command, _ := tc.Args["command"].(string)
 	if strings.TrimSpace(command) == "" {
 		return failed(nil, "shell: with.command is empty")
 	}
@@ -36,7 +36,7 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(os.Environ(), taskEnv(tc)...)
-	if cwd, _ := tc.Task.With["cwd"].(string); cwd != "" {
+	if cwd, _ := tc.Args["cwd"].(string); cwd != "" {
 		cmd.Dir = cwd
 	}
 	stdout, err := cmd.StdoutPipe()
@@ -137,7 +137,7 @@ func taskEnv(tc *Context) []string {
 		"UPDRAFT_LOGICAL_DATE=" + tc.Run.LogicalDate.In(tc.DAG.Location()).Format(time.RFC3339),
 		"UPDRAFT_DS=" + tc.Run.IntervalStart.In(tc.DAG.Location()).Format("2006-01-02"),
 	}
-	if m, ok := tc.Task.With["env"].(map[string]any); ok {
+	if m, ok := tc.Args["env"].(map[string]any); ok {
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)

@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/render"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -50,6 +54,18 @@ type Worker struct {
 	// Stdout receives the structured log lines (os.Stdout in a worker process).
 	Stdout io.Writer
 	Log    *slog.Logger
+	// NewResolver makes the secret resolver of one attempt (nil: secrets unavailable).
+	NewResolver func() SecretResolver
+	// Getenv reads the environment for task types (os.Getenv when nil).
+	Getenv func(string) string
+}
+
+// SecretResolver is what a worker needs of secrets: the types' Resolver, variable overrides
+// (`updraft-variables-NAME` secrets), and every value resolved, to mask them.
+type SecretResolver interface {
+	Resolver
+	Variable(ctx context.Context, name string) (value string, ok bool, err error)
+	Values() []string
 }
 
 // Execute runs one attempt end to end. It returns nil when the attempt's outcome was
@@ -114,7 +130,29 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (res engine.Result) {
 	typ, err := w.Registry.Lookup(claim.Task.Type)
 	if err != nil {
-		return failed(nil, err.Error())
+		return final(err.Error())
+	}
+	var resolver SecretResolver = noSecrets{}
+	if w.NewResolver != nil {
+		resolver = w.NewResolver()
+	}
+	logger.SetMask(resolver.Values)
+	defer func() { // whatever happened, no secret leaves in the result
+		res.Error = render.Mask(res.Error, resolver.Values())
+		if len(res.XCom) > 0 {
+			res.XCom = json.RawMessage(render.Mask(string(res.XCom), resolver.Values()))
+			if len(res.XCom) > engine.MaxXComBytes {
+				res = final(fmt.Sprintf("XCom of %d KiB is over the %d KiB limit: write large results to a table (bigquery.query's destination) or a file, and pass its name on",
+					len(res.XCom)>>10, engine.MaxXComBytes>>10))
+			}
+		}
+	}()
+	args, err := w.renderArgs(ctx, claim, resolver)
+	if err != nil {
+		return final(err.Error())
+	}
+	if b, err := json.Marshal(args); err == nil {
+		res.Rendered = render.Mask(string(b), resolver.Values())
 	}
 	runCtx := ctx
 	if claim.Task.Timeout > 0 {
@@ -130,5 +168,122 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	}()
 	logger.Info(fmt.Sprintf("running %s.%s try %d of %d (attempt %s)", claim.Ref.DagID, claim.Ref.TaskID,
 		claim.Ref.TryNumber, claim.Task.Retries+1, claim.Ref.AttemptID))
-	return typ.Run(runCtx, &Context{Ref: claim.Ref, Task: claim.Task, DAG: claim.DAG, Run: claim.Run, Log: logger})
+	getenv := w.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	rendered := res.Rendered
+	res = typ.Run(runCtx, &Context{Ref: claim.Ref, Task: claim.Task, DAG: claim.DAG, Run: claim.Run, Log: logger,
+		Args: args, Secrets: resolver, Getenv: getenv})
+	res.Rendered = rendered
+	return res
 }
+
+// renderArgs renders the task's `with` over the run's context.
+func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver SecretResolver) (map[string]any, error) {
+	if len(claim.Task.With) == 0 {
+		return map[string]any{}, nil
+	}
+	d, run, task := claim.DAG, claim.Run, claim.Task
+	params := map[string]any{}
+	for k, v := range d.Params {
+		params[k] = v
+	}
+	var conf map[string]any
+	if run.Conf != "" {
+		if err := json.Unmarshal([]byte(run.Conf), &conf); err != nil {
+			return nil, fmt.Errorf("the run's conf is not a JSON object: %v", err)
+		}
+	}
+	for k, v := range conf {
+		params[k] = v
+	}
+	r := render.Run{
+		DagID: d.ID, RunID: run.RunID, RunType: string(run.RunType), TaskID: task.ID, Owner: d.Owner,
+		TryNumber: claim.Ref.TryNumber, Loc: d.Location(), LogicalDate: run.LogicalDate,
+		IntervalStart: run.IntervalStart, IntervalEnd: run.IntervalEnd, Params: params, Conf: conf,
+	}
+	if b, _ := json.Marshal(task.With); strings.Contains(string(b), "prev_data_interval_start_success") {
+		prev, err := w.Engine.PrevSuccessStart(ctx, d.ID, run.LogicalDate)
+		if err != nil {
+			return nil, err
+		}
+		r.PrevSuccessStart = prev
+	}
+	upstream := ancestors(d, task.ID)
+	funcs := render.Funcs(render.Lookups{
+		Var: func(name string) (string, bool, error) {
+			if v, ok, err := resolver.Variable(ctx, name); err != nil || ok {
+				return v, ok, err
+			}
+			return w.Engine.Variable(ctx, name)
+		},
+		Secret: func(name string) (string, error) { return resolver.Secret(ctx, name) },
+		Conn: func(id string) (map[string]any, error) {
+			c, err := resolver.Conn(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"conn_id": c.ID, "conn_type": c.Type, "host": c.Host, "login": c.Login,
+				"password": c.Password, "schema": c.Schema, "port": c.Port, "extra": c.Extra}, nil
+		},
+		XCom: func(up string) (any, error) {
+			if !upstream[up] {
+				return nil, fmt.Errorf("xcom %q: %s is not upstream of %s (add it to needs)", up, up, task.ID)
+			}
+			raw, err := w.Engine.XCom(ctx, run.DagID, run.RunID, up)
+			if err != nil {
+				return nil, err
+			}
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return nil, fmt.Errorf("xcom %q: %v", up, err)
+			}
+			return v, nil
+		},
+	}, d.Location())
+	out, err := render.Render(task.With, render.Data(r), funcs)
+	if err != nil {
+		return nil, err
+	}
+	return out.(map[string]any), nil
+}
+
+// ancestors returns every task a task needs, directly or not.
+func ancestors(d *dag.DAG, id string) map[string]bool {
+	out := map[string]bool{}
+	var walk func(string)
+	walk = func(x string) {
+		t, ok := d.Task(x)
+		if !ok {
+			return
+		}
+		for _, up := range t.Needs {
+			if !out[up] {
+				out[up] = true
+				walk(up)
+			}
+		}
+	}
+	walk(id)
+	return out
+}
+
+// final is a failure another try cannot fix.
+func final(msg string) engine.Result {
+	return engine.Result{State: scheduler.AttemptFailed, Error: msg, Final: true}
+}
+
+// noSecrets is the resolver of a worker without Secret Manager.
+type noSecrets struct{}
+
+func (noSecrets) Secret(_ context.Context, name string) (string, error) {
+	return "", fmt.Errorf("secret %q: this worker has no Secret Manager configured", name)
+}
+
+func (noSecrets) Conn(_ context.Context, id string) (Connection, error) {
+	return Connection{}, fmt.Errorf("connection %q: this worker has no Secret Manager configured", id)
+}
+
+func (noSecrets) Variable(context.Context, string) (string, bool, error) { return "", false, nil }
+func (noSecrets) Values() []string                                       { return nil }

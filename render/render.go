@@ -1,0 +1,292 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+)
+
+// Time is a time in the DAG's timezone; it prints as RFC 3339, as Airflow prints datetimes.
+type Time struct{ time.Time }
+
+// String formats the time as RFC 3339 with its offset.
+func (t Time) String() string { return t.Format(time.RFC3339) }
+
+// MarshalJSON writes the time as an RFC 3339 string.
+func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+
+// Run is what the context is made of for one attempt.
+type Run struct {
+	DagID, RunID, RunType, TaskID string
+	Owner                         string
+	TryNumber                     int
+	Loc                           *time.Location
+	LogicalDate                   time.Time
+	IntervalStart, IntervalEnd    time.Time
+	// PrevSuccessStart is the data interval start of the DAG's previous successful run.
+	PrevSuccessStart *time.Time
+	// Params are the DAG's params, with the run's conf laid over them.
+	Params map[string]any
+	Conf   map[string]any
+}
+
+// Data returns the template context, with Airflow's names.
+func Data(r Run) map[string]any {
+	loc := r.Loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	at := func(t time.Time) Time { return Time{t.In(loc)} }
+	ds := r.IntervalStart.In(loc).Format("2006-01-02")
+	var prev any
+	if r.PrevSuccessStart != nil {
+		prev = at(*r.PrevSuccessStart)
+	}
+	params := r.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	conf := r.Conf
+	if conf == nil {
+		conf = map[string]any{}
+	}
+	return map[string]any{
+		"ds":                               ds,
+		"ds_nodash":                        strings.ReplaceAll(ds, "-", ""),
+		"ts":                               at(r.LogicalDate).String(),
+		"ts_nodash":                        at(r.LogicalDate).Format("20060102T150405"),
+		"logical_date":                     at(r.LogicalDate),
+		"data_interval_start":              at(r.IntervalStart),
+		"data_interval_end":                at(r.IntervalEnd),
+		"prev_data_interval_start_success": prev,
+		"params":                           params,
+		"dag_run":                          map[string]any{"run_id": r.RunID, "conf": conf, "run_type": r.RunType, "logical_date": at(r.LogicalDate)},
+		"ti":                               map[string]any{"task_id": r.TaskID, "try_number": r.TryNumber},
+		"dag":                              map[string]any{"dag_id": r.DagID, "owner": r.Owner, "timezone": loc.String()},
+		"run_id":                           r.RunID,
+	}
+}
+
+// Lookups are the functions that need the outside world. Each returns an error that names
+// what was missing.
+type Lookups struct {
+	// Var returns a variable; ok is false when it is not set.
+	Var func(name string) (value string, ok bool, err error)
+	// Secret returns a secret's latest value.
+	Secret func(name string) (string, error)
+	// Conn returns a connection as a map (conn_type, host, login, password, schema, port, extra).
+	Conn func(id string) (map[string]any, error)
+	// XCom returns an upstream task's XCom value, decoded.
+	XCom func(task string) (any, error)
+}
+
+// Funcs returns the template functions; the names match dag.TemplateFuncs.
+func Funcs(l Lookups, loc *time.Location) template.FuncMap {
+	if loc == nil {
+		loc = time.UTC
+	}
+	m := template.FuncMap{
+		"var": func(name string, def ...string) (string, error) {
+			if l.Var == nil {
+				return "", errors.New("variables are not available here")
+			}
+			v, ok, err := l.Var(name)
+			switch {
+			case err != nil:
+				return "", err
+			case ok:
+				return v, nil
+			case len(def) > 0:
+				return def[0], nil
+			}
+			return "", fmt.Errorf("variable %q is not set: set it with `updraft vars set %s VALUE`, or give a default: {{ var %q \"default\" }}", name, name, name)
+		},
+		"secret": func(name string) (string, error) {
+			if l.Secret == nil {
+				return "", errors.New("secrets are not available here")
+			}
+			return l.Secret(name)
+		},
+		"conn": func(id string) (map[string]any, error) {
+			if l.Conn == nil {
+				return nil, errors.New("connections are not available here")
+			}
+			return l.Conn(id)
+		},
+		"xcom": func(task string, key ...string) (any, error) {
+			if l.XCom == nil {
+				return nil, errors.New("XCom is not available here")
+			}
+			v, err := l.XCom(task)
+			if err != nil || len(key) == 0 {
+				return v, err
+			}
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("xcom %q %q: the XCom of %s is not an object, so it has no key %q", task, key[0], task, key[0])
+			}
+			kv, ok := obj[key[0]]
+			if !ok {
+				return nil, fmt.Errorf("xcom %q %q: no key %q in %s's XCom (keys: %s)", task, key[0], key[0], task, keys(obj))
+			}
+			return kv, nil
+		},
+		"json": func(s string) (any, error) {
+			var v any
+			if err := json.Unmarshal([]byte(s), &v); err != nil {
+				return nil, fmt.Errorf("json: %v", err)
+			}
+			return v, nil
+		},
+		"toJSON": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"add": func(t any, d string) (Time, error) { return shift(t, d, loc, 1) },
+		"sub": func(t any, d string) (Time, error) { return shift(t, d, loc, -1) },
+		"format": func(t any, layout string) (string, error) {
+			tt, err := toTime(t, loc)
+			return tt.Format(layout), err
+		},
+		"inTZ": func(t any, zone string) (Time, error) {
+			z, err := time.LoadLocation(zone)
+			if err != nil {
+				return Time{}, fmt.Errorf("inTZ: unknown timezone %q (use an IANA name like Asia/Seoul)", zone)
+			}
+			tt, err := toTime(t, loc)
+			return Time{tt.In(z)}, err
+		},
+		"ds": func(t any) (string, error) {
+			tt, err := toTime(t, loc)
+			return tt.Format("2006-01-02"), err
+		},
+		"dateAdd": func(ds string, days int) (string, error) {
+			d, err := time.Parse("2006-01-02", ds)
+			if err != nil {
+				return "", fmt.Errorf("dateAdd: %q is not a date like 2025-01-31", ds)
+			}
+			return d.AddDate(0, 0, days).Format("2006-01-02"), nil
+		},
+	}
+	return m
+}
+
+func keys(m map[string]any) string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// toTime accepts a Time, a time.Time, an RFC 3339 string or a date.
+func toTime(v any, loc *time.Location) (time.Time, error) {
+	switch t := v.(type) {
+	case Time:
+		return t.Time, nil
+	case time.Time:
+		return t.In(loc), nil
+	case string:
+		if tt, err := time.Parse(time.RFC3339, t); err == nil {
+			return tt.In(loc), nil
+		}
+		if tt, err := time.ParseInLocation("2006-01-02", t, loc); err == nil {
+			return tt, nil
+		}
+		return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339) or a date (2025-01-31)", t)
+	}
+	return time.Time{}, fmt.Errorf("%v (%T) is not a time", v, v)
+}
+
+// shift adds a duration like "2h", "-30m" or "1d" (days follow the calendar in the DAG's
+// timezone, so a day across a DST change is 23 or 25 hours).
+func shift(v any, d string, loc *time.Location, sign int) (Time, error) {
+	t, err := toTime(v, loc)
+	if err != nil {
+		return Time{}, err
+	}
+	if days, ok := strings.CutSuffix(d, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return Time{}, fmt.Errorf("%q is not a number of days like 1d", d)
+		}
+		return Time{t.AddDate(0, 0, sign*n)}, nil
+	}
+	dur, err := dag.ParseDuration(d)
+	if err != nil {
+		return Time{}, fmt.Errorf("%q is not a duration like 2h or 1d", d)
+	}
+	return Time{t.Add(time.Duration(sign) * dur)}, nil
+}
+
+// Render renders every string inside v (a task's with: maps, lists, scalars) as a template
+// and returns the rendered copy. A string without "{{" is kept as it is. Errors name the
+// argument (e.g. "with.sql") and the template's line.
+func Render(v any, data map[string]any, funcs template.FuncMap) (any, error) {
+	return render(v, "with", data, funcs)
+}
+
+func render(v any, path string, data map[string]any, funcs template.FuncMap) (any, error) {
+	switch x := v.(type) {
+	case string:
+		if !strings.Contains(x, "{{") {
+			return x, nil
+		}
+		t, err := template.New(path).Funcs(funcs).Option("missingkey=error").Parse(x)
+		if err != nil {
+			return nil, fmt.Errorf("template %v", err)
+		}
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, data); err != nil {
+			return nil, fmt.Errorf("template %v", err)
+		}
+		return buf.String(), nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			r, err := render(e, path+"."+k, data, funcs)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			r, err := render(e, fmt.Sprintf("%s[%d]", path, i), data, funcs)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// Mask replaces every secret value in s with ***, longest first (so a value containing
+// another is masked whole). Values shorter than 4 characters are not masked: they would
+// blank out ordinary text.
+func Mask(s string, secrets []string) string {
+	vals := make([]string, 0, len(secrets))
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			vals = append(vals, v)
+		}
+	}
+	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
+	for _, v := range vals {
+		s = strings.ReplaceAll(s, v, "***")
+	}
+	return s
+}

@@ -1,0 +1,145 @@
+package render
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+)
+
+func seoulRun(t *testing.T) Run {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2024, 12, 31, 15, 5, 0, 0, time.UTC) // 2025-01-01 00:05 KST
+	return Run{
+		DagID: "usage", RunID: "scheduled__2024-12-31T15:05:00Z", RunType: "scheduled", TaskID: "post", TryNumber: 2,
+		Loc: seoul, LogicalDate: start, IntervalStart: start, IntervalEnd: start.Add(24 * time.Hour),
+		Params: map[string]any{"region": "region-asia-northeast3"}, Conf: map[string]any{"full": true},
+	}
+}
+
+func lookups() Lookups {
+	return Lookups{
+		Var: func(name string) (string, bool, error) {
+			if name == "slack-channel-prod" {
+				return "#data-alerts", true, nil
+			}
+			return "", false, nil
+		},
+		Secret: func(name string) (string, error) {
+			if name == "api-key" {
+				return "s3cr3t-value", nil
+			}
+			return "", errors.New("secret " + name + " not found")
+		},
+		Conn: func(id string) (map[string]any, error) {
+			return map[string]any{"host": "db.internal", "login": "etl", "password": "pw-1234", "port": 5432}, nil
+		},
+		XCom: func(task string) (any, error) {
+			return map[string]any{"rows": []any{map[string]any{"user": "kim", "gib": 1.5}}}, nil
+		},
+	}
+}
+
+func TestRenderUsesAirflowNamesInTheDAGsTimezone(t *testing.T) {
+	r := seoulRun(t)
+	cases := map[string]string{
+		"{{ .ds }}":                                   "2025-01-01", // Airflow would say 2024-12-31 (UTC)
+		"{{ .ds_nodash }}":                            "20250101",
+		"{{ .ts }}":                                   "2025-01-01T00:05:00+09:00",
+		"{{ .data_interval_end }}":                    "2025-01-02T00:05:00+09:00",
+		"{{ .params.region }}":                        "region-asia-northeast3",
+		"{{ .dag_run.run_id }}":                       "scheduled__2024-12-31T15:05:00Z",
+		"{{ .dag_run.conf.full }}":                    "true",
+		"{{ .ti.try_number }}":                        "2",
+		"{{ .dag.dag_id }}":                           "usage",
+		`{{ var "slack-channel-prod" "#test" }}`:      "#data-alerts",
+		`{{ var "other" "#test" }}`:                   "#test",
+		`{{ dateAdd .ds 7 }}`:                         "2025-01-08",
+		`{{ add .logical_date "1d" | ds }}`:           "2025-01-02",
+		`{{ sub .logical_date "2h" }}`:                "2024-12-31T22:05:00+09:00",
+		`{{ inTZ .logical_date "UTC" }}`:              "2024-12-31T15:05:00Z",
+		`{{ format .logical_date "2006/01/02 15h" }}`: "2025/01/01 00h",
+		`{{ (conn "warehouse").host }}:{{ (conn "warehouse").port }}`:                  "db.internal:5432",
+		`{{ range (xcom "fetch").rows }}{{ .user }}={{ printf "%.2f" .gib }}{{ end }}`: "kim=1.50",
+		`{{ (xcom "fetch" "rows") | len }}`:                                            "1",
+		`{{ toJSON .params }}`:                                                         `{"region":"region-asia-northeast3"}`,
+		`{{ (json "{\"a\": [1, 2]}").a | len }}`:                                       "2",
+	}
+	data, funcs := Data(r), Funcs(lookups(), r.Loc)
+	for tmpl, want := range cases {
+		got, err := Render(map[string]any{"x": tmpl}, data, funcs)
+		if err != nil {
+			t.Errorf("%s: %v", tmpl, err)
+			continue
+		}
+		if s := got.(map[string]any)["x"]; s != want {
+			t.Errorf("%s = %q; want %q", tmpl, s, want)
+		}
+	}
+}
+
+func TestRenderWalksNestedArgumentsAndKeepsNonTemplates(t *testing.T) {
+	r := seoulRun(t)
+	in := map[string]any{
+		"sql":     "SELECT * FROM t WHERE d = '{{ .ds }}'",
+		"labels":  map[string]any{"day": "{{ .ds_nodash }}"},
+		"list":    []any{"{{ .ti.task_id }}", 3, true},
+		"literal": "no templates here",
+	}
+	out, err := Render(in, Data(r), Funcs(lookups(), r.Loc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := out.(map[string]any)
+	if m["sql"] != "SELECT * FROM t WHERE d = '2025-01-01'" || m["labels"].(map[string]any)["day"] != "20250101" ||
+		m["list"].([]any)[0] != "post" || m["list"].([]any)[1] != 3 || m["literal"] != "no templates here" {
+		t.Fatalf("rendered %#v", m)
+	}
+	if in["sql"] != "SELECT * FROM t WHERE d = '{{ .ds }}'" {
+		t.Fatal("Render changed its input")
+	}
+}
+
+func TestRenderErrorsNameTheArgumentAndLine(t *testing.T) {
+	r := seoulRun(t)
+	data, funcs := Data(r), Funcs(lookups(), r.Loc)
+	cases := []struct{ tmpl, want string }{
+		{"a\n{{ .nope }}", "with.x:2"},
+		{"{{ .ds ", "with.x:1"},
+		{`{{ var "missing" }}`, "updraft vars set missing"},
+		{`{{ secret "nope" }}`, "secret nope not found"},
+		{`{{ xcom "fetch" "nokey" }}`, `no key "nokey"`},
+		{`{{ add .ds "soon" }}`, "not a duration"},
+		{`{{ inTZ .logical_date "KST" }}`, "unknown timezone"},
+	}
+	for _, c := range cases {
+		_, err := Render(map[string]any{"x": c.tmpl}, data, funcs)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v; want an error with %q", c.tmpl, err, c.want)
+		}
+	}
+}
+
+func TestMask(t *testing.T) {
+	got := Mask("token s3cr3t-value-long and s3cr3t-value and pw", []string{"s3cr3t-value", "s3cr3t-value-long", "pw"})
+	if got != "token *** and *** and pw" {
+		t.Fatalf("masked %q", got)
+	}
+}
+
+func TestEveryFunctionTheValidatorAcceptsIsDefined(t *testing.T) {
+	funcs := Funcs(Lookups{}, nil)
+	for _, name := range dag.TemplateFuncs {
+		if _, ok := funcs[name]; !ok {
+			t.Errorf("dag.TemplateFuncs has %q but render does not define it", name)
+		}
+	}
+	if len(funcs) != len(dag.TemplateFuncs) {
+		t.Errorf("render defines %d functions, the validator knows %d", len(funcs), len(dag.TemplateFuncs))
+	}
+}
