@@ -53,6 +53,10 @@ func (a *App) commands() []command {
 		{name: "backfill status", args: "DAG", help: "a DAG's backfills and their progress", run: cmdBackfillStatus},
 		{name: "backfill cancel", args: "BACKFILL_ID", help: "create no more runs for a backfill", run: cmdBackfillCancel},
 		{name: "logs", args: "RUN TASK_ID [--try N]", help: "print a task's log", run: cmdLogs},
+		{name: "vars set", args: "NAME VALUE", help: "set a variable (templates: {{ var \"NAME\" }})", run: cmdVarsSet},
+		{name: "vars get", args: "NAME", help: "print a variable", run: cmdVarsGet},
+		{name: "vars list", help: "list variables", run: cmdVarsList},
+		{name: "vars delete", args: "NAME", help: "delete a variable", run: cmdVarsDelete},
 		{name: "tick", help: "run one tick now and print what it did", run: cmdTick},
 		{name: "worker", help: "execute the attempt in UPDRAFT_ATTEMPT (the worker's entry point)", run: cmdWorker, hidden: true},
 	}

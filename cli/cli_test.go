@@ -150,6 +150,12 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 			t.Fatalf("updraft %s: exit %d\n%s%s\nwant an error with %q", strings.Join(args, " "), code, out, errOut, want)
 		}
 	}
+	must("set region", "vars", "set", "region", "asia-northeast3")
+	must("asia-northeast3", "vars", "get", "region")
+	must("region    asia-northeast3", "vars", "list")
+	must("deleted region", "vars", "delete", "region")
+	fails("not set", "vars", "get", "region")
+	fails("variable name", "vars", "set", "bad name!", "x")
 	must("created", "dags", "deploy", "testdata/seoul_daily.yaml")
 	must("unchanged", "dags", "deploy", "testdata/seoul_daily.yaml")
 	must("paused seoul_daily", "dags", "pause", "seoul_daily")

@@ -13,11 +13,16 @@ import (
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
+	"github.com/updraft-dev/updraft/tasks"
 )
 
-// parseOptions are the DAG parser's options with the real cron check.
+// parseOptions are the DAG parser's options: the real cron check and the built-in task
+// types' argument checks.
 func parseOptions() dag.Options {
-	return dag.Options{ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err }}
+	return dag.Options{
+		ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err },
+		CheckArgs:    tasks.Builtins().CheckArgs,
+	}
 }
 
 // loadDAGs loads files and prints each bad file's problems.

@@ -162,19 +162,41 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	now := time.Now()
+	var rendered []string
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TASK\tSTATE\tTRY\tDURATION\tNOTE")
 	for _, tv := range tis {
 		ti := tv.Rec
 		note := firstLine(ti.Error)
-		if ti.State == scheduler.TaskRunning && ti.AttemptID != "" {
-			if at, err := st.GetAttempt(ctx, ti.AttemptID); err == nil && at.Rec.LeaseExpiresAt.Before(now) {
-				note = fmt.Sprintf("lease expired %s ago (worker %s lost?)", now.Sub(at.Rec.LeaseExpiresAt).Round(time.Second), at.Rec.Worker)
+		if ti.AttemptID != "" {
+			if at, err := st.GetAttempt(ctx, ti.AttemptID); err == nil {
+				if ti.State == scheduler.TaskRunning && at.Rec.LeaseExpiresAt.Before(now) {
+					note = fmt.Sprintf("lease expired %s ago (worker %s lost?)", now.Sub(at.Rec.LeaseExpiresAt).Round(time.Second), at.Rec.Worker)
+				}
+				if at.Rec.Rendered != "" {
+					rendered = append(rendered, fmt.Sprintf("  %s: %s", ti.TaskID, shorten(at.Rec.Rendered, 300)))
+				}
 			}
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", ti.TaskID, ti.State, ti.TryNumber, ti.MaxTries, duration(ti.StartedAt, ti.EndedAt), note)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if len(rendered) > 0 {
+		fmt.Fprintln(a.Stdout, "rendered arguments (secrets masked):")
+		for _, l := range rendered {
+			fmt.Fprintln(a.Stdout, l)
+		}
+	}
+	return nil
+}
+
+func shorten(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 func firstLine(s string) string {
@@ -219,6 +241,9 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 			continue
 		}
 		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.TryNumber, at.ID, at.State, at.Worker)
+		if at.Rendered != "" {
+			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", at.Rendered)
+		}
 		if err := printLog(a, at.LogRef, *raw); err != nil {
 			fmt.Fprintf(a.Stdout, "(log unavailable: %v)\n", err)
 		}

@@ -380,3 +380,67 @@ tasks:
 	fmt.Sscan(string(b), &pid)
 	s.until(t, "the sleeping grandchild to be gone", func() bool { return syscall.Kill(pid, 0) != nil })
 }
+
+func TestTemplatesXComAndVariablesEndToEnd(t *testing.T) {
+	s := startStack(t, time.Minute)
+	if err := s.stack.Engine.SetVariable(s.ctx, "report-channel", "#data-alerts"); err != nil {
+		t.Fatal(err)
+	}
+	src := `id: templated
+owner: owner@example.com
+timezone: Asia/Seoul
+params: {region: kr}
+tasks:
+  - id: extract
+    type: shell
+    with: {command: 'echo "{\"rows\": 3, \"day\": \"{{ .ds }}\"}"'}
+  - id: report
+    type: shell
+    needs: [extract]
+    with:
+      command: 'echo "{{ (xcom "extract").rows }} rows for {{ .ds }} in {{ .params.region }} to {{ var "report-channel" "#test" }}"'
+  - id: broken
+    type: shell
+    retries: 3
+    with: {command: 'echo {{ .no_such_value }}'}
+`
+	d, err := dag.Parse("templated.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	// 00:30 KST on Jan 2 is 15:30 UTC on Jan 1: .ds must be the KST date.
+	r, err := s.stack.Engine.Trigger(s.ctx, "templated", map[string]any{"region": "jp"}, time.Date(2025, 1, 2, 0, 30, 0, 0, seoul))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitRun(t, r)
+	states := s.states(t, r)
+	if states["extract"] != "success" || states["report"] != "success" || states["broken"] != "failed" {
+		t.Fatalf("states %v", states)
+	}
+	out, _, _ := s.cli("logs", r.DagID+"/"+r.RunID, "report")
+	if !strings.Contains(out, "3 rows for 2025-01-02 in jp to #data-alerts") {
+		t.Fatalf("report's log:\n%s", out)
+	}
+	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "broken")
+	if ti.Rec.TryNumber != 1 || !strings.Contains(ti.Rec.Error, `with.command:1`) || !strings.Contains(ti.Rec.Error, "no_such_value") {
+		t.Fatalf("broken: try %d, error %q; want one try failing with the template error and its line", ti.Rec.TryNumber, ti.Rec.Error)
+	}
+	a, _ := s.stack.Store.GetAttempt(s.ctx, mustTI(t, s, r, "report").AttemptID)
+	if !strings.Contains(a.Rec.Rendered, "3 rows for 2025-01-02 in jp") {
+		t.Fatalf("report's stored arguments: %q", a.Rec.Rendered)
+	}
+}
+
+func mustTI(t *testing.T, s *stackBundle, r *scheduler.Run, task string) scheduler.TaskInstance {
+	t.Helper()
+	v, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Rec
+}

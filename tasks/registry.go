@@ -70,6 +70,7 @@ type Registry struct{ types map[string]Type }
 func Builtins() *Registry {
 	r := &Registry{types: map[string]Type{}}
 	r.Add(Type{Name: "shell", Run: runShell})
+	r.Add(HTTP())
 	return r
 }
 
