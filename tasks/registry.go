@@ -71,6 +71,8 @@ func Builtins() *Registry {
 	r := &Registry{types: map[string]Type{}}
 	r.Add(Type{Name: "shell", Run: runShell})
 	r.Add(HTTP())
+	r.Add(SlackPost())
+	r.Add(PubSubPublish())
 	return r
 }
 
