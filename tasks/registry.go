@@ -73,6 +73,7 @@ func Builtins() *Registry {
 	r.Add(HTTP())
 	r.Add(SlackPost())
 	r.Add(PubSubPublish())
+	r.Add(CloudRunJob())
 	return r
 }
 
