@@ -11,6 +11,7 @@ import (
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -46,10 +47,16 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 	if execRef == "" {
 		execRef = local.ProcessRef(os.Getpid())
 	}
+	newResolver, closeSecrets, err := secrets.Factory(ctx, project, a.Getenv)
+	if err != nil {
+		return err
+	}
+	defer closeSecrets()
 	w := &tasks.Worker{
 		Engine:   engine.New(st, q, cfg, nil, log),
 		Registry: tasks.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
+		NewResolver: newResolver, Getenv: a.Getenv,
 	}
 	err = w.Execute(ctx, ref)
 	if a.Getenv("UPDRAFT_WORKER_STATS") != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -49,10 +50,11 @@ type Stack struct {
 	Dispatcher *Dispatcher
 	Registry   *tasks.Registry
 
-	mu       sync.Mutex
-	lastTick engine.TickReport
-	ticks    int64
-	advanced int64
+	closeSecrets func()
+	mu           sync.Mutex
+	lastTick     engine.TickReport
+	ticks        int64
+	advanced     int64
 }
 
 // Open connects a stack to the backends named in cfg and creates the topics it uses.
@@ -82,21 +84,28 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	eng := engine.New(st, q, cfg.Engine, cfg.Now, cfg.Log)
 	eng.SetExecutor(Processes{})
+	newResolver, closeSecrets, err := secrets.Factory(ctx, cfg.Project, os.Getenv)
+	if err != nil {
+		st.Close()
+		q.Close()
+		return nil, err
+	}
 	reg := tasks.Builtins()
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
 	env = append(env, cfg.WorkerEnv...)
-	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg}
+	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets}
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
 		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
 		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
-			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log},
+			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver},
 	}
 	return s, nil
 }
 
 // Close releases the clients.
 func (s *Stack) Close() error {
+	s.closeSecrets()
 	s.Queue.Close()
 	return s.Store.Close()
 }

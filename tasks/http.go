@@ -130,7 +130,7 @@ func runHTTP(ctx context.Context, tc *Context) engine.Result {
 			return final(err.Error())
 		}
 		if !strings.Contains(raw, "://") {
-			raw = strings.TrimRight(c.Host, "/") + "/" + strings.TrimLeft(raw, "/")
+			raw = strings.TrimRight(connBase(c), "/") + "/" + strings.TrimLeft(raw, "/")
 		}
 		switch {
 		case c.Extra["auth"] == "bearer":
@@ -233,4 +233,24 @@ func redactURL(u *url.URL) string {
 		c.User = url.User(c.User.Username())
 	}
 	return c.String()
+}
+
+// connBase is a connection's base URL, as Airflow's HttpHook builds it: the host if it has a
+// scheme, else schema (or the connection type https, or http) + "://" + host[:port].
+func connBase(c Connection) string {
+	if strings.Contains(c.Host, "://") {
+		return c.Host
+	}
+	scheme := c.Schema
+	if scheme == "" {
+		scheme = "http"
+		if c.Type == "https" {
+			scheme = "https"
+		}
+	}
+	host := c.Host
+	if c.Port != 0 {
+		host = fmt.Sprintf("%s:%d", host, c.Port)
+	}
+	return scheme + "://" + host
 }
