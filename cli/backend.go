@@ -23,6 +23,8 @@ type devState struct {
 	PubSubHost    string `json:"pubsub_emulator_host"`
 	LogDir        string `json:"log_dir"`
 	Addr          string `json:"addr"`
+	// StandIns holds the stand-ins' variables (Secret Manager, Slack, Cloud Run, BigQuery).
+	StandIns []string `json:"stand_ins"`
 }
 
 func (a *App) home() string {
@@ -73,9 +75,9 @@ func (a *App) backend() (backend, error) {
 		return b, b.apply()
 	}
 	if st := a.readDevState(); st != nil {
-		b := backend{Project: st.Project, LogDir: st.LogDir, Env: []string{
+		b := backend{Project: st.Project, LogDir: st.LogDir, Env: append([]string{
 			"FIRESTORE_EMULATOR_HOST=" + st.FirestoreHost, "PUBSUB_EMULATOR_HOST=" + st.PubSubHost,
-		}}
+		}, st.StandIns...)}
 		return b, b.apply()
 	}
 	return backend{}, errNoBackend

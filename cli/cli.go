@@ -59,6 +59,7 @@ func (a *App) commands() []command {
 		{name: "vars delete", args: "NAME", help: "delete a variable", run: cmdVarsDelete},
 		{name: "secrets set", args: "NAME", help: "store a secret, its value read from stdin", run: cmdSecretsSet},
 		{name: "secrets list", help: "list secret names (never values)", run: cmdSecretsList},
+		{name: "slack inbox", help: "what the local fake Slack received", run: cmdSlackInbox},
 		{name: "tick", help: "run one tick now and print what it did", run: cmdTick},
 		{name: "worker", help: "execute the attempt in UPDRAFT_ATTEMPT (the worker's entry point)", run: cmdWorker, hidden: true},
 	}

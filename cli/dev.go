@@ -15,9 +15,11 @@ import (
 
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
+	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler/service"
+	"github.com/updraft-dev/updraft/secrets"
 )
 
 // workerCmd is how the local dispatcher starts a worker: UPDRAFT_WORKER_CMD, else this very
@@ -92,10 +94,20 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	}
 	defer set.Stop()
 
+	standIns, err := local.StartStandIns(ctx, local.StandInConfig{
+		Dir: filepath.Join(a.home(), "stand-ins"), CloudRunJobs: filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"),
+		SlackUsers: devSlackUsers,
+	})
+	if err != nil {
+		return err
+	}
+	defer standIns.Stop()
+	env := append(set.Env(), standIns.Env()...)
+
 	logDir := filepath.Join(a.home(), "logs")
 	log := a.logger()
 	stack, err := local.Open(ctx, local.Config{
-		Project: *project, Env: set.Env(), LogDir: logDir, WorkerCmd: workerCmd,
+		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd,
 		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr,
 	})
 	if err != nil {
@@ -115,22 +127,28 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		Status:   func() any { return stack.Status() },
 		Counters: func() map[string]float64 { return counters(stack) },
 	}
-	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	mux := h.Mux()
+	mux.HandleFunc("GET /examples/orders", local.SampleOrders)
+	url := "http://" + ln.Addr().String()
+	if err := seedDevSecrets(ctx, *project, url); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
 	state := devState{PID: os.Getpid(), Project: *project, FirestoreHost: set.Firestore.Host, PubSubHost: set.PubSub.Host,
-		LogDir: logDir, Addr: ln.Addr().String()}
+		LogDir: logDir, Addr: ln.Addr().String(), StandIns: standIns.Env()}
 	if err := writeState(a.stateFile(), state); err != nil {
 		return err
 	}
 	defer os.Remove(a.stateFile())
 
-	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(a.Stdout, `
 Updraft is running locally (project %s on the emulators).
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
+  stand-ins   Secret Manager, Slack (updraft slack inbox), Cloud Run jobs (%s)
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
   logs        %s
 
@@ -141,7 +159,7 @@ Try, in another terminal:
   updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, dagDir, *tick, logDir)
+`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, logDir)
 
 	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
 	err = stack.Run(ctx)
@@ -215,4 +233,36 @@ func writeState(path string, st devState) error {
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	return os.WriteFile(path, b, 0o644)
+}
+
+// devSlackUsers are the fake Slack workspace's members: the example DAGs' owners.
+var devSlackUsers = []slackfake.User{
+	{ID: "U0DATAENG1", Name: "data-eng", Email: "data-eng@example.com"},
+	{ID: "U0ANALYTI1", Name: "analytics", Email: "analytics@example.com"},
+	{ID: "U0GROWTH01", Name: "growth-data", Email: "growth-data@example.com"},
+}
+
+// seedDevSecrets creates the connections the example DAGs use, unless they exist: the Slack
+// bot token of the fake workspace and the sample orders API served by `updraft dev`.
+func seedDevSecrets(ctx context.Context, project, url string) error {
+	c, err := secrets.Open(ctx, project, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	seeds := map[string]string{
+		"updraft-connections-slack":      `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
+		"updraft-connections-orders_api": `{"conn_type": "http", "host": "` + url + `"}`,
+	}
+	for name, value := range seeds {
+		if _, err := c.Access(ctx, name); err == nil {
+			continue
+		} else if !errors.Is(err, secrets.ErrNotFound) {
+			return err
+		}
+		if err := c.Set(ctx, name, value); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +20,12 @@ import (
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
 	"github.com/updraft-dev/updraft/emulators/emutest"
+	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
+	"github.com/updraft-dev/updraft/secrets"
 )
 
 var updraftBin string
@@ -38,8 +42,24 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	defer os.RemoveAll(dir)
+	// The stand-ins Google ships no emulator for, shared by this binary's tests.
+	standIns, err := local.StartStandIns(context.Background(), local.StandInConfig{
+		Dir: filepath.Join(dir, "stand-ins"), SlackUsers: []slackfake.User{{ID: "U1", Name: "kim", Email: "kim@example.com"}},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	defer standIns.Stop()
+	testStandIns = standIns
+	for _, kv := range standIns.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	emutest.Main(m)
 }
+
+var testStandIns *local.StandIns
 
 type stackBundle struct {
 	ctx    context.Context
@@ -77,7 +97,7 @@ func startStack(t *testing.T, lease time.Duration, workerCmd ...string) *stackBu
 		workerCmd = []string{updraftBin, "worker"}
 	}
 	st, err := local.Open(ctx, local.Config{
-		Project: project, Env: set.Env(), LogDir: logDir, WorkerCmd: workerCmd,
+		Project: project, Env: append(set.Env(), testStandIns.Env()...), LogDir: logDir, WorkerCmd: workerCmd,
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
 		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()},
 	})
@@ -95,6 +115,7 @@ func startStack(t *testing.T, lease time.Duration, workerCmd ...string) *stackBu
 		}
 	})
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + project, "UPDRAFT_LOG_DIR=" + logDir}, set.Env()...)
+	env = append(env, testStandIns.Env()...)
 	return &stackBundle{ctx: ctx, stack: st, logDir: logDir, env: env, stderr: stderr}
 }
 
@@ -443,4 +464,68 @@ func mustTI(t *testing.T, s *stackBundle, r *scheduler.Run, task string) schedul
 		t.Fatal(err)
 	}
 	return v.Rec
+}
+
+func TestHTTPToSlackWithASecretConnection(t *testing.T) {
+	s := startStack(t, time.Minute)
+	api := httptest.NewServer(http.HandlerFunc(local.SampleOrders))
+	defer api.Close()
+	token := "xox" + "b-e2e-" + strings.Repeat("7", 12)
+	sm, err := secrets.Open(s.ctx, s.stack.Project, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	if err := sm.Set(s.ctx, "updraft-connections-slack", `{"conn_type": "slack", "password": "`+token+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.Set(s.ctx, "updraft-connections-orders_api", `{"conn_type": "http", "host": "`+api.URL+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	src := `id: orders_to_slack
+owner: kim@example.com
+timezone: Asia/Seoul
+tasks:
+  - id: fetch
+    type: http
+    with: {connection: orders_api, url: /examples/orders, params: {date: "{{ .ds }}"}, response: json}
+  - id: post
+    type: slack.post
+    needs: [fetch]
+    with:
+      channel: '{{ var "orders-channel" "#orders" }}'
+      text: |
+        {{ len (xcom "fetch").orders }} orders on {{ .ds }} (token {{ (conn "slack").password }})
+`
+	d, err := dag.Parse("o.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	before := len(testStandIns.Slack.Messages())
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	r, err := s.stack.Engine.Trigger(s.ctx, "orders_to_slack", nil, time.Date(2025, 3, 1, 9, 0, 0, 0, seoul))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s: %v", got, s.states(t, r))
+	}
+	msgs := testStandIns.Slack.Messages()[before:]
+	if len(msgs) != 1 || msgs[0].ChannelName != "orders" || !strings.Contains(msgs[0].Text, "orders on 2025-03-01") {
+		t.Fatalf("posted %+v", msgs)
+	}
+	// The token reached Slack (it is the connection's password) but is masked everywhere
+	// Updraft keeps it: the stored arguments and the log.
+	post := mustTI(t, s, r, "post")
+	a, _ := s.stack.Store.GetAttempt(s.ctx, post.AttemptID)
+	if strings.Contains(a.Rec.Rendered, token) || !strings.Contains(a.Rec.Rendered, "(token ***)") {
+		t.Fatalf("stored arguments leak or miss the mask: %s", a.Rec.Rendered)
+	}
+	out, _, _ := s.cli("logs", r.DagID+"/"+r.RunID, "post", "--json")
+	if strings.Contains(out, token) {
+		t.Fatalf("the log leaks the token:\n%s", out)
+	}
 }
