@@ -74,6 +74,7 @@ func Builtins() *Registry {
 	r.Add(SlackPost())
 	r.Add(PubSubPublish())
 	r.Add(CloudRunJob())
+	r.Add(BigQueryQuery())
 	return r
 }
 
