@@ -94,11 +94,23 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
 	env = append(env, cfg.WorkerEnv...)
 	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets}
+	// Inline types run here and must see what a worker subprocess sees.
+	workerEnv := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		workerEnv[k] = v
+	}
+	getenv := func(k string) string {
+		if v, ok := workerEnv[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	}
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
 		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
 		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
-			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver},
+			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver, Getenv: getenv},
 	}
 	return s, nil
 }

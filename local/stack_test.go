@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigquery"
+
 	"github.com/updraft-dev/updraft/cli"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
+	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
@@ -143,6 +146,9 @@ func (s *stackBundle) waitRun(t *testing.T, r *scheduler.Run) scheduler.RunState
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
+		if ti := s.upForRetry(r); ti != nil {
+			t.Fatalf("%s failed and waits for a retry: %s", ti.TaskID, ti.Error)
+		}
 		v, err := s.stack.Store.GetRun(s.ctx, r.DagID, r.RunID)
 		if err != nil {
 			t.Fatal(err)
@@ -151,6 +157,10 @@ func (s *stackBundle) waitRun(t *testing.T, r *scheduler.Run) scheduler.RunState
 			return v.Rec.State
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval of a store watch, not a timing assumption
+	}
+	tis, _ := s.stack.Store.ListTaskInstances(s.ctx, r.DagID, r.RunID)
+	for _, ti := range tis {
+		t.Logf("%s: %s try %d %s", ti.Rec.TaskID, ti.Rec.State, ti.Rec.TryNumber, ti.Rec.Error)
 	}
 	t.Fatalf("run %s/%s did not finish within 2 minutes", r.DagID, r.RunID)
 	return ""
@@ -528,4 +538,141 @@ tasks:
 	if strings.Contains(out, token) {
 		t.Fatalf("the log leaks the token:\n%s", out)
 	}
+}
+
+// bigQuery starts a BigQuery emulator for the stack's project (it serves one project) and
+// points this process and its workers at it.
+func bigQuery(t *testing.T, s *stackBundle) *bigquery.Client {
+	t.Helper()
+	if _, err := bqemu.EnsureBuilt(s.ctx); err != nil {
+		t.Fatal(err)
+	}
+	bq, err := bqemu.Start(s.ctx, s.stack.Project, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bq.Stop() })
+	t.Setenv(bqemu.EnvVar, bq.Host)
+	c, err := bigquery.NewClient(s.ctx, s.stack.Project, bq.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := local.SeedExamples(s.ctx, s.stack.Project, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), bq.ClientOptions()...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func countRows(t *testing.T, c *bigquery.Client, q string) int64 {
+	t.Helper()
+	it, err := c.Query(q).Read(context.Background())
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	var row []bigquery.Value
+	if err := it.Next(&row); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return row[0].(int64)
+}
+
+func TestExamplePipelinesOnBigQuery(t *testing.T) {
+	s := startStack(t, time.Minute)
+	bq := bigQuery(t, s)
+	s.deployExamples(t)
+	api := httptest.NewServer(http.HandlerFunc(local.SampleOrders))
+	defer api.Close()
+	sm, err := secrets.Open(s.ctx, s.stack.Project, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	for name, value := range map[string]string{
+		"updraft-connections-slack":      `{"conn_type": "slack", "password": "` + "xox" + `b-examples-fake"}`,
+		"updraft-connections-orders_api": `{"conn_type": "http", "host": "` + api.URL + `"}`,
+	} {
+		if err := sm.Set(s.ctx, name, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	run := func(dagID string, at time.Time) *scheduler.Run {
+		t.Helper()
+		r, err := s.stack.Engine.Trigger(s.ctx, dagID, nil, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+			for task := range s.states(t, r) {
+				ti := mustTI(t, s, r, task)
+				t.Logf("%s: %s %s", task, ti.State, ti.Error)
+			}
+			t.Fatalf("%s: run %s", dagID, got)
+		}
+		return r
+	}
+
+	// The usage summary: query per user, format over the rows, post to the channel variable's
+	// default. The run for ds 2025-03-01 (KST) is the one created at 2025-03-02 00:05 KST.
+	before := len(testStandIns.Slack.Messages())
+	run("bigquery_usage_daily", time.Date(2025, 3, 2, 1, 0, 0, 0, seoul))
+	msgs := testStandIns.Slack.Messages()[before:]
+	if len(msgs) != 1 || msgs[0].ChannelName != "data-alerts-test" || !strings.Contains(msgs[0].Text, "BigQuery usage for 2025-03-01") ||
+		!strings.Contains(msgs[0].Text, "*etl@example.com*: `2.00` GiB") {
+		t.Fatalf("usage summary posted: %+v", msgs)
+	}
+
+	// The idempotent load: a day loaded, re-run and backfilled keeps one copy of each order.
+	count := func(day string) int64 {
+		return countRows(t, bq, "SELECT COUNT(*) FROM updraft_examples.orders WHERE order_date = DATE '"+day+"'")
+	}
+	r := run("orders_to_warehouse_daily", time.Date(2025, 3, 2, 3, 0, 0, 0, seoul))
+	first := count("2025-03-01")
+	if first < 3 {
+		t.Fatalf("loaded %d orders for 2025-03-01; want the API's 3 or more", first)
+	}
+	if _, err := s.stack.Engine.ClearRun(s.ctx, r.DagID, r.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("re-run: %s", got)
+	}
+	bf, _, err := s.stack.Engine.StartBackfill(s.ctx, engine.BackfillRequest{DagID: "orders_to_warehouse_daily",
+		From: "2025-03-01", To: "2025-03-02", Reprocess: "completed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.until(t, "the backfill to finish", func() bool {
+		s.stack.TickOnce(s.ctx)
+		v, err := s.stack.Store.GetBackfill(s.ctx, bf.ID)
+		return err == nil && v.Rec.State == scheduler.BackfillDone
+	})
+	if got := count("2025-03-01"); got != first {
+		t.Fatalf("after a re-run and a backfill, 2025-03-01 has %d orders; want %d (exactly one copy)", got, first)
+	}
+	if total, distinct := countRows(t, bq, "SELECT COUNT(*) FROM updraft_examples.orders"),
+		countRows(t, bq, "SELECT COUNT(DISTINCT id) FROM updraft_examples.orders"); total != distinct || count("2025-03-02") < 3 {
+		t.Fatalf("orders: %d rows, %d distinct ids; 2025-03-02 has %d", total, distinct, count("2025-03-02"))
+	}
+
+	// The DRY pipeline: four sources loaded from one definition.
+	run("marketing_sources_daily", time.Date(2025, 3, 2, 7, 0, 0, 0, seoul))
+	for _, src := range []string{"google_ads", "meta_ads", "naver_ads", "kakao_moment"} {
+		if n := countRows(t, bq, "SELECT COUNT(*) FROM updraft_examples.spend_"+src+"_20250301 WHERE source = '"+src+"'"); n != 1 {
+			t.Errorf("spend_%s_20250301 has %d rows; want 1", src, n)
+		}
+	}
+}
+
+// upForRetry returns a task of the run waiting for a retry (tests run no ticker, so it would
+// wait in vain), or nil.
+func (s *stackBundle) upForRetry(r *scheduler.Run) *scheduler.TaskInstance {
+	tis, _ := s.stack.Store.ListTaskInstances(s.ctx, r.DagID, r.RunID)
+	for _, ti := range tis {
+		if ti.Rec.State == scheduler.TaskUpForRetry && ti.Rec.TickDueAt != nil && ti.Rec.TickDueAt.After(time.Now().Add(5*time.Second)) {
+			return &ti.Rec
+		}
+	}
+	return nil
 }

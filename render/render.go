@@ -144,7 +144,7 @@ func Funcs(l Lookups, loc *time.Location) template.FuncMap {
 			if err := json.Unmarshal([]byte(s), &v); err != nil {
 				return nil, fmt.Errorf("json: %v", err)
 			}
-			return v, nil
+			return Numbers(v), nil
 		},
 		"toJSON": func(v any) (string, error) {
 			b, err := json.Marshal(v)
@@ -289,4 +289,41 @@ func Mask(s string, secrets []string) string {
 		s = strings.ReplaceAll(s, v, "***")
 	}
 	return s
+}
+
+// Number is a JSON number in a template. It prints as written (174096000, 1.5), not in Go's
+// exponent form (1.74096e+08), and formats with printf's verbs like a float64 (%d as an
+// integer), so ids and amounts read from XCom render as Jinja would render them.
+type Number float64
+
+// Format prints the number for fmt verbs.
+func (n Number) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'v', 's':
+		fmt.Fprint(f, strconv.FormatFloat(float64(n), 'f', -1, 64))
+	case 'd':
+		fmt.Fprintf(f, fmt.FormatString(f, verb), int64(n))
+	default:
+		fmt.Fprintf(f, fmt.FormatString(f, verb), float64(n))
+	}
+}
+
+// MarshalJSON writes the number as JSON.
+func (n Number) MarshalJSON() ([]byte, error) { return json.Marshal(float64(n)) }
+
+// Numbers returns v (decoded JSON) with every float64 made a Number.
+func Numbers(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return Number(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = Numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = Numbers(e)
+		}
+	}
+	return v
 }

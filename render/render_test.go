@@ -143,3 +143,22 @@ func TestEveryFunctionTheValidatorAcceptsIsDefined(t *testing.T) {
 		t.Errorf("render defines %d functions, the validator knows %d", len(funcs), len(dag.TemplateFuncs))
 	}
 }
+
+func TestNumbersFromXComPrintAsWritten(t *testing.T) {
+	v := Numbers(map[string]any{"id": float64(1740960000), "amount": 12.5, "gib": float64(2)})
+	data := map[string]any{"o": v}
+	cases := map[string]string{
+		"{{ .o.id }}":                     "1740960000",
+		"{{ .o.amount }}":                 "12.5",
+		`{{ printf "%.2f" .o.gib }}`:      "2.00",
+		`{{ printf "%d" .o.id }}`:         "1740960000",
+		`{{ printf "%08.3f" .o.amount }}`: "0012.500",
+		`{{ toJSON .o }}`:                 `{"amount":12.5,"gib":2,"id":1740960000}`,
+	}
+	for tmpl, want := range cases {
+		got, err := Render(tmpl, data, Funcs(Lookups{}, nil))
+		if err != nil || got != want {
+			t.Errorf("%s = %q (%v); want %q", tmpl, got, err, want)
+		}
+	}
+}

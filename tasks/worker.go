@@ -239,7 +239,7 @@ func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver S
 			if err := json.Unmarshal(raw, &v); err != nil {
 				return nil, fmt.Errorf("xcom %q: %v", up, err)
 			}
-			return v, nil
+			return render.Numbers(v), nil
 		},
 	}, d.Location())
 	out, err := render.Render(task.With, render.Data(r), funcs)
