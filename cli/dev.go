@@ -15,6 +15,7 @@ import (
 
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
+	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
@@ -102,7 +103,18 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer standIns.Stop()
-	env := append(set.Env(), standIns.Env()...)
+	if _, err := bqemu.EnsureBuilt(ctx); err != nil {
+		return err
+	}
+	bq, err := bqemu.Start(ctx, *project, filepath.Join(a.home(), "stand-ins"))
+	if err != nil {
+		return err
+	}
+	defer bq.Stop()
+	if err := local.SeedExamples(ctx, *project, time.Now(), bq.ClientOptions()...); err != nil {
+		return err
+	}
+	env := append(append(set.Env(), standIns.Env()...), bq.Env()...)
 
 	logDir := filepath.Join(a.home(), "logs")
 	log := a.logger()
@@ -138,7 +150,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	defer srv.Close()
 
 	state := devState{PID: os.Getpid(), Project: *project, FirestoreHost: set.Firestore.Host, PubSubHost: set.PubSub.Host,
-		LogDir: logDir, Addr: ln.Addr().String(), StandIns: standIns.Env()}
+		LogDir: logDir, Addr: ln.Addr().String(), StandIns: append(standIns.Env(), bq.Env()...)}
 	if err := writeState(a.stateFile(), state); err != nil {
 		return err
 	}
@@ -148,7 +160,8 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 Updraft is running locally (project %s on the emulators).
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
-  stand-ins   Secret Manager, Slack (updraft slack inbox), Cloud Run jobs (%s)
+  stand-ins   BigQuery (%s, dataset updraft_examples), Secret Manager, Slack (updraft slack inbox),
+              Cloud Run jobs (%s)
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
   logs        %s
 
@@ -159,7 +172,7 @@ Try, in another terminal:
   updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, logDir)
+`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, logDir)
 
 	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
 	err = stack.Run(ctx)

@@ -48,9 +48,9 @@ func cmdSlackInbox(ctx context.Context, a *App, args []string) error {
 		fmt.Fprintln(a.Stdout, "nothing posted yet")
 	}
 	for _, m := range msgs {
-		ch := m.ChannelName
-		if ch == "" {
-			ch = m.Channel
+		ch := m.Channel
+		if m.ChannelName != "" {
+			ch = "#" + m.ChannelName
 		}
 		thread := ""
 		if m.ThreadTS != "" {
