@@ -11,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/updraft-dev/updraft/emulators/emutest"
+	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
 )
 
-var workerCmd string
+var workerCmd, secretsHost string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "updraft-cli-")
@@ -26,11 +27,24 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	workerCmd = bin + " worker"
+	sm, err := smemu.Start("", "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	defer sm.Stop()
+	secretsHost = sm.Addr
 	emutest.Main(m)
 }
 
 // run runs the CLI in-process with a private home and no backend in its environment.
 func run(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	return runIn(t, env, "", args...)
+}
+
+// runIn is run with stdin.
+func runIn(t *testing.T, env map[string]string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	if env == nil {
@@ -39,7 +53,7 @@ func run(t *testing.T, env map[string]string, args ...string) (string, string, i
 	if env["UPDRAFT_HOME"] == "" {
 		env["UPDRAFT_HOME"] = t.TempDir()
 	}
-	app := &App{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	app := &App{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(stdin), Getenv: func(k string) string { return env[k] }}
 	code := app.Run(context.Background(), args)
 	return out.String(), errb.String(), code
 }
@@ -181,5 +195,25 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 	out = must("backfill__2025-01-01", "runs", "list", "seoul_daily")
 	if strings.Count(out, "backfill__") != 3 {
 		t.Fatalf("runs list:\n%s\nwant the 3 backfill runs", out)
+	}
+}
+
+func TestSecretsCommands(t *testing.T) {
+	env := map[string]string{
+		"GOOGLE_CLOUD_PROJECT":    emutest.Project(t),
+		"FIRESTORE_EMULATOR_HOST": os.Getenv("FIRESTORE_EMULATOR_HOST"),
+		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
+		smemu.EnvVar:              secretsHost,
+	}
+	value := "pg-" + "password-123"
+	out, errOut, code := runIn(t, env, value+"\n", "secrets", "set", "updraft-connections-warehouse")
+	if code != 0 || strings.Contains(out+errOut, value) {
+		t.Fatalf("secrets set: exit %d\n%s%s (the value must never be printed)", code, out, errOut)
+	}
+	if out, _, code := run(t, env, "secrets", "list"); code != 0 || !strings.Contains(out, "updraft-connections-warehouse") || strings.Contains(out, value) {
+		t.Fatalf("secrets list: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := runIn(t, env, "", "secrets", "set", "empty"); code == 0 {
+		t.Fatalf("an empty secret was accepted\n%s", errOut)
 	}
 }

@@ -676,3 +676,31 @@ func (s *stackBundle) upForRetry(r *scheduler.Run) *scheduler.TaskInstance {
 	}
 	return nil
 }
+
+func TestXComOverTheLimitFailsWithAPointer(t *testing.T) {
+	s := startStack(t, time.Minute)
+	src := `id: big_xcom
+owner: owner@example.com
+tasks:
+  - id: huge
+    type: shell
+    retries: 2
+    with: {command: 'head -c 300000 /dev/zero | tr "\0" "x"; echo'}
+`
+	d, err := dag.Parse("big.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.stack.Engine.Trigger(s.ctx, "big_xcom", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitRun(t, r)
+	ti := mustTI(t, s, r, "huge")
+	if ti.State != scheduler.TaskFailed || ti.TryNumber != 1 || !strings.Contains(ti.Error, "over the 256 KiB limit") || !strings.Contains(ti.Error, "destination") {
+		t.Fatalf("huge: %s try %d %q; want one failed try pointing to a destination table", ti.State, ti.TryNumber, ti.Error)
+	}
+}
