@@ -1,6 +1,8 @@
 package emulators
 
 import (
+	"github.com/updraft-dev/updraft/emulators/internal/proc"
+
 	"bytes"
 	"context"
 	"errors"
@@ -109,7 +111,7 @@ func (e *Emulator) stop() error {
 	default:
 	}
 	var errs []error
-	if err := terminateGroup(pid); err != nil {
+	if err := proc.TerminateGroup(pid); err != nil {
 		errs = append(errs, fmt.Errorf("SIGTERM to process group %d: %w", pid, err))
 	}
 	clean := true
@@ -121,7 +123,7 @@ func (e *Emulator) stop() error {
 	case <-e.done:
 	case <-time.After(grace):
 		clean = false
-		if err := killGroup(pid); err != nil {
+		if err := proc.KillGroup(pid); err != nil {
 			errs = append(errs, fmt.Errorf("SIGKILL to process group %d: %w", pid, err))
 		}
 		select {
@@ -338,7 +340,6 @@ func startOnce(ctx context.Context, inst *installation, sp spec, logDir string, 
 	cmd.Dir = logDir // anything the JVM writes in its working directory (hs_err_pid*.log) lands next to the log
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	prepareCmd(cmd)
 	e := &Emulator{
 		Name:    sp.name,
 		Host:    net.JoinHostPort(loopback, strconv.Itoa(ports[0])),
@@ -349,7 +350,7 @@ func startOnce(ctx context.Context, inst *installation, sp spec, logDir string, 
 		cds:     cds,
 	}
 	fmt.Fprintf(logFile, "# %s\n", e.cmdline)
-	if err := startCmd(cmd); err != nil {
+	if err := proc.Start(cmd); err != nil {
 		cds.finish(false)
 		return nil, false, fmt.Errorf("%s emulator: starting %s: %w", sp.name, inst.java, err)
 	}

@@ -2,48 +2,9 @@ package emulators
 
 import (
 	"os"
-	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 )
-
-func setParentDeathSignal(a *syscall.SysProcAttr) {
-	// If the Go process dies without calling Stop (test timeout, panic,
-	// SIGKILL), the kernel kills the JVM.
-	a.Pdeathsig = syscall.SIGKILL
-}
-
-// Pdeathsig fires when the *thread* that forked the child exits, and the Go
-// runtime ends a thread when a goroutine locked to it returns without
-// unlocking (golang.org/issue/27505). So all emulators are forked from one
-// goroutine that stays locked to its thread for the life of the process.
-var (
-	spawnOnce sync.Once
-	spawnReqs chan spawnReq
-)
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startCmd(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnReqs = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-			for r := range spawnReqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
-	})
-	done := make(chan error, 1)
-	spawnReqs <- spawnReq{cmd, done}
-	return <-done
-}
 
 // ownsListeners reports whether process pid listens on every one of ports
 // (TCP). A port picked free can be taken by another process before the JVM

@@ -1,6 +1,8 @@
 package bqemu
 
 import (
+	"github.com/updraft-dev/updraft/emulators/internal/proc"
+
 	"bufio"
 	"context"
 	"errors"
@@ -123,8 +125,7 @@ func Start(ctx context.Context, project, logDir string) (*Emulator, error) {
 	e.cmd.Dir = logDir
 	e.cmd.Stdout, e.cmd.Stderr = pw, logf
 	e.cmd.Env = append(os.Environ(), "TMPDIR="+e.rmDir)
-	prepareCmd(e.cmd)
-	err = startCmd(e.cmd)
+	err = proc.Start(e.cmd)
 	pw.Close()
 	if err != nil {
 		pr.Close()
@@ -236,17 +237,17 @@ func (e *Emulator) stop() error {
 	default:
 	}
 	pid := e.PID()
-	_ = terminateGroup(pid)
+	_ = proc.TerminateGroup(pid)
 	t := time.NewTimer(StopGrace)
 	defer t.Stop()
 	select {
 	case <-e.done:
 	case <-t.C:
-		_ = killGroup(pid)
+		_ = proc.KillGroup(pid)
 		<-e.done
 	}
 	// Anything else left in the group (the emulator starts no children).
-	_ = killGroup(pid)
+	_ = proc.KillGroup(pid)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package runemu
 
 import (
+	"github.com/updraft-dev/updraft/emulators/internal/proc"
+
 	"errors"
 	"fmt"
 	"net/url"
@@ -64,7 +66,7 @@ func (e *execution) start() {
 	cmd.Env = append(cmd.Env, "CLOUD_RUN_JOB="+e.jobID, "CLOUD_RUN_EXECUTION="+e.id,
 		"CLOUD_RUN_TASK_INDEX=0", "CLOUD_RUN_TASK_ATTEMPT=0", "CLOUD_RUN_TASK_COUNT=1")
 	e.started = time.Now()
-	if err := startCmd(cmd); err != nil {
+	if err := proc.Start(cmd); err != nil {
 		fmt.Fprintf(logFile, "runemu: %v\n", err)
 		logFile.Close()
 		e.fail(err)
