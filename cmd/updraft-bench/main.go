@@ -49,6 +49,7 @@ type row struct{ name, value, goal string }
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
+	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
 	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss (default all)")
 	flag.Parse()
 	ctx := context.Background()
@@ -67,6 +68,7 @@ func main() {
 	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
+	b.warmUp(*warm)
 	if want("chain") {
 		b.chain()
 	}
@@ -268,6 +270,25 @@ func (b *bench) fanout() {
 	b.add("Firestore reads / writes per task (fan-out)", fmt.Sprintf("%.1f / %.1f", median(rpt), median(wpt)), "")
 	b.add(fmt.Sprintf("fan-out, all %d runs: duplicate executions / aborted commits / lost races re-decided", b.runs),
 		fmt.Sprintf("%d / %d / %d", dupes, aborts, conflicts), "0 / 0 / any")
+}
+
+// warmUp runs -warmup tasks, unmeasured: freshly started emulator JVMs answer about twice
+// as slowly until they have served some thousands of operations, and the table is for the
+// steady state a long-running `make dev` is in.
+func (b *bench) warmUp(n int) {
+	if n <= 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "warming up the emulators with %d tasks…\n", n)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "id: warmup\nowner: bench@example.com\nmax_active_tasks: %d\ntasks:\n", n)
+	for i := range n {
+		fmt.Fprintf(&sb, "  - {id: t%04d, type: shell, with: {command: \"true\"}}\n", i)
+	}
+	st, stop := b.stack(64)
+	defer stop()
+	b.deploy(st, sb.String())
+	b.runDAG(st, "warmup")
 }
 
 // retry measures a failed attempt → its no-delay retry claimed.
