@@ -141,6 +141,13 @@ func TestTestCommandRunsTheDAGAndExitsWithItsOutcome(t *testing.T) {
 	if _, errOut, code := run(t, env, "test", "testdata/broken.yaml"); code != 1 || !strings.Contains(errOut, "broken.yaml:") {
 		t.Fatalf("invalid DAG: exit %d\n%s", code, errOut)
 	}
+	// DAGs that need BigQuery, Slack and connections run too: the test brings the stand-ins.
+	for _, f := range []string{"../examples/dags/orders_to_warehouse_daily.yaml", "../examples/dags/bigquery_usage_daily.yaml"} {
+		out, errOut, code := run(t, env, "test", f, "--date", "2025-03-01")
+		if code != 0 || !strings.Contains(out, ": success") {
+			t.Fatalf("updraft test %s: exit %d\n%s\n%s", f, code, out, errOut)
+		}
+	}
 }
 
 func TestOperationsThroughTheCLI(t *testing.T) {

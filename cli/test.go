@@ -6,10 +6,16 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
+	"github.com/updraft-dev/updraft/fsstore"
 
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
@@ -57,47 +63,26 @@ func cmdTest(ctx context.Context, a *App, args []string) error {
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	set, err := a.emulatorSet(ctx)
+	eng, cleanup, where, err := a.testTarget(ctx, d)
 	if err != nil {
 		return err
 	}
-	defer set.Stop()
-	workerCmd, err := a.workerCmd()
-	if err != nil {
+	defer cleanup()
+	if _, err := eng.Deploy(ctx, d, src); err != nil {
 		return err
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	project := "updraft-test-" + hex.EncodeToString(b[:])
-	stack, err := local.Open(ctx, local.Config{
-		Project: project, Env: set.Env(), LogDir: filepath.Join(a.home(), "logs"), WorkerCmd: workerCmd,
-		TickEvery: time.Second, Log: a.logger(), WorkerStderr: a.Stderr,
-	})
-	if err != nil {
+	if err := eng.SetPaused(ctx, d.ID, true); err != nil { // only the test run, no schedule
 		return err
 	}
-	defer stack.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = stack.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
-
-	if _, err := stack.Engine.Deploy(ctx, d, src); err != nil {
-		return err
-	}
-	if err := stack.Engine.SetPaused(ctx, d.ID, true); err != nil { // only the test run, no schedule
-		return err
-	}
-	run, err := stack.Engine.CreateRun(ctx, engine.NewRun{
+	run, err := eng.CreateRun(ctx, engine.NewRun{
 		DagID: d.ID, Version: d.Source.Hash, Type: scheduler.RunManual, Logical: iv.Start, Interval: iv,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "testing %s: logical date %s, data interval [%s, %s)\n", d.ID,
+	fmt.Fprintf(a.Stdout, "testing %s %s: logical date %s, data interval [%s, %s)\n", d.ID, where,
 		iv.Start.In(loc).Format(time.RFC3339), iv.Start.In(loc).Format(time.RFC3339), iv.End.In(loc).Format(time.RFC3339))
-	final, err := watchRun(ctx, a, stack, run)
+	final, err := watchRun(ctx, a, eng.Store(), run)
 	if err != nil {
 		return err
 	}
@@ -108,14 +93,93 @@ func cmdTest(ctx context.Context, a *App, args []string) error {
 	return nil
 }
 
+// testTarget decides where a test run goes. With `make dev` running, into dev's project under
+// the DAG id test__ID (paused, so it never schedules), executed by dev's dispatcher with dev's
+// stand-ins, BigQuery and connections. Otherwise into a throwaway project with a stack of its
+// own: the emulators (running ones, or started now), the stand-ins and BigQuery, seeded as
+// `make dev` seeds them.
+func (a *App) testTarget(ctx context.Context, d *dag.DAG) (*engine.Engine, func(), string, error) {
+	if st := a.readDevState(); st != nil && a.Getenv("GOOGLE_CLOUD_PROJECT") == "" {
+		d.ID = "test__" + d.ID
+		if err := dag.ValidateID(d.ID); err != nil {
+			return nil, nil, "", fmt.Errorf("test id %s: %w", d.ID, err)
+		}
+		eng, closeFn, _, err := a.openEngine(ctx)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		return eng, closeFn, "(as " + d.ID + " in the running make dev)", nil
+	}
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	fail := func(err error) (*engine.Engine, func(), string, error) { cleanup(); return nil, nil, "", err }
+	set, err := a.emulatorSet(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { set.Stop() })
+	workerCmd, err := a.workerCmd()
+	if err != nil {
+		return fail(err)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	project := "updraft-test-" + hex.EncodeToString(b[:])
+	dir, err := os.MkdirTemp("", "updraft-test-")
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(dir) })
+	standIns, err := local.StartStandIns(ctx, local.StandInConfig{Dir: dir, SlackUsers: devSlackUsers})
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, standIns.Stop)
+	if _, err := bqemu.EnsureBuilt(ctx); err != nil {
+		return fail(err)
+	}
+	bq, err := bqemu.Start(ctx, project, dir)
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { bq.Stop() })
+	env := append(append(set.Env(), standIns.Env()...), bq.Env()...)
+	stack, err := local.Open(ctx, local.Config{
+		Project: project, Env: env, LogDir: filepath.Join(a.home(), "logs"), WorkerCmd: workerCmd,
+		TickEvery: time.Second, Log: a.logger(), WorkerStderr: a.Stderr,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	cleanups = append(cleanups, func() { stack.Close() })
+	if err := local.SeedExamples(ctx, project, time.Now(), bq.ClientOptions()...); err != nil {
+		return fail(err)
+	}
+	api := httptest.NewServer(http.HandlerFunc(local.SampleOrders))
+	cleanups = append(cleanups, api.Close)
+	if err := seedDevSecrets(ctx, project, api.URL); err != nil {
+		return fail(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = stack.Run(runCtx) }()
+	cleanups = append(cleanups, func() { stop(); wg.Wait() })
+	return stack.Engine, cleanup, "(in a throwaway project; the stand-ins start empty but for the examples' seeds)", nil
+}
+
 // watchRun prints task state changes until the run finishes.
-func watchRun(ctx context.Context, a *App, s *local.Stack, run *scheduler.Run) (scheduler.RunState, error) {
+func watchRun(ctx context.Context, a *App, st *fsstore.Store, run *scheduler.Run) (scheduler.RunState, error) {
 	seen := map[string]string{}
 	start := time.Now()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
 	for {
-		tis, err := s.Store.ListTaskInstances(ctx, run.DagID, run.RunID)
+		tis, err := st.ListTaskInstances(ctx, run.DagID, run.RunID)
 		if err != nil {
 			return "", err
 		}
@@ -132,7 +196,7 @@ func watchRun(ctx context.Context, a *App, s *local.Stack, run *scheduler.Run) (
 			}
 			fmt.Fprintln(a.Stdout, line)
 		}
-		r, err := s.Store.GetRun(ctx, run.DagID, run.RunID)
+		r, err := st.GetRun(ctx, run.DagID, run.RunID)
 		if err != nil {
 			return "", err
 		}
