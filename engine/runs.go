@@ -329,6 +329,11 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 	case total >= len(rc.spec.Tasks) && done >= total:
 		want = scheduler.RunSuccess
 	}
+	if want == scheduler.RunRunning && !rc.run.State.Finished() {
+		// Only a run its caller saw finished (a clear, a mark) can need reopening; for the
+		// rest, "not done yet" costs no read of the run.
+		return nil
+	}
 	for range maxConflictRetries {
 		v, err := e.store.GetRun(ctx, rc.run.DagID, rc.run.RunID)
 		if err != nil {
