@@ -138,6 +138,10 @@ type Result struct {
 	XCom     json.RawMessage
 	// Rendered is the task's arguments as rendered for this attempt, secrets masked (JSON).
 	Rendered string
+	// RescheduleAt, for a sensor's AttemptReschedule, is the earliest time worth poking again
+	// (sensor.time knows it); nil means poke_interval from now. The engine never waits past
+	// the sensor's timeout.
+	RescheduleAt *time.Time
 	// Final marks a failure that another try cannot fix (a template or argument error, a
 	// missing secret): the retry policy is skipped, so a bad DAG causes no retry storm.
 	Final bool

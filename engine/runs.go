@@ -78,6 +78,13 @@ func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 		LogicalDate: nr.Logical.UTC(), IntervalStart: nr.Interval.Start.UTC(), IntervalEnd: nr.Interval.End.UTC(),
 		Conf: conf, BackfillID: nr.BackfillID, CreatedAt: now, TickDueAt: ptr(now.Add(e.cfg.StartGrace)),
 	}
+	if nr.Type == scheduler.RunScheduled {
+		if spec, err := e.Spec(ctx, nr.DagID, nr.Version); err == nil {
+			if sla := earliestSLA(spec); sla > 0 {
+				r.SLADueAt = ptr(r.IntervalEnd.Add(sla))
+			}
+		}
+	}
 	if err := e.store.CreateRun(ctx, &r); err != nil {
 		if errors.Is(err, fsstore.ErrExists) {
 			return nil, fmt.Errorf("%w: %s/%s", ErrRunExists, r.DagID, r.RunID)
@@ -400,4 +407,15 @@ func (e *Engine) wakeNextRun(ctx context.Context, rc *runCtx, taskID string) err
 		return err
 	}
 	return e.cascade(ctx, nrc, []string{taskID})
+}
+
+// earliestSLA is the shortest SLA of a DAG and its tasks (0: none).
+func earliestSLA(d *dag.DAG) time.Duration {
+	best := d.SLA
+	for _, t := range d.Tasks {
+		if t.SLA > 0 && (best == 0 || t.SLA < best) {
+			best = t.SLA
+		}
+	}
+	return best
 }

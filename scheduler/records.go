@@ -52,6 +52,9 @@ type Run struct {
 	// TickDueAt is set while the run needs the tick: a queued run whose task instances may
 	// not all exist yet (its creator may have died) is finished by the tick after this time.
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+	// SLADueAt is when the earliest SLA of a scheduled run (the DAG's or a task's, counted
+	// from the data interval end) passes; the alerts' tick checks it then and moves it on.
+	SLADueAt *time.Time `firestore:"sla_due_at" json:"-"`
 }
 
 // Key is the run's document id.

@@ -55,6 +55,9 @@ const (
 	AttemptFailed  AttemptState = "failed"
 	AttemptSkipped AttemptState = "skipped"
 	AttemptLost    AttemptState = "lost"
+	// AttemptReschedule is a sensor poke that found its condition not met yet: the task
+	// waits in up_for_reschedule, holding nothing, until its next poke.
+	AttemptReschedule AttemptState = "up_for_reschedule"
 )
 
 // TaskState maps a finished attempt to the task state its result gives.
@@ -64,6 +67,8 @@ func (s AttemptState) TaskState() TaskState {
 		return TaskSuccess
 	case AttemptSkipped:
 		return TaskSkipped
+	case AttemptReschedule:
+		return TaskUpForReschedule
 	default:
 		return TaskFailed
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
@@ -26,6 +27,8 @@ type Context struct {
 	Secrets Resolver
 	// Getenv reads the worker's environment: the project and the emulator or stand-in hosts.
 	Getenv func(string) string
+	// Now is the engine's clock (sensors compare against it; tests use a fake one).
+	Now func() time.Time
 }
 
 // Resolver resolves secrets and connections where a task runs.
