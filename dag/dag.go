@@ -134,3 +134,31 @@ func (d *DAG) Location() *time.Location {
 	}
 	return loc
 }
+
+// BranchSkips returns the tasks a branch's choice skips: its direct downstream tasks that
+// are neither chosen nor downstream of a chosen one (Airflow's skip_all_except, so a join
+// that follows both the branch and a chosen task still runs).
+func (d *DAG) BranchSkips(branch string, follow []string) map[string]bool {
+	down := d.Downstream()
+	keep := map[string]bool{}
+	var walk func(string)
+	walk = func(id string) {
+		if keep[id] {
+			return
+		}
+		keep[id] = true
+		for _, x := range down[id] {
+			walk(x)
+		}
+	}
+	for _, f := range follow {
+		walk(f)
+	}
+	out := map[string]bool{}
+	for _, x := range down[branch] {
+		if !keep[x] {
+			out[x] = true
+		}
+	}
+	return out
+}

@@ -65,7 +65,7 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	if err != nil {
 		return nil, err
 	}
-	task, ok := rc.spec.Task(ref.TaskID)
+	task, ok := rc.task(ref.TaskID)
 	if !ok {
 		return nil, fmt.Errorf("%w: DAG version %s has no task %s", ErrStale, rc.run.Version, ref.TaskID)
 	}
@@ -86,12 +86,17 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at}
 	for range maxConflictRetries {
 		var ut time.Time
-		ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
-			"state": string(scheduler.TaskRunning), "started_at": now, "tick_due_at": nil,
-		})
+		f := map[string]any{"state": string(scheduler.TaskRunning), "started_at": now, "tick_due_at": nil}
+		if v.Rec.SensorStartedAt == nil {
+			f["sensor_started_at"] = now
+		}
+		ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
 		if err == nil {
 			c.ti, c.tiTime = v.Rec, ut
 			c.ti.State = scheduler.TaskRunning
+			if c.ti.SensorStartedAt == nil {
+				c.ti.SensorStartedAt = &now
+			}
 			return c, nil
 		}
 		if !isConflict(err) {
@@ -127,6 +132,10 @@ func (c *Claim) Renew(ctx context.Context) error {
 	return nil
 }
 
+// Instance is the claimed task instance as it was at the claim (a for_each instance's item
+// and index are on it).
+func (c *Claim) Instance() scheduler.TaskInstance { return c.ti }
+
 // LeaseInterval is how often a worker renews its lease.
 func (c *Claim) LeaseInterval() time.Duration { return c.e.cfg.Lease / 3 }
 
@@ -159,7 +168,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	}
 	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
-	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res.State.TaskState(), res.Error, res.Final)
+	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res)
 	if err != nil {
 		return err
 	}
@@ -200,20 +209,33 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 	return nil
 }
 
-// applyOutcome moves a running task instance to the state its attempt's outcome gives (with
-// the retry policy), starting from v (re-read on conflict), then queues a no-delay retry or
+// applyOutcome moves a running task instance to the state its attempt's result gives (with
+// the retry policy, a sensor's reschedule and timeout, a branch's choice, a for_each task's
+// expansion), starting from v (re-read on conflict), then queues a no-delay retry or
 // advances the downstream. It returns the state it wrote.
 func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, ref scheduler.AttemptRef,
-	v *fsstore.Versioned[scheduler.TaskInstance], state scheduler.TaskState, errMsg string, final bool) (scheduler.TaskState, error) {
+	v *fsstore.Versioned[scheduler.TaskInstance], res Result) (scheduler.TaskState, error) {
 	now := e.now()
 	policy := scheduler.RetryPolicy{
 		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
 	}
-	outcome := state
+	outcome := res.State.TaskState()
 	var (
-		retry bool
-		delay time.Duration
+		state  scheduler.TaskState
+		retry  bool
+		delay  time.Duration
+		expand []json.RawMessage
 	)
+	if outcome == scheduler.TaskSuccess && task.ForEach != nil {
+		switch err := json.Unmarshal(res.XCom, &expand); {
+		case err != nil || expand == nil:
+			outcome, res.Final, expand = scheduler.TaskFailed, true, nil
+			res.Error = fmt.Sprintf("for_each: the expansion recorded no list (%s)", truncate(string(res.XCom), 200))
+		case len(expand) > scheduler.MaxMapLength:
+			outcome, res.Final, expand = scheduler.TaskFailed, true, nil
+			res.Error = fmt.Sprintf("for_each: %d items is over the limit of %d instances per task", len(expand), scheduler.MaxMapLength)
+		}
+	}
 	for i := 0; ; i++ {
 		if i == maxConflictRetries {
 			return "", fmt.Errorf("engine: record %s: too many concurrent changes", ref.AttemptID)
@@ -227,18 +249,38 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskRunning {
 			return "", fmt.Errorf("%w: %s is %s with attempt %s; this result does not stand", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
 		}
+		if expand != nil {
+			st, err := e.expand(ctx, rc, task, v, expand)
+			if errors.Is(err, errExpandConflict) {
+				v = nil
+				continue
+			}
+			return st, err
+		}
+		errMsg, final := res.Error, res.Final
+		state, delay = outcome, 0
+		f := map[string]any{}
+		if outcome == scheduler.TaskUpForReschedule {
+			state, errMsg, final, f = e.reschedule(task, &v.Rec, res, now)
+		}
 		// Tries since the last clear decide whether another one is due.
 		n := ref.TryNumber - v.Rec.TryBase
-		retry = outcome == scheduler.TaskFailed && !final && policy.ShouldRetry(n)
-		state, delay = outcome, 0
+		retry = state == scheduler.TaskFailed && !final && policy.ShouldRetry(n)
 		if retry {
 			state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(n)
-		}
-		f := scheduler.StateFields(state)
-		f["ended_at"] = now
-		f["error"] = errMsg
-		if retry {
 			f["tick_due_at"] = now.Add(delay)
+		}
+		for k, x := range scheduler.StateFields(state) {
+			f[k] = x
+		}
+		if state != scheduler.TaskUpForReschedule {
+			f["ended_at"] = now
+		}
+		f["error"] = errMsg
+		if task.Type == "branch" && state == scheduler.TaskSuccess {
+			var follow []string
+			_ = json.Unmarshal(res.XCom, &follow)
+			f["follow"] = follow
 		}
 		ut, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
 		if isConflict(err) {
@@ -252,9 +294,11 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 		break
 	}
 	switch {
+	case state == scheduler.TaskUpForReschedule:
+		// Nothing to advance: the tick queues the next poke at tick_due_at.
 	case retry && delay == 0:
 		e.Stats.Retried.Add(1)
-		if err := e.queue(ctx, rc, task, v); err != nil && !isConflict(err) {
+		if err := e.queue(ctx, rc, task, v, true); err != nil && !isConflict(err) {
 			return state, err
 		}
 	case !retry:
@@ -263,6 +307,63 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 		}
 	}
 	return state, nil
+}
+
+// reschedule decides what a sensor's "not yet" poke leads to: the next poke at RescheduleAt
+// or poke_interval from now, never past the try's sensor_timeout; once that has passed, the
+// task fails without retries (soft_fail: it is skipped), as Airflow's AirflowSensorTimeout.
+func (e *Engine) reschedule(task *dag.Task, ti *scheduler.TaskInstance, res Result, now time.Time) (scheduler.TaskState, string, bool, map[string]any) {
+	started := now
+	if ti.SensorStartedAt != nil {
+		started = *ti.SensorStartedAt
+	}
+	deadline := started.Add(SensorTimeout(task))
+	if !now.Before(deadline) {
+		msg := fmt.Sprintf("sensor_timeout of %s passed (first poke at %s) and the condition was never met",
+			SensorTimeout(task), started.UTC().Format(time.RFC3339))
+		if task.SoftFail {
+			return scheduler.TaskSkipped, msg + "; skipped (soft_fail)", false, map[string]any{"tick_due_at": nil}
+		}
+		return scheduler.TaskFailed, msg, true, map[string]any{"tick_due_at": nil}
+	}
+	next := now.Add(PokeInterval(task))
+	if res.RescheduleAt != nil && res.RescheduleAt.After(now) {
+		next = *res.RescheduleAt
+	}
+	if next.After(deadline) {
+		next = deadline
+	}
+	return scheduler.TaskUpForReschedule, "", false, map[string]any{"tick_due_at": next}
+}
+
+// Sensor defaults, as Airflow's BaseSensorOperator.
+const (
+	DefaultPokeInterval  = time.Minute
+	DefaultSensorTimeout = 7 * 24 * time.Hour
+)
+
+// PokeInterval is a sensor's time between pokes.
+func PokeInterval(t *dag.Task) time.Duration {
+	if t.PokeInterval > 0 {
+		return t.PokeInterval
+	}
+	return DefaultPokeInterval
+}
+
+// SensorTimeout is how long a sensor's try may poke before it fails (or, with soft_fail, is
+// skipped).
+func SensorTimeout(t *dag.Task) time.Duration {
+	if t.SensorTimeout > 0 {
+		return t.SensorTimeout
+	}
+	return DefaultSensorTimeout
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // HandleEvent is the advancer: it redoes the fast-follow for a task event, unless its

@@ -68,7 +68,7 @@ type Engine struct {
 
 // Stats are the engine's counters.
 type Stats struct {
-	RunsCreated, TasksQueued, Republished, Retried, PublishFailures, BadMessages, LostWorkers, DeadLettered atomic.Int64
+	RunsCreated, TasksQueued, Republished, Retried, Poked, PublishFailures, BadMessages, LostWorkers, DeadLettered atomic.Int64
 }
 
 // New returns an engine over a store and a publisher. now may be nil (time.Now).

@@ -72,7 +72,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 		}
 		return b.runs[id]
 	}
-	for _, id := range []string{"a", "b", "c", "d", "e", "only", "cleanup", "alert", "join", "extract", "load", "skip_me"} {
+	for _, id := range []string{"a", "b", "c", "d", "e", "only", "cleanup", "alert", "join", "extract", "load", "skip_me", "report", "done"} {
 		count(id)
 	}
 	reg.Add(tasks.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
@@ -91,7 +91,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 	return b
 }
 
-var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip", "count")
+var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip", "count", "test.poke", "test.item", "test.list")
 
 func (b *bundle) deploy(t *testing.T, src string) *dag.DAG {
 	t.Helper()

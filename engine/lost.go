@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -63,7 +64,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	if err != nil {
 		return "", err
 	}
-	task, ok := rc.spec.Task(a.TaskID)
+	task, ok := rc.task(a.TaskID)
 	if !ok {
 		return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), a.TaskID)
 	}
@@ -75,7 +76,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	switch {
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State == scheduler.TaskRunning:
 		// The outcome is on the attempt but not yet on the task instance.
-		if _, err := e.applyOutcome(ctx, rc, task, ref, ti, a.State.TaskState(), a.Error, false); err != nil {
+		if _, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, XCom: json.RawMessage(a.XCom)}); err != nil {
 			return "", err
 		}
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State.Finished():

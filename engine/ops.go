@@ -35,13 +35,45 @@ func (e *Engine) ClearTasks(ctx context.Context, dagID, runID string, taskIDs []
 	if err != nil {
 		return nil, err
 	}
+	var instances []string // for_each instances cleared one by one: their task re-opens
+	tasks := make([]string, 0, len(taskIDs))
 	for _, id := range taskIDs {
-		if _, ok := rc.spec.Task(id); !ok {
-			return nil, fmt.Errorf("run %s/%s has no task %q (its tasks: %s)", dagID, runID, id, strings.Join(taskIDsOf(rc.spec), ", "))
+		if _, ok := rc.spec.Task(id); ok {
+			tasks = append(tasks, id)
+			continue
+		}
+		if _, ok := rc.task(id); ok {
+			instances = append(instances, id)
+			continue
+		}
+		return nil, fmt.Errorf("run %s/%s has no task %q (its tasks: %s)", dagID, runID, id, strings.Join(taskIDsOf(rc.spec), ", "))
+	}
+	set := closure(rc.spec, tasks, downstream, upstream)
+	var cleared []string
+	for _, id := range instances {
+		parent, _, _ := scheduler.ParseMapChild(id)
+		if downstream {
+			for t := range closure(rc.spec, []string{parent}, true, false) {
+				if t != parent {
+					set[t] = true
+				}
+			}
+		}
+		if set[parent] {
+			continue // the whole task is cleared, and expands again
+		}
+		t, _ := rc.task(id)
+		ok, err := e.resetTask(ctx, rc, t)
+		if err != nil {
+			return cleared, err
+		}
+		if ok {
+			cleared = append(cleared, id)
+		}
+		if err := e.reopenMapped(ctx, rc, parent); err != nil {
+			return cleared, err
 		}
 	}
-	set := closure(rc.spec, taskIDs, downstream, upstream)
-	var cleared []string
 	for _, t := range rc.spec.Tasks { // file order is a valid order to reset in
 		if !set[t.ID] {
 			continue
@@ -58,6 +90,15 @@ func (e *Engine) ClearTasks(ctx context.Context, dagID, runID string, taskIDs []
 		return cleared, err
 	}
 	var done []string
+	for _, id := range instances {
+		finished, _, err := e.decide(ctx, rc, id, scheduler.Ready)
+		if err != nil {
+			return cleared, err
+		}
+		if finished {
+			done = append(done, id)
+		}
+	}
 	for _, t := range topoOrder(rc.spec) {
 		if !set[t] {
 			continue
@@ -86,7 +127,13 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 		if v.Rec.State == scheduler.TaskNone {
 			return false, nil
 		}
+		if t.ForEach != nil && v.Rec.MapCount != nil {
+			if err := e.dropInstances(ctx, rc, t.ID); err != nil {
+				return false, err
+			}
+		}
 		f := scheduler.StateFields(scheduler.TaskNone)
+		f["map_count"], f["follow"], f["sensor_started_at"] = nil, nil, nil
 		f["try_base"] = v.Rec.TryNumber
 		f["max_tries"] = v.Rec.TryNumber + t.Retries + 1
 		f["attempt_id"] = ""
@@ -99,6 +146,27 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 		return err == nil, err
 	}
 	return false, fmt.Errorf("engine: clear %s: too many concurrent changes", t.ID)
+}
+
+// reopenMapped moves a finished for_each task back to running (holding no slot) when one of
+// its instances is cleared: it settles again once that instance finishes.
+func (e *Engine) reopenMapped(ctx context.Context, rc *runCtx, taskID string) error {
+	for range maxConflictRetries {
+		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		if err != nil {
+			return err
+		}
+		if !v.Rec.State.Finished() || v.Rec.MapCount == nil {
+			return nil
+		}
+		f := scheduler.StateFields(scheduler.TaskRunning)
+		f["c_active"], f["ended_at"], f["error"] = 0, nil, ""
+		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		if !isConflict(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("engine: reopen %s: too many concurrent changes", taskID)
 }
 
 // ClearRun re-runs every task of a run.
@@ -124,7 +192,7 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 	if err != nil {
 		return err
 	}
-	if _, ok := rc.spec.Task(taskID); !ok {
+	if _, ok := rc.task(taskID); !ok {
 		return fmt.Errorf("run %s/%s has no task %q (its tasks: %s)", dagID, runID, taskID, strings.Join(taskIDsOf(rc.spec), ", "))
 	}
 	for range maxConflictRetries {
@@ -149,6 +217,11 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		}
 		if err != nil {
 			return err
+		}
+		if parent, _, ok := scheduler.ParseMapChild(taskID); ok {
+			if err := e.reopenMapped(ctx, rc, parent); err != nil { // it settles again below
+				return err
+			}
 		}
 		if err := e.cascade(ctx, rc, []string{taskID}); err != nil {
 			return err

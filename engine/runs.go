@@ -177,6 +177,18 @@ func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) err
 	for len(work) > 0 {
 		t := work[0]
 		work = work[1:]
+		if parent, _, ok := scheduler.ParseMapChild(t); ok {
+			settled, err := e.settleMapped(ctx, rc, parent)
+			if err != nil {
+				return err
+			}
+			if settled {
+				work = append(work, parent)
+			} else {
+				pending = true
+			}
+			continue
+		}
 		if task, ok := rc.spec.Task(t); ok && task.DependsOnPast {
 			if err := e.wakeNextRun(ctx, rc, t); err != nil {
 				return err
@@ -206,7 +218,7 @@ func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) err
 // trigger rule (roots). It returns whether the instance is now finished (so its own
 // downstream must be decided) and whether it is still pending (waiting, queued or running).
 func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force scheduler.Decision) (finished, pending bool, err error) {
-	task, ok := rc.spec.Task(taskID)
+	task, ok := rc.task(taskID)
 	if !ok {
 		return false, false, fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), taskID)
 	}
@@ -225,6 +237,11 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 			}
 			if dec == scheduler.Wait {
 				return false, true, nil
+			}
+			if dec == scheduler.Ready {
+				if dec, err = e.branchAllows(ctx, rc, task); err != nil {
+					return false, false, err
+				}
 			}
 		}
 		if dec == scheduler.Ready && task.DependsOnPast {
@@ -259,7 +276,7 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 				}
 				return false, true, err
 			}
-			err = e.queue(ctx, rc, task, v)
+			err = e.queue(ctx, rc, task, v, true)
 			if isConflict(err) {
 				continue
 			}
@@ -290,13 +307,21 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 
 // queue moves a task instance to queued with a new attempt id and publishes the attempt. A
 // failed publish is left to the tick, which republishes queued attempts nobody claimed.
-func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance]) error {
+// newTry is false for a sensor's next poke, which keeps its try number (pokes use up no
+// tries) and the try's sensor start.
+func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance], newTry bool) error {
 	now := e.now()
 	ref := scheduler.AttemptRef{
 		DagID: rc.run.DagID, RunID: rc.run.RunID, TaskID: task.ID,
-		TryNumber: v.Rec.TryNumber + 1, AttemptID: scheduler.NewAttemptID(),
+		TryNumber: v.Rec.TryNumber, AttemptID: scheduler.NewAttemptID(),
+	}
+	if newTry || ref.TryNumber == 0 {
+		ref.TryNumber++
 	}
 	fields := scheduler.StateFields(scheduler.TaskQueued)
+	if newTry {
+		fields["sensor_started_at"] = nil
+	}
 	fields["try_number"] = ref.TryNumber
 	fields["attempt_id"] = ref.AttemptID
 	fields["queued_at"] = now
@@ -313,7 +338,7 @@ func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fssto
 func (e *Engine) publishTask(ctx context.Context, task *dag.Task, ref scheduler.AttemptRef) {
 	msg, _ := json.Marshal(scheduler.TaskMessage{
 		AttemptRef: ref, Type: task.Type, Executor: task.Executor, Resources: task.Resources,
-		TimeoutSeconds: int(task.Timeout / time.Second),
+		TimeoutSeconds: int(task.Timeout / time.Second), Expand: task.ForEach != nil,
 	})
 	if err := e.pub.PublishTask(ctx, msg); err != nil {
 		e.Stats.PublishFailures.Add(1)

@@ -14,6 +14,11 @@ import (
 // limited reports whether max_active_tasks can ever bind for this DAG: the widest set of
 // tasks that may run at once is at most the task count minus the longest chain plus one.
 func limited(d *dag.DAG) bool {
+	for _, t := range d.Tasks {
+		if t.ForEach != nil {
+			return true // its width is known only at run time
+		}
+	}
 	return len(d.Tasks)-longestChain(d)+1 > d.MaxActiveTasks
 }
 
@@ -59,11 +64,11 @@ func (e *Engine) fillSlots(ctx context.Context, rc *runCtx) error {
 		return err
 	}
 	for i := range waiting {
-		task, ok := rc.spec.Task(waiting[i].Rec.TaskID)
+		task, ok := rc.task(waiting[i].Rec.TaskID)
 		if !ok {
 			continue
 		}
-		if err := e.queue(ctx, rc, task, &waiting[i]); err != nil && !isConflict(err) {
+		if err := e.queue(ctx, rc, task, &waiting[i], true); err != nil && !isConflict(err) {
 			return err
 		}
 	}

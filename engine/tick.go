@@ -20,6 +20,7 @@ type TickReport struct {
 	RunsStarted int           `json:"runs_started"`
 	Republished int           `json:"republished"`
 	Retried     int           `json:"retried"`
+	Poked       int           `json:"poked"`
 	LostWorkers int           `json:"lost_workers"`
 	FollowedUp  int           `json:"followed_up"`
 	Reads       int64         `json:"reads"`
@@ -84,6 +85,8 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 			rep.Republished++
 		case "retried":
 			rep.Retried++
+		case "poked":
+			rep.Poked++
 		}
 	}
 	for i := range attempts {
@@ -167,7 +170,7 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 		if err != nil {
 			return "", err
 		}
-		task, ok := rc.spec.Task(ti.TaskID)
+		task, ok := rc.task(ti.TaskID)
 		if !ok {
 			return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), ti.TaskID)
 		}
@@ -198,21 +201,25 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 			return "", err
 		}
 		return "", e.fillSlots(ctx, rc)
-	case scheduler.TaskUpForRetry:
+	case scheduler.TaskUpForRetry, scheduler.TaskUpForReschedule:
 		rc, err := e.loadRun(ctx, ti.DagID, ti.RunID)
 		if err != nil {
 			return "", err
 		}
-		task, ok := rc.spec.Task(ti.TaskID)
+		task, ok := rc.task(ti.TaskID)
 		if !ok {
 			return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), ti.TaskID)
 		}
-		err = e.queue(ctx, rc, task, v)
+		err = e.queue(ctx, rc, task, v, ti.State == scheduler.TaskUpForRetry)
 		if isConflict(err) {
 			return "", nil
 		}
 		if err != nil {
 			return "", err
+		}
+		if ti.State == scheduler.TaskUpForReschedule {
+			e.Stats.Poked.Add(1)
+			return "poked", nil
 		}
 		e.Stats.Retried.Add(1)
 		return "retried", nil

@@ -29,6 +29,9 @@ func (e *Engine) XCom(ctx context.Context, dagID, runID, taskID string) (json.Ra
 	if ti.Rec.State != scheduler.TaskSuccess {
 		return nil, fmt.Errorf("xcom: task %q is %s in this run; only a task that succeeded has an XCom", taskID, ti.Rec.State)
 	}
+	if ti.Rec.MapCount != nil {
+		return e.mappedXCom(ctx, ti.Rec)
+	}
 	if ti.Rec.AttemptID == "" { // marked success by hand
 		return json.RawMessage("null"), nil
 	}

@@ -456,6 +456,13 @@ func (s *Store) CountBackfillRuns(ctx context.Context, backfillID string, states
 	return intOf(res.Data()["n"]), nil
 }
 
+// RunsAt reads a DAG's runs for one logical date (its scheduled or backfill run, and any
+// manual runs with that date).
+func (s *Store) RunsAt(ctx context.Context, dagID string, logical time.Time) ([]Versioned[scheduler.Run], error) {
+	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).Where("logical_date", "==", logical.UTC())
+	return queryAll[scheduler.Run](ctx, s, q.Limit(20), "runs of "+dagID+" at "+logical.UTC().Format(time.RFC3339))
+}
+
 // AdjacentRun reads the run of a DAG right before (or after) a logical date, or nil.
 func (s *Store) AdjacentRun(ctx context.Context, dagID string, logical time.Time, before bool) (*Versioned[scheduler.Run], error) {
 	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID)
@@ -471,16 +478,30 @@ func (s *Store) AdjacentRun(ctx context.Context, dagID string, logical time.Time
 	return &out[0], nil
 }
 
-// CountActiveTasks counts a run's queued and running task instances.
+// CountActiveTasks counts the instances holding a slot of a run's max_active_tasks (queued
+// or running, by their c_active counter).
 func (s *Store) CountActiveTasks(ctx context.Context, runKey string) (int, error) {
-	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).
-		Where("state", "in", []string{string(scheduler.TaskQueued), string(scheduler.TaskRunning)})
-	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey)
+	res, err := q.NewAggregationQuery().WithSum("c_active", "n").Get(ctx)
 	s.reads.Add(1)
 	if err != nil {
 		return 0, mapErr("fsstore: count active tasks of "+runKey, err)
 	}
 	return intOf(res.Data()["n"]), nil
+}
+
+// MapInstances reads the instances of a for_each task in a run.
+func (s *Store) MapInstances(ctx context.Context, runKey, taskID string) ([]Versioned[scheduler.TaskInstance], error) {
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).Where("downstream", "array-contains", scheduler.MapMarker(taskID))
+	return queryAll[scheduler.TaskInstance](ctx, s, q, "instances of "+taskID)
+}
+
+// DeleteTaskInstance deletes a task instance if it is unchanged since updateTime (a cleared
+// for_each task's instances; their attempts stay as history).
+func (s *Store) DeleteTaskInstance(ctx context.Context, ti *scheduler.TaskInstance, updateTime time.Time) error {
+	_, err := s.fs.Collection(ColTaskInstances).Doc(ti.Key()).Delete(ctx, firestore.LastUpdateTime(updateTime))
+	s.wrote(ColTaskInstances, ti.Key(), err)
+	return mapErr("fsstore: delete task instance "+ti.Key(), err)
 }
 
 // ScheduledTasks reads up to limit of a run's instances waiting for a slot.

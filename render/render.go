@@ -2,9 +2,11 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,9 @@ type Run struct {
 	// Params are the DAG's params, with the run's conf laid over them.
 	Params map[string]any
 	Conf   map[string]any
+	// Index and Item are set for an instance of a for_each task: .index and .item.
+	Index *int
+	Item  any
 }
 
 // Data returns the template context, with Airflow's names.
@@ -58,7 +63,7 @@ func Data(r Run) map[string]any {
 	if conf == nil {
 		conf = map[string]any{}
 	}
-	return map[string]any{
+	d := map[string]any{
 		"ds":                               ds,
 		"ds_nodash":                        strings.ReplaceAll(ds, "-", ""),
 		"ts":                               at(r.LogicalDate).String(),
@@ -73,6 +78,10 @@ func Data(r Run) map[string]any {
 		"dag":                              map[string]any{"dag_id": r.DagID, "owner": r.Owner, "timezone": loc.String()},
 		"run_id":                           r.RunID,
 	}
+	if r.Index != nil {
+		d["index"], d["item"] = *r.Index, r.Item
+	}
+	return d
 }
 
 // Lookups are the functions that need the outside world. Each returns an error that names
@@ -150,6 +159,24 @@ func Funcs(l Lookups, loc *time.Location) template.FuncMap {
 			b, err := json.Marshal(v)
 			return string(b), err
 		},
+		// Comparisons that take numbers of any kind: a count from XCom (a JSON number)
+		// compares with a literal 0 as in Jinja, where Go's builtins refuse float vs int.
+		"eq": func(a any, bs ...any) (bool, error) {
+			for _, b := range bs {
+				if c, ok := compare(a, b); ok && c == 0 || !ok && fmt.Sprint(a) == fmt.Sprint(b) && sameKind(a, b) {
+					return true, nil
+				}
+			}
+			return false, nil
+		},
+		"ne": func(a, b any) (bool, error) {
+			c, ok := compare(a, b)
+			return !(ok && c == 0 || !ok && fmt.Sprint(a) == fmt.Sprint(b) && sameKind(a, b)), nil
+		},
+		"lt":  ordered(func(c int) bool { return c < 0 }),
+		"le":  ordered(func(c int) bool { return c <= 0 }),
+		"gt":  ordered(func(c int) bool { return c > 0 }),
+		"ge":  ordered(func(c int) bool { return c >= 0 }),
 		"add": func(t any, d string) (Time, error) { return shift(t, d, loc, 1) },
 		"sub": func(t any, d string) (Time, error) { return shift(t, d, loc, -1) },
 		"format": func(t any, layout string) (string, error) {
@@ -233,6 +260,44 @@ func shift(v any, d string, loc *time.Location, sign int) (Time, error) {
 // argument (e.g. "with.sql") and the template's line.
 func Render(v any, data map[string]any, funcs template.FuncMap) (any, error) {
 	return render(v, "with", data, funcs)
+}
+
+// Value renders a template that stands for a value rather than text, such as a for_each
+// list: a template that is one action ({{ xcom "list" }}, {{ .params.tables }}) yields the
+// action's value itself; any other template yields its text, decoded as JSON when it is JSON.
+func Value(tmpl, path string, data map[string]any, funcs template.FuncMap) (any, error) {
+	text := tmpl
+	if inner, ok := singleAction(tmpl); ok {
+		text = "{{ toJSON (" + inner + ") }}"
+	}
+	out, err := render(text, path, data, funcs)
+	if err != nil {
+		return nil, err
+	}
+	s := out.(string)
+	var v any
+	if json.Unmarshal([]byte(s), &v) == nil {
+		return v, nil
+	}
+	return s, nil
+}
+
+// singleAction returns X for a template that is exactly "{{ X }}" (trim markers allowed).
+func singleAction(tmpl string) (string, bool) {
+	t := strings.TrimSpace(tmpl)
+	if !strings.HasPrefix(t, "{{") || !strings.HasSuffix(t, "}}") || strings.Count(t, "{{") != 1 || strings.Count(t, "}}") != 1 {
+		return "", false
+	}
+	inner := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(t[2:len(t)-2], "-"), "-"))
+	if inner == "" || strings.HasPrefix(inner, "/*") {
+		return "", false
+	}
+	for _, kw := range []string{"if ", "range ", "with ", "define ", "block ", "template ", "end", "else"} {
+		if strings.HasPrefix(inner, kw) {
+			return "", false
+		}
+	}
+	return inner, true
 }
 
 func render(v any, path string, data map[string]any, funcs template.FuncMap) (any, error) {
@@ -326,4 +391,46 @@ func Numbers(v any) any {
 		}
 	}
 	return v
+}
+
+// number reads v as a number when it is one (any int, uint or float kind, or Number).
+func number(v any) (float64, bool) {
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(r.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(r.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		return r.Float(), true
+	}
+	return 0, false
+}
+
+// compare orders two numbers, or two strings; ok is false for anything else.
+func compare(a, b any) (int, bool) {
+	if x, ok := number(a); ok {
+		if y, ok := number(b); ok {
+			return cmp.Compare(x, y), true
+		}
+		return 0, false
+	}
+	if x, ok := a.(string); ok {
+		if y, ok := b.(string); ok {
+			return strings.Compare(x, y), true
+		}
+	}
+	return 0, false
+}
+
+func sameKind(a, b any) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }
+
+func ordered(want func(int) bool) func(a, b any) (bool, error) {
+	return func(a, b any) (bool, error) {
+		c, ok := compare(a, b)
+		if !ok {
+			return false, fmt.Errorf("can't order %v (%T) and %v (%T): compare numbers with numbers, strings with strings", a, a, b, b)
+		}
+		return want(c), nil
+	}
 }

@@ -139,8 +139,37 @@ func TestEveryFunctionTheValidatorAcceptsIsDefined(t *testing.T) {
 			t.Errorf("dag.TemplateFuncs has %q but render does not define it", name)
 		}
 	}
-	if len(funcs) != len(dag.TemplateFuncs) {
-		t.Errorf("render defines %d functions, the validator knows %d", len(funcs), len(dag.TemplateFuncs))
+	// Besides those, render replaces the comparison builtins with number-friendly ones.
+	if n := len(dag.TemplateFuncs) + len(comparisons); len(funcs) != n {
+		t.Errorf("render defines %d functions, the validator knows %d", len(funcs), n)
+	}
+}
+
+var comparisons = []string{"eq", "ne", "lt", "le", "gt", "ge"}
+
+func TestComparisonsTakeNumbersOfAnyKind(t *testing.T) {
+	funcs := Funcs(Lookups{}, nil)
+	data := map[string]any{"n": Numbers(float64(3)), "zero": Numbers(float64(0)), "s": "b"}
+	cases := map[string]string{
+		`{{ gt .n 0 }}`:              "true",
+		`{{ gt .zero 0 }}`:           "false",
+		`{{ eq .n 3 }}`:              "true",
+		`{{ eq .n 1 2 3 }}`:          "true",
+		`{{ ne .n 3 }}`:              "false",
+		`{{ le .n 3.5 }}`:            "true",
+		`{{ lt .s "c" }}`:            "true",
+		`{{ eq .s "b" }}`:            "true",
+		`{{ eq .s "3" }}`:            "false",
+		`{{ if ge .n 3 }}y{{ end }}`: "y",
+	}
+	for tmpl, want := range cases {
+		got, err := Render(tmpl, data, funcs)
+		if err != nil || got != want {
+			t.Errorf("%s = %v (%v); want %s", tmpl, got, err, want)
+		}
+	}
+	if _, err := Render(`{{ gt .s 1 }}`, data, funcs); err == nil || !strings.Contains(err.Error(), "can't order") {
+		t.Errorf("ordering a string and a number: %v; want a clear error", err)
 	}
 }
 

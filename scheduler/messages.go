@@ -18,6 +18,9 @@ type TaskMessage struct {
 	Resources string `json:"resources,omitempty"`
 	// TimeoutSeconds is the task's execution timeout (0: none).
 	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
+	// Expand marks the attempt that evaluates a for_each task's list: it runs inline whatever
+	// the task's type, and its result creates the instances.
+	Expand bool `json:"expand,omitempty"`
 }
 
 // TaskEvent is what the events topic carries: a task instance reached a state.

@@ -78,19 +78,34 @@ type TaskInstance struct {
 	// (array-contains), so an event costs reads in proportion to its downstream.
 	Downstream []string `firestore:"downstream" json:"-"`
 	// Counters for aggregation queries: 1 when the state is of that kind, else 0.
-	Finished      int        `firestore:"finished" json:"-"`
-	Bad           int        `firestore:"bad" json:"-"`
-	CSuccess      int        `firestore:"c_success" json:"-"`
-	CFailed       int        `firestore:"c_failed" json:"-"`
-	CUpstreamFail int        `firestore:"c_upstream_failed" json:"-"`
-	CSkipped      int        `firestore:"c_skipped" json:"-"`
-	Error         string     `firestore:"error" json:"error,omitempty"`
-	QueuedAt      *time.Time `firestore:"queued_at" json:"queued_at,omitempty"`
-	StartedAt     *time.Time `firestore:"started_at" json:"started_at,omitempty"`
-	EndedAt       *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
+	Finished      int `firestore:"finished" json:"-"`
+	Bad           int `firestore:"bad" json:"-"`
+	CSuccess      int `firestore:"c_success" json:"-"`
+	CFailed       int `firestore:"c_failed" json:"-"`
+	CUpstreamFail int `firestore:"c_upstream_failed" json:"-"`
+	CSkipped      int `firestore:"c_skipped" json:"-"`
+	// CActive is 1 while the instance holds one of its run's max_active_tasks slots
+	// (queued or running; an expanded for_each task waiting for its instances holds none).
+	CActive   int        `firestore:"c_active" json:"-"`
+	Error     string     `firestore:"error" json:"error,omitempty"`
+	QueuedAt  *time.Time `firestore:"queued_at" json:"queued_at,omitempty"`
+	StartedAt *time.Time `firestore:"started_at" json:"started_at,omitempty"`
+	EndedAt   *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
 	// TickDueAt is set while the instance waits on time: a queued attempt's republish
-	// deadline, or an up_for_retry instance's next try.
+	// deadline, an up_for_retry instance's next try, an up_for_reschedule sensor's next poke.
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+	// SensorStartedAt is when the current try's first poke was claimed: sensor_timeout
+	// counts from it, across the pokes of the try.
+	SensorStartedAt *time.Time `firestore:"sensor_started_at" json:"sensor_started_at,omitempty"`
+	// Follow is what a branch task chose: the downstream tasks to run (the others are skipped).
+	Follow []string `firestore:"follow" json:"follow,omitempty"`
+	// MapCount is set on a for_each task once it expanded: how many instances (id[0] …) it has.
+	// The task stays running until they all finish, then takes their combined state.
+	MapCount *int `firestore:"map_count" json:"map_count,omitempty"`
+	// MapIndex and MapItem are set on an instance of a for_each task: its position and its
+	// item (JSON), which its templates see as .index and .item.
+	MapIndex *int   `firestore:"map_index" json:"map_index,omitempty"`
+	MapItem  string `firestore:"map_item" json:"map_item,omitempty"`
 }
 
 // Key is the task instance's document id.
@@ -113,6 +128,7 @@ func StateFields(s TaskState) map[string]any {
 		"c_failed":          b(s == TaskFailed),
 		"c_upstream_failed": b(s == TaskUpstreamFailed),
 		"c_skipped":         b(s == TaskSkipped),
+		"c_active":          b(s == TaskQueued || s == TaskRunning),
 	}
 }
 

@@ -40,8 +40,24 @@ var httpArgs = []string{"url", "method", "connection", "headers", "params", "bod
 func checkHTTP(with map[string]any) []dag.ArgProblem {
 	var ps []dag.ArgProblem
 	ps = append(ps, unknownArgs(with, httpArgs)...)
+	ps = append(ps, checkHTTPRequest("http", with)...)
+	if v, ok := with["expected_status"]; ok {
+		if _, err := statuses(v); err != nil {
+			ps = append(ps, dag.ArgProblem{Arg: "expected_status", Msg: "expected_status " + err.Error(), Hint: "expected_status: [200, 204]"})
+		}
+	}
+	if v, ok := with["response"]; ok && v != "json" && v != "text" && v != "auto" {
+		ps = append(ps, dag.ArgProblem{Arg: "response", Msg: fmt.Sprintf("response %v is not json, text or auto", v)})
+	}
+	return ps
+}
+
+// checkHTTPRequest checks the arguments that build a request (url, method, headers, params,
+// body, json), shared by the `http` and `sensor.http` types; typ names the type in messages.
+func checkHTTPRequest(typ string, with map[string]any) []dag.ArgProblem {
+	var ps []dag.ArgProblem
 	if s, ok := with["url"].(string); !ok || strings.TrimSpace(s) == "" {
-		ps = append(ps, dag.ArgProblem{Arg: "url", Msg: "an http task needs with.url", Hint: "url: https://api.example.com/v1/items"})
+		ps = append(ps, dag.ArgProblem{Arg: "url", Msg: fmt.Sprintf("a %s task needs with.url", typ), Hint: "url: https://api.example.com/v1/items"})
 	}
 	if m, ok := with["method"]; ok {
 		s, _ := m.(string)
@@ -62,14 +78,6 @@ func checkHTTP(with map[string]any) []dag.ArgProblem {
 		if _, j := with["json"]; j {
 			ps = append(ps, dag.ArgProblem{Arg: "json", Msg: "give body or json, not both"})
 		}
-	}
-	if v, ok := with["expected_status"]; ok {
-		if _, err := statuses(v); err != nil {
-			ps = append(ps, dag.ArgProblem{Arg: "expected_status", Msg: err.Error(), Hint: "expected_status: [200, 204]"})
-		}
-	}
-	if v, ok := with["response"]; ok && v != "json" && v != "text" && v != "auto" {
-		ps = append(ps, dag.ArgProblem{Arg: "response", Msg: fmt.Sprintf("response %v is not json, text or auto", v)})
 	}
 	return ps
 }
@@ -94,6 +102,8 @@ func unknownArgs(with map[string]any, known []string) []dag.ArgProblem {
 	return ps
 }
 
+// statuses reads a status code or a list of them; its error says what v must be, for the
+// caller to prefix with the argument's name.
 func statuses(v any) ([]int, error) {
 	switch x := v.(type) {
 	case int:
@@ -107,85 +117,26 @@ func statuses(v any) ([]int, error) {
 		for _, e := range x {
 			s, err := statuses(e)
 			if err != nil || len(s) != 1 {
-				return nil, fmt.Errorf("expected_status must be a status code or a list of them")
+				return nil, fmt.Errorf("must be a status code or a list of them")
 			}
 			out = append(out, s...)
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("expected_status must be a status code or a list of them, not %v", v)
+	return nil, fmt.Errorf("must be a status code or a list of them, not %v", v)
 }
 
 func runHTTP(ctx context.Context, tc *Context) engine.Result {
 	a := tc.Args
-	raw, _ := a["url"].(string)
-	method := "GET"
-	if m, _ := a["method"].(string); m != "" {
-		method = strings.ToUpper(m)
-	}
-	headers := http.Header{}
-	if id, _ := a["connection"].(string); id != "" {
-		c, err := tc.Secrets.Conn(ctx, id)
-		if err != nil {
-			return final(err.Error())
-		}
-		if !strings.Contains(raw, "://") {
-			raw = strings.TrimRight(connBase(c), "/") + "/" + strings.TrimLeft(raw, "/")
-		}
-		switch {
-		case c.Extra["auth"] == "bearer":
-			headers.Set("Authorization", "Bearer "+c.Password)
-		case c.Login != "":
-			req := &http.Request{Header: http.Header{}}
-			req.SetBasicAuth(c.Login, c.Password)
-			headers.Set("Authorization", req.Header.Get("Authorization"))
-		}
-	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return final(fmt.Sprintf("http: %q is not an http(s) URL", raw))
-	}
-	if p, ok := a["params"].(map[string]any); ok {
-		q := u.Query()
-		for k, v := range p {
-			q.Set(k, fmt.Sprint(v))
-		}
-		u.RawQuery = q.Encode()
-	}
-	var body io.Reader
-	if s, ok := a["body"].(string); ok {
-		body = strings.NewReader(s)
-	}
-	if j, ok := a["json"]; ok {
-		b, err := json.Marshal(j)
-		if err != nil {
-			return final("http: json: " + err.Error())
-		}
-		body = bytes.NewReader(b)
-		headers.Set("Content-Type", "application/json")
-	}
-	if h, ok := a["headers"].(map[string]any); ok {
-		for k, v := range h {
-			headers.Set(k, fmt.Sprint(v))
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	req, err := newHTTPRequest(ctx, tc, "http")
 	if err != nil {
-		return final("http: " + err.Error())
+		return final(err.Error())
 	}
-	req.Header = headers
+	method, u := req.Method, req.URL
 	tc.Log.Info(fmt.Sprintf("%s %s", method, redactURL(u)))
-	resp, err := http.DefaultClient.Do(req)
+	resp, data, err := sendHTTP(req)
 	if err != nil {
 		return failed(nil, "http: "+err.Error())
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody+1))
-	if err != nil {
-		return failed(nil, "http: reading the response: "+err.Error())
-	}
-	if len(data) > maxHTTPBody {
-		return failed(nil, fmt.Sprintf("http: the response is over %d MiB", maxHTTPBody>>20))
 	}
 	tc.Log.Info(fmt.Sprintf("status %d, %d bytes", resp.StatusCode, len(data)))
 	if !statusOK(resp.StatusCode, a["expected_status"]) {
@@ -202,6 +153,89 @@ func runHTTP(ctx context.Context, tc *Context) engine.Result {
 	}
 	s, _ := json.Marshal(string(data))
 	return engine.Result{State: scheduler.AttemptSuccess, XCom: s}
+}
+
+// newHTTPRequest builds the request of an `http` or `sensor.http` task (typ prefixes the
+// errors) from its rendered arguments url, method, connection, headers, params, body and json.
+// Its errors are argument or connection errors, which another try cannot fix.
+func newHTTPRequest(ctx context.Context, tc *Context, typ string) (*http.Request, error) {
+	a := tc.Args
+	raw, _ := a["url"].(string)
+	method := "GET"
+	if m, _ := a["method"].(string); m != "" {
+		method = strings.ToUpper(m)
+	}
+	headers := http.Header{}
+	if id, _ := a["connection"].(string); id != "" {
+		c, err := tc.Secrets.Conn(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.Contains(raw, "://") {
+			raw = strings.TrimRight(connBase(c), "/") + "/" + strings.TrimLeft(raw, "/")
+		}
+		switch {
+		case c.Extra["auth"] == "bearer":
+			headers.Set("Authorization", "Bearer "+c.Password)
+		case c.Login != "":
+			req := &http.Request{Header: http.Header{}}
+			req.SetBasicAuth(c.Login, c.Password)
+			headers.Set("Authorization", req.Header.Get("Authorization"))
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("%s: %q is not an http(s) URL", typ, raw)
+	}
+	if p, ok := a["params"].(map[string]any); ok {
+		q := u.Query()
+		for k, v := range p {
+			q.Set(k, fmt.Sprint(v))
+		}
+		u.RawQuery = q.Encode()
+	}
+	var body io.Reader
+	if s, ok := a["body"].(string); ok {
+		body = strings.NewReader(s)
+	}
+	if j, ok := a["json"]; ok {
+		b, err := json.Marshal(j)
+		if err != nil {
+			return nil, fmt.Errorf("%s: json: %w", typ, err)
+		}
+		body = bytes.NewReader(b)
+		headers.Set("Content-Type", "application/json")
+	}
+	if h, ok := a["headers"].(map[string]any); ok {
+		for k, v := range h {
+			headers.Set(k, fmt.Sprint(v))
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", typ, err)
+	}
+	req.Header = headers
+	return req, nil
+}
+
+// sendHTTP sends a request and reads its response body, at most maxHTTPBody bytes. Its
+// errors (the request failed, the body could not be read or is too large) say what happened
+// without a prefix.
+func sendHTTP(req *http.Request) (*http.Response, []byte, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the response: %w", err)
+	}
+	if len(data) > maxHTTPBody {
+		return nil, nil, fmt.Errorf("the response is over %d MiB", maxHTTPBody>>20)
+	}
+	return resp, data, nil
 }
 
 func statusOK(code int, expected any) bool {

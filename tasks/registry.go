@@ -29,6 +29,18 @@ type Context struct {
 	Getenv func(string) string
 	// Now is the engine's clock (sensors compare against it; tests use a fake one).
 	Now func() time.Time
+	// Runs reads and triggers DAG runs, for dag.trigger and sensor.dag_run.
+	Runs Runs
+}
+
+// Runs is what dag.trigger and sensor.dag_run need of the engine.
+type Runs interface {
+	// TriggerRun starts a run of a DAG for a logical date, or returns the one already there.
+	TriggerRun(ctx context.Context, req engine.TriggerRequest) (run *scheduler.Run, created bool, err error)
+	// RunAt finds a DAG's run for a logical date (nil when there is none).
+	RunAt(ctx context.Context, dagID string, logical time.Time) (*scheduler.Run, error)
+	// TaskState reads the state of a task in a run.
+	TaskState(ctx context.Context, dagID, runID, taskID string) (scheduler.TaskState, error)
 }
 
 // Resolver resolves secrets and connections where a task runs.
@@ -78,6 +90,13 @@ func Builtins() *Registry {
 	r.Add(PubSubPublish())
 	r.Add(CloudRunJob())
 	r.Add(BigQueryQuery())
+	r.Add(Branch())
+	r.Add(DagTrigger())
+	r.Add(SensorDagRun())
+	r.Add(SensorTime())
+	r.Add(SensorHTTP())
+	r.Add(SensorBigQueryTable())
+	r.Add(GoTask())
 	return r
 }
 
@@ -96,7 +115,7 @@ func (r *Registry) Lookup(name string) (Type, error) {
 // Inline reports whether a task message should run in the dispatcher rather than a worker.
 func (r *Registry) Inline(msg scheduler.TaskMessage) bool {
 	t, ok := r.types[msg.Type]
-	return ok && t.Inline && msg.Executor != "job"
+	return msg.Expand || ok && t.Inline && msg.Executor != "job"
 }
 
 // Names lists the registered types, sorted.

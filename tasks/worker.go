@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/updraft-dev/updraft/dag"
@@ -147,6 +148,9 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 			}
 		}
 	}()
+	if claim.Task.ForEach != nil {
+		return w.expand(ctx, claim, resolver, logger)
+	}
 	args, err := w.renderArgs(ctx, claim, resolver)
 	if err != nil {
 		return final(err.Error())
@@ -174,7 +178,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	}
 	rendered := res.Rendered
 	res = typ.Run(runCtx, &Context{Ref: claim.Ref, Task: claim.Task, DAG: claim.DAG, Run: claim.Run, Log: logger,
-		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now})
+		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine})
 	res.Rendered = rendered
 	return res
 }
@@ -184,6 +188,64 @@ func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver S
 	if len(claim.Task.With) == 0 {
 		return map[string]any{}, nil
 	}
+	data, funcs, err := w.templateEnv(ctx, claim, resolver, claim.Task.With)
+	if err != nil {
+		return nil, err
+	}
+	out, err := render.Render(claim.Task.With, data, funcs)
+	if err != nil {
+		return nil, err
+	}
+	return out.(map[string]any), nil
+}
+
+// expand evaluates a for_each task's list (a literal, whose strings are templates, or one
+// template yielding a list) and records it as the result; the engine then creates one
+// instance per item.
+func (w *Worker) expand(ctx context.Context, claim *engine.Claim, resolver SecretResolver, logger *Logger) engine.Result {
+	where := fmt.Sprintf("for_each of task %s", claim.Task.ID)
+	data, funcs, err := w.templateEnv(ctx, claim, resolver, claim.Task.ForEach)
+	if err != nil {
+		return final(where + ": " + err.Error())
+	}
+	var v any
+	switch fe := claim.Task.ForEach.(type) {
+	case string:
+		v, err = render.Value(fe, "for_each", data, funcs)
+	default:
+		v, err = render.Render(fe, data, funcs)
+	}
+	if err != nil {
+		return final(where + ": " + err.Error())
+	}
+	list, ok := v.([]any)
+	if !ok {
+		b, _ := json.Marshal(v)
+		return final(fmt.Sprintf("%s must be a list, got %s (write a YAML list, or a template such as '{{ xcom \"list_tables\" }}' whose value is a list)",
+			where, truncateText(string(b), 200)))
+	}
+	if len(list) > scheduler.MaxMapLength {
+		return final(fmt.Sprintf("%s: %d items is over the limit of %d instances per task: pass batches (a list of lists) instead",
+			where, len(list), scheduler.MaxMapLength))
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return final(fmt.Sprintf("%s: the list is not JSON: %v", where, err))
+	}
+	logger.Info(fmt.Sprintf("for_each: %d instances %s[0] … %s[%d]", len(list), claim.Task.ID, claim.Task.ID, max(len(list)-1, 0)))
+	return engine.Result{State: scheduler.AttemptSuccess, XCom: b}
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// templateEnv builds the template context and functions of an attempt. uses is what will be
+// rendered (only a template mentioning prev_data_interval_start_success pays for its read).
+func (w *Worker) templateEnv(ctx context.Context, claim *engine.Claim, resolver SecretResolver, uses any) (map[string]any, template.FuncMap, error) {
 	d, run, task := claim.DAG, claim.Run, claim.Task
 	params := map[string]any{}
 	for k, v := range d.Params {
@@ -192,7 +254,7 @@ func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver S
 	var conf map[string]any
 	if run.Conf != "" {
 		if err := json.Unmarshal([]byte(run.Conf), &conf); err != nil {
-			return nil, fmt.Errorf("the run's conf is not a JSON object: %v", err)
+			return nil, nil, fmt.Errorf("the run's conf is not a JSON object: %v", err)
 		}
 	}
 	for k, v := range conf {
@@ -203,14 +265,25 @@ func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver S
 		TryNumber: claim.Ref.TryNumber, Loc: d.Location(), LogicalDate: run.LogicalDate,
 		IntervalStart: run.IntervalStart, IntervalEnd: run.IntervalEnd, Params: params, Conf: conf,
 	}
-	if b, _ := json.Marshal(task.With); strings.Contains(string(b), "prev_data_interval_start_success") {
+	if ti := claim.Instance(); ti.MapIndex != nil {
+		var item any
+		if err := json.Unmarshal([]byte(ti.MapItem), &item); err != nil {
+			return nil, nil, fmt.Errorf("the item of %s is not JSON: %v", task.ID, err)
+		}
+		r.Index, r.Item = ti.MapIndex, render.Numbers(item)
+	}
+	if b, _ := json.Marshal(uses); strings.Contains(string(b), "prev_data_interval_start_success") {
 		prev, err := w.Engine.PrevSuccessStart(ctx, d.ID, run.LogicalDate)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r.PrevSuccessStart = prev
 	}
-	upstream := ancestors(d, task.ID)
+	base := task.ID
+	if parent, _, ok := scheduler.ParseMapChild(task.ID); ok {
+		base = parent
+	}
+	upstream := ancestors(d, base)
 	funcs := render.Funcs(render.Lookups{
 		Var: func(name string) (string, bool, error) {
 			if v, ok, err := resolver.Variable(ctx, name); err != nil || ok {
@@ -242,11 +315,7 @@ func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver S
 			return render.Numbers(v), nil
 		},
 	}, d.Location())
-	out, err := render.Render(task.With, render.Data(r), funcs)
-	if err != nil {
-		return nil, err
-	}
-	return out.(map[string]any), nil
+	return render.Data(r), funcs, nil
 }
 
 // ancestors returns every task a task needs, directly or not.

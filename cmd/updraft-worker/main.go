@@ -1,19 +1,9 @@
 // Command updraft-worker executes one attempt, named by UPDRAFT_ATTEMPT: the entry point of
-// the worker Cloud Run jobs, and of the subprocesses the local dispatcher starts.
+// the worker Cloud Run jobs, and of the subprocesses the local dispatcher starts. It is the
+// stock worker; a custom worker for `go` tasks is a main of the same shape that registers its
+// functions first (package worker, docs/tasks/go.md).
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/updraft-dev/updraft/worker"
 
-	"github.com/updraft-dev/updraft/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, []string{"worker"})
-	stop()
-	os.Exit(code)
-}
+func main() { worker.Main() }

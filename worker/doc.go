@@ -1,0 +1,33 @@
+// Package worker is the Updraft worker's entry point, for custom worker builds.
+//
+// The stock worker (cmd/updraft-worker, and `updraft worker`) runs every built-in task type.
+// A `go` task (Airflow's PythonOperator) calls a Go function by name, so it needs a worker
+// that contains that function: a small main package of your own that registers its functions
+// with tasks.Register and then hands over to Main.
+//
+//	package main
+//
+//	import (
+//		"context"
+//
+//		"github.com/updraft-dev/updraft/tasks"
+//		"github.com/updraft-dev/updraft/worker"
+//	)
+//
+//	func main() {
+//		tasks.Register("dedupe_orders", func(ctx context.Context, tc *tasks.Context) (any, error) {
+//			…
+//		})
+//		worker.Main()
+//	}
+//
+// The binary built from it is a drop-in replacement for the stock worker: it follows the same
+// contract (the attempt in UPDRAFT_ATTEMPT, the backends from the environment, exit 0 once
+// the outcome is recorded) and runs every built-in type too. Locally, point the dispatcher at
+// it with UPDRAFT_WORKER_CMD; on GCP, it is the worker Cloud Run job's image.
+// examples/go-worker is a complete example and docs/tasks/go.md the guide.
+//
+// This package only wires the process (signals, standard streams, exit code) to the CLI's
+// worker command; it holds no logic of its own, and nothing in Updraft may import it but
+// entry points (cmd/updraft-worker and custom workers' main packages).
+package worker

@@ -1,0 +1,22 @@
+package worker
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/updraft-dev/updraft/cli"
+)
+
+// Main executes the attempt named by UPDRAFT_ATTEMPT, as `updraft worker` does, and exits the
+// process: 0 once the attempt's outcome is recorded (whatever it was), non-zero when it could
+// not be. SIGINT and SIGTERM (Cloud Run stopping the execution) cancel the attempt, whose
+// result is still recorded. Call it last in main, after registering functions with
+// tasks.Register; it never returns.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, []string{"worker"})
+	stop()
+	os.Exit(code)
+}
