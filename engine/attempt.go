@@ -295,7 +295,11 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 	}
 	switch {
 	case state == scheduler.TaskUpForReschedule:
-		// Nothing to advance: the tick queues the next poke at tick_due_at.
+		// Nothing to advance (the tick queues the next poke at tick_due_at), but the slot the
+		// poke held is free for a task waiting in scheduled.
+		if err := e.fillSlots(ctx, rc); err != nil {
+			return state, err
+		}
 	case retry && delay == 0:
 		e.Stats.Retried.Add(1)
 		if err := e.queue(ctx, rc, task, v, true); err != nil && !isConflict(err) {

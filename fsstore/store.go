@@ -459,7 +459,7 @@ func (s *Store) CountBackfillRuns(ctx context.Context, backfillID string, states
 // RunsAt reads a DAG's runs for one logical date (its scheduled or backfill run, and any
 // manual runs with that date).
 func (s *Store) RunsAt(ctx context.Context, dagID string, logical time.Time) ([]Versioned[scheduler.Run], error) {
-	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).Where("logical_date", "==", logical.UTC())
+	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).Where("logical_date", "==", logical.UTC().Truncate(time.Microsecond))
 	return queryAll[scheduler.Run](ctx, s, q.Limit(20), "runs of "+dagID+" at "+logical.UTC().Format(time.RFC3339))
 }
 

@@ -29,6 +29,9 @@ func SeedExamples(ctx context.Context, project string, around time.Time, opts ..
 	if err := ds.Create(ctx, &bigquery.DatasetMetadata{Location: "US"}); err != nil && !isAlreadyExists(err) {
 		return fmt.Errorf("seed examples: create dataset: %w", err)
 	}
+	if err := seedEvents(ctx, c, around); err != nil {
+		return err
+	}
 	jobs := ds.Table("jobs")
 	if _, err := jobs.Metadata(ctx); err == nil {
 		return nil // seeded before
@@ -54,6 +57,44 @@ func SeedExamples(ctx context.Context, project string, around time.Time, opts ..
 		}
 		if err != nil {
 			return fmt.Errorf("seed examples: %s: %w", strings.SplitN(q, "(", 2)[0], err)
+		}
+	}
+	return nil
+}
+
+// EventSources are the sources of the seeded event exports (events_to_marts_daily).
+var EventSources = []string{"orders", "refunds", "sessions"}
+
+// seedEvents creates the daily event exports events_YYYYMMDD that events_to_marts_daily waits
+// for, for the three days up to around (in Asia/Seoul, the example's timezone), and an empty
+// one for the day before those: a day with nothing to load. Shards already there are kept.
+func seedEvents(ctx context.Context, c *bigquery.Client, around time.Time) error {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		return err
+	}
+	for d := -3; d <= 0; d++ {
+		day := around.In(seoul).AddDate(0, 0, d)
+		table := "events_" + day.Format("20060102")
+		if _, err := c.Dataset(ExamplesDataset).Table(table).Metadata(ctx); err == nil {
+			continue
+		}
+		q := []string{"CREATE TABLE " + ExamplesDataset + "." + table + " (event_id INT64, source STRING, amount FLOAT64)"}
+		if d > -3 {
+			var rows []string
+			for i := range 6 {
+				rows = append(rows, fmt.Sprintf("(%d, %q, %d.5)", i+1, EventSources[i%len(EventSources)], 10+i))
+			}
+			q = append(q, "INSERT INTO "+ExamplesDataset+"."+table+" (event_id, source, amount) VALUES "+strings.Join(rows, ", "))
+		}
+		for _, s := range q {
+			job, err := c.Query(s).Run(ctx)
+			if err == nil {
+				_, err = job.Wait(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("seed examples: %s: %w", table, err)
+			}
 		}
 	}
 	return nil

@@ -88,6 +88,12 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // on its own project until the test ends.
 func startStack(t *testing.T, lease time.Duration, workerCmd ...string) *stackBundle {
 	t.Helper()
+	return startStackClock(t, lease, nil, workerCmd...)
+}
+
+// startStackClock is startStack with the engine's clock (nil: time.Now).
+func startStackClock(t *testing.T, lease time.Duration, now func() time.Time, workerCmd ...string) *stackBundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	project := emutest.Project(t)
 	set, ok := emulators.FromEnv()
@@ -102,7 +108,7 @@ func startStack(t *testing.T, lease time.Duration, workerCmd ...string) *stackBu
 	st, err := local.Open(ctx, local.Config{
 		Project: project, Env: append(set.Env(), testStandIns.Env()...), LogDir: logDir, WorkerCmd: workerCmd,
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
-		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()},
+		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()}, Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)
