@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
@@ -161,6 +163,7 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	sortInstances(ctx, st, r, tis)
 	now := time.Now()
 	var rendered []string
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
@@ -177,6 +180,9 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 					rendered = append(rendered, fmt.Sprintf("  %s: %s", ti.TaskID, shorten(at.Rec.Rendered, 300)))
 				}
 			}
+		}
+		if ti.MapCount != nil && note == "" {
+			note = fmt.Sprintf("for_each: %d instances", *ti.MapCount)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", ti.TaskID, ti.State, ti.TryNumber, ti.MaxTries, duration(ti.StartedAt, ti.EndedAt), note)
 	}
@@ -297,4 +303,40 @@ func cmdTick(ctx context.Context, a *App, args []string) error {
 	b, _ := json.MarshalIndent(rep, "", "  ")
 	fmt.Fprintln(a.Stdout, string(b))
 	return nil
+}
+
+// sortInstances orders a run's task instances as its DAG file lists the tasks, each
+// for_each task followed by its instances in index order (id[2] before id[10]).
+func sortInstances(ctx context.Context, st *fsstore.Store, r scheduler.Run, tis []fsstore.Versioned[scheduler.TaskInstance]) {
+	pos := map[string]int{}
+	if v, err := st.GetVersion(ctx, r.DagID, r.Version); err == nil {
+		var d dag.DAG
+		if json.Unmarshal([]byte(v.SpecJSON), &d) == nil {
+			for i, t := range d.Tasks {
+				pos[t.ID] = i
+			}
+		}
+	}
+	key := func(ti scheduler.TaskInstance) (string, int, int) {
+		base, idx := ti.TaskID, -1
+		if p, i, ok := scheduler.ParseMapChild(ti.TaskID); ok {
+			base, idx = p, i
+		}
+		n, ok := pos[base]
+		if !ok {
+			n = len(pos)
+		}
+		return base, n, idx
+	}
+	sort.SliceStable(tis, func(i, j int) bool {
+		bi, ni, xi := key(tis[i].Rec)
+		bj, nj, xj := key(tis[j].Rec)
+		if ni != nj {
+			return ni < nj
+		}
+		if bi != bj {
+			return bi < bj
+		}
+		return xi < xj
+	})
 }
