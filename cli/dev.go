@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
@@ -118,9 +119,20 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 
 	logDir := filepath.Join(a.home(), "logs")
 	log := a.logger()
+	// Alerts go to the fake Slack (its URL is in env), with a digest channel of their own.
+	alertCfg, err := alerts.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		return err
+	}
+	if alertCfg.UIURL == "" {
+		alertCfg.UIURL = "http://" + ln.Addr().String()
+	}
+	if alertCfg.DigestChannel == "" {
+		alertCfg.DigestChannel = devDigestChannel
+	}
 	stack, err := local.Open(ctx, local.Config{
 		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd,
-		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr,
+		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr, Alerts: alertCfg,
 	})
 	if err != nil {
 		return err
@@ -145,6 +157,12 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if err := seedDevSecrets(ctx, *project, url); err != nil {
 		return err
 	}
+	if actions, err := devSlackActions(ctx, *project, stack, log); err != nil {
+		log.Warn("POST /slack/actions is off", "error", err)
+	} else {
+		mux.Handle("POST /slack/actions", actions)
+		defer actions.Wait()
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
@@ -163,6 +181,7 @@ Updraft is running locally (project %s on the emulators).
   stand-ins   BigQuery (%s, dataset updraft_examples), Secret Manager, Slack (updraft slack inbox),
               Cloud Run jobs (%s)
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
+  alerts      to the fake Slack; a digest of failures to %s every %s (updraft slack inbox)
   logs        %s
 
 Try, in another terminal:
@@ -172,7 +191,7 @@ Try, in another terminal:
   updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, logDir)
+`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
 
 	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
 	err = stack.Run(ctx)
@@ -237,6 +256,8 @@ func counters(s *local.Stack) map[string]float64 {
 		"updraft_workers_running":            float64(st.WorkersRunning),
 		"updraft_bad_messages_total":         float64(st.BadMessages),
 		"updraft_task_events_handled_total":  float64(st.EventsHandled),
+		"updraft_alerts_posted_total":        float64(st.AlertsPosted),
+		"updraft_alerts_failed_total":        float64(st.AlertsFailed),
 	}
 }
 
@@ -247,6 +268,10 @@ func writeState(path string, st devState) error {
 	b, _ := json.MarshalIndent(st, "", "  ")
 	return os.WriteFile(path, b, 0o644)
 }
+
+// devDigestChannel is where `updraft dev` posts the failure digest unless
+// UPDRAFT_ALERT_DIGEST_CHANNEL says otherwise.
+const devDigestChannel = "#updraft-digest"
 
 // devSlackUsers are the fake Slack workspace's members: the example DAGs' owners.
 var devSlackUsers = []slackfake.User{
@@ -266,6 +291,7 @@ func seedDevSecrets(ctx context.Context, project, url string) error {
 	seeds := map[string]string{
 		"updraft-connections-slack":      `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
 		"updraft-connections-orders_api": `{"conn_type": "http", "host": "` + url + `"}`,
+		"updraft-slack-signing-secret":   devSlackSigningSecret,
 	}
 	for name, value := range seeds {
 		if _, err := c.Access(ctx, name); err == nil {

@@ -172,10 +172,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	if err != nil {
 		return err
 	}
-	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: c.Ref, State: state, Followed: true})
-	if err := e.pub.PublishEvent(ctx, ev); err != nil {
-		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", c.Ref.AttemptID, "error", err)
-	}
+	e.publishEvent(ctx, c.Ref, state)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
@@ -370,6 +367,15 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// publishEvent tells the events topic's consumers (alerts) that a task instance reached a
+// state whose fast-follow is already done. A failed publish is logged: the state is stored.
+func (e *Engine) publishEvent(ctx context.Context, ref scheduler.AttemptRef, state scheduler.TaskState) {
+	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: ref, State: state, Followed: true})
+	if err := e.pub.PublishEvent(ctx, ev); err != nil {
+		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", ref.AttemptID, "state", state, "error", err)
+	}
+}
+
 // HandleEvent is the advancer: it redoes the fast-follow for a task event, unless its
 // publisher already did it. Events of tasks that are not finished need nothing.
 func (e *Engine) HandleEvent(ctx context.Context, data []byte) error {
@@ -427,7 +433,11 @@ func (e *Engine) HandleDeadTask(ctx context.Context, data []byte) error {
 			return err
 		}
 		e.log.Error("task failed: its message was dead-lettered", "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID, "attempt_id", msg.AttemptID)
-		return e.cascade(ctx, rc, []string{msg.TaskID})
+		if err := e.cascade(ctx, rc, []string{msg.TaskID}); err != nil {
+			return err
+		}
+		e.publishEvent(ctx, msg.AttemptRef, scheduler.TaskFailed)
+		return nil
 	}
 	return fmt.Errorf("engine: dead-letter %s: too many concurrent changes", msg.AttemptID)
 }

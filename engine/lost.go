@@ -76,9 +76,11 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	switch {
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State == scheduler.TaskRunning:
 		// The outcome is on the attempt but not yet on the task instance.
-		if _, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, XCom: json.RawMessage(a.XCom)}); err != nil {
+		state, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, XCom: json.RawMessage(a.XCom)})
+		if err != nil {
 			return "", err
 		}
+		e.publishEvent(ctx, ref, state)
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State.Finished():
 		if err := e.cascade(ctx, rc, []string{a.TaskID}); err != nil {
 			return "", err

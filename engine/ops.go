@@ -250,8 +250,13 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		}
 		f := scheduler.StateFields(state)
 		f["ended_at"], f["error"], f["tick_due_at"] = now, msg, nil
-		if _, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f); err != nil && !isConflict(err) {
+		_, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		if err != nil && !isConflict(err) {
 			return err
+		}
+		if err == nil && state == scheduler.TaskFailed {
+			e.publishEvent(ctx, scheduler.AttemptRef{DagID: v.Rec.DagID, RunID: v.Rec.RunID, TaskID: v.Rec.TaskID,
+				TryNumber: v.Rec.TryNumber, AttemptID: v.Rec.AttemptID}, state)
 		}
 		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
 			e.cancelAttempt(ctx, v.Rec.AttemptID)

@@ -23,6 +23,10 @@ type TriggerRequest struct {
 	By string
 }
 
+// ErrTriggerRefused marks a trigger that can't succeed as asked: the DAG is missing, removed
+// or paused, or the conf does not fit its params. Another try won't help.
+var ErrTriggerRefused = errors.New("trigger refused")
+
 // TriggerRun starts a manual run of a DAG for a logical date, with a run id derived from the
 // date (manual__<date>), so a redelivered or retried trigger finds the run it made instead
 // of making another: created is false then. A DAG that is not deployed, was removed or is
@@ -30,23 +34,23 @@ type TriggerRequest struct {
 func (e *Engine) TriggerRun(ctx context.Context, req TriggerRequest) (*scheduler.Run, bool, error) {
 	v, err := e.store.GetDAG(ctx, req.DagID)
 	if errors.Is(err, fsstore.ErrNotFound) {
-		return nil, false, fmt.Errorf("no DAG %q is deployed (see `updraft dags list`)", req.DagID)
+		return nil, false, fmt.Errorf("%w: no DAG %q is deployed (see `updraft dags list`)", ErrTriggerRefused, req.DagID)
 	}
 	if err != nil {
 		return nil, false, err
 	}
 	switch {
 	case !v.Rec.Active:
-		return nil, false, fmt.Errorf("DAG %q was removed (its file is gone); deploy it again to trigger it", req.DagID)
+		return nil, false, fmt.Errorf("%w: DAG %q was removed (its file is gone); deploy it again to trigger it", ErrTriggerRefused, req.DagID)
 	case v.Rec.Paused:
-		return nil, false, fmt.Errorf("DAG %q is paused: unpause it (`updraft dags unpause %s`) to let it be triggered", req.DagID, req.DagID)
+		return nil, false, fmt.Errorf("%w: DAG %q is paused: unpause it (`updraft dags unpause %s`) to let it be triggered", ErrTriggerRefused, req.DagID, req.DagID)
 	}
 	spec, err := e.Spec(ctx, req.DagID, v.Rec.Version)
 	if err != nil {
 		return nil, false, err
 	}
 	if err := CheckConf(spec, req.Conf); err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("%w: %v", ErrTriggerRefused, err)
 	}
 	iv := schedule.Interval{Start: req.Logical, End: req.Logical}
 	if req.Interval != nil {

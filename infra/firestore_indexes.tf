@@ -104,7 +104,7 @@ resource "google_firestore_index" "backfills_by_dag_created" {
   }
 }
 
-# CountActiveTasks and ScheduledTasks (max_active_tasks): a run's instances by state.
+# ScheduledTasks (max_active_tasks): a run's instances waiting for a slot.
 resource "google_firestore_index" "task_instances_by_run_state" {
   database   = google_firestore_database.updraft.name
   collection = "task_instances"
@@ -133,5 +133,35 @@ resource "google_firestore_index" "runs_by_dag_state_logical_date" {
   fields {
     field_path = "logical_date"
     order      = "DESCENDING"
+  }
+}
+
+# ListAudit: a DAG's audit entries, newest first (fsstore/audit.go).
+resource "google_firestore_index" "audit_by_dag_at" {
+  database   = google_firestore_database.updraft.name
+  collection = "audit"
+  fields {
+    field_path = "dag_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "at"
+    order      = "DESCENDING"
+  }
+}
+
+# FailedTaskInstances (the alerts' digest): task instances that ended failed in a time range
+# (alerts/tick.go). SLADueRuns (`sla_due_at <= now`, ordered by it) needs only the automatic
+# single-field index. alert_sent and alert_threads carry expire_at for a TTL policy.
+resource "google_firestore_index" "task_instances_by_state_ended_at" {
+  database   = google_firestore_database.updraft.name
+  collection = "task_instances"
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "ended_at"
+    order      = "ASCENDING"
   }
 }

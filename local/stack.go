@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/psqueue"
@@ -37,8 +38,11 @@ type Config struct {
 	MaxWorkers int
 	// WorkerStderr receives worker subprocesses' own errors (nil: discarded).
 	WorkerStderr io.Writer
-	Log          *slog.Logger
-	Now          func() time.Time
+	// Alerts configures the Slack alerts (its SlackAPIURL defaults to the environment's
+	// UPDRAFT_SLACK_API_URL, its clock to Now).
+	Alerts alerts.Config
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Stack is everything that runs Updraft locally besides the emulators.
@@ -49,6 +53,8 @@ type Stack struct {
 	Engine     *engine.Engine
 	Dispatcher *Dispatcher
 	Registry   *tasks.Registry
+	// Alerter posts the Slack alerts, from its own events subscription and the tick.
+	Alerter *alerts.Alerter
 
 	closeSecrets func()
 	mu           sync.Mutex
@@ -106,6 +112,14 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		return os.Getenv(k)
 	}
+	acfg := cfg.Alerts
+	if acfg.SlackAPIURL == "" {
+		acfg.SlackAPIURL = getenv(alerts.EnvSlackAPIURL)
+	}
+	if acfg.Now == nil {
+		acfg.Now = cfg.Now
+	}
+	s.Alerter = alerts.New(st, alertSpecs{eng, newResolver}, slackTokens(newResolver), acfg, cfg.Log)
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
 		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
@@ -125,7 +139,7 @@ func (s *Stack) Close() error {
 // Run runs the dispatcher, the advancer and the ticker until ctx ends.
 func (s *Stack) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, 5)
+	errs := make(chan error, 6)
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- s.Dispatcher.Run(ctx) }()
 	go func() {
@@ -156,6 +170,18 @@ func (s *Stack) Run(ctx context.Context) error {
 			s.Engine.Stats.DeadLettered.Add(1)
 			s.Log.Error("a task event was dead-lettered; the tick's follow-up advances its run", "event", string(data))
 			return nil
+		})
+	}()
+	// Alerts read the same events on their own subscription: Slack never delays a task.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- s.Queue.Receive(ctx, psqueue.SubAlerts, 16, func(ctx context.Context, data []byte) error {
+			err := s.Alerter.HandleEvent(ctx, data)
+			if err != nil {
+				s.Log.Warn("alert event failed", "error", err)
+			}
+			return err
 		})
 	}()
 	if s.TickEvery > 0 {
@@ -198,11 +224,57 @@ func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
 		s.Log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried,
 			"lost_workers", rep.LostWorkers, "followed_up", rep.FollowedUp)
 	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	arep, err := s.Alerter.Tick(ctx, now())
+	if err != nil && ctx.Err() == nil {
+		s.Log.Error("alerts tick failed", "error", err)
+	}
+	for _, e := range arep.Errors {
+		s.Log.Warn("alerts tick", "error", e)
+	}
+	if arep.Digest+arep.SLAMisses > 0 {
+		s.Log.Info("alerts tick", "digest", arep.Digest, "sla_misses", arep.SLAMisses)
+	}
 	s.mu.Lock()
 	s.lastTick = rep
 	s.ticks++
 	s.mu.Unlock()
 	return rep
+}
+
+// alertSpecs gives the alerter DAG specs and variables as templates see them: an
+// updraft-variables-NAME secret overrides the variable in Firestore.
+type alertSpecs struct {
+	*engine.Engine
+	newResolver func() tasks.SecretResolver
+}
+
+// Variable returns a variable's override secret, else its value in Firestore.
+func (a alertSpecs) Variable(ctx context.Context, name string) (string, bool, error) {
+	if a.newResolver != nil {
+		if v, ok, err := a.newResolver().Variable(ctx, name); err != nil || ok {
+			return v, ok, err
+		}
+	}
+	return a.Engine.Variable(ctx, name)
+}
+
+// slackTokens reads a Slack connection's bot token (its password) through Secret Manager;
+// nil when there is none here (alerts then fail, logged).
+func slackTokens(newResolver func() tasks.SecretResolver) alerts.Tokens {
+	if newResolver == nil {
+		return nil
+	}
+	return func(ctx context.Context, conn string) (string, error) {
+		c, err := newResolver().Conn(ctx, conn)
+		if err != nil {
+			return "", err
+		}
+		return c.Password, nil
+	}
 }
 
 // Status is what the scheduler's status endpoint shows.
@@ -219,6 +291,8 @@ type Status struct {
 	Republished    int64             `json:"republished"`
 	LostWorkers    int64             `json:"lost_workers"`
 	DeadLettered   int64             `json:"dead_lettered"`
+	AlertsPosted   int64             `json:"alerts_posted"`
+	AlertsFailed   int64             `json:"alerts_failed"`
 }
 
 // Status reports what the stack has done.
@@ -232,5 +306,6 @@ func (s *Stack) Status() Status {
 		RunsCreated: s.Engine.Stats.RunsCreated.Load(), TasksQueued: s.Engine.Stats.TasksQueued.Load(),
 		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),
 		DeadLettered: s.Engine.Stats.DeadLettered.Load(),
+		AlertsPosted: s.Alerter.Stats.Posted.Load(), AlertsFailed: s.Alerter.Stats.Failed.Load(),
 	}
 }

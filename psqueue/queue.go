@@ -21,6 +21,9 @@ const (
 	TopicEvents = "updraft-events"
 	SubDispatch = "updraft-tasks-dispatch"
 	SubAdvance  = "updraft-events-advance"
+	// SubAlerts feeds the alerter (package alerts) the same task events as the advancer, so
+	// a slow or down Slack never delays a task.
+	SubAlerts = "updraft-events-alerts"
 	// Messages a subscription failed to handle MaxDeliveryAttempts times go to its
 	// dead-letter topic, read by its own subscription.
 	TopicTasksDead      = "updraft-tasks-dead"
@@ -79,6 +82,7 @@ func (q *Queue) Ensure(ctx context.Context) error {
 	subs := []struct{ sub, topic, dead string }{
 		{SubDispatch, TopicTasks, TopicTasksDead},
 		{SubAdvance, TopicEvents, TopicEventsDead},
+		{SubAlerts, TopicEvents, TopicEventsDead},
 		{SubTasksDead, TopicTasksDead, ""},
 		{SubEventsDead, TopicEventsDead, ""},
 	}

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -142,8 +143,11 @@ func runDagTrigger(ctx context.Context, tc *Context) engine.Result {
 		req.Interval = &schedule.Interval{Start: tc.Run.IntervalStart, End: tc.Run.IntervalEnd}
 	}
 	run, created, err := tc.Runs.TriggerRun(ctx, req)
-	if err != nil {
-		return final("dag.trigger: " + err.Error())
+	if errors.Is(err, engine.ErrTriggerRefused) {
+		return final("dag.trigger: " + strings.TrimPrefix(err.Error(), engine.ErrTriggerRefused.Error()+": "))
+	}
+	if err != nil { // the store: another try may do
+		return engine.Result{State: scheduler.AttemptFailed, Error: "dag.trigger: " + err.Error()}
 	}
 	if created {
 		tc.Log.Info(fmt.Sprintf("triggered %s/%s", run.DagID, run.RunID))

@@ -1,6 +1,8 @@
 // Command updraft-scheduler is the tick service: Cloud Scheduler POSTs /tick every minute.
 // It reads GOOGLE_CLOUD_PROJECT and PORT (default 8080) and listens on all interfaces, as
-// Cloud Run requires; run it locally with HOST=127.0.0.1.
+// Cloud Run requires; run it locally with HOST=127.0.0.1. When the Slack app's credentials
+// are in Secret Manager (docs/slack-app.md) it also serves POST /slack/actions, the alerts'
+// Retry button (UPDRAFT_SLACK_API_URL points it at another Slack Web API, e.g. the fake).
 package main
 
 import (
@@ -15,10 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/scheduler/service"
+	"github.com/updraft-dev/updraft/secrets"
+	"github.com/updraft-dev/updraft/slackactions"
+	"github.com/updraft-dev/updraft/tasks"
 )
 
 func main() {
@@ -85,6 +91,11 @@ func run(log *slog.Logger) error {
 			}
 		},
 	}
+	actions := slackActions(ctx, project, eng, st, log)
+	if actions != nil {
+		h.SlackActions = actions
+		defer actions.Wait() // clicks acknowledged before a shutdown finish their work
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
@@ -105,4 +116,31 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// slackActions returns the handler of POST /slack/actions, or nil when the Slack app is not
+// set up (or its credentials can't be read: the tick must go on without the button).
+func slackActions(ctx context.Context, project string, eng *engine.Engine, st *fsstore.Store, log *slog.Logger) *slackactions.Handler {
+	if os.Getenv("FIRESTORE_EMULATOR_HOST") != "" && os.Getenv("UPDRAFT_SECRETMANAGER_EMULATOR_HOST") == "" {
+		log.Info("POST /slack/actions is off: on the emulators without the Secret Manager stand-in")
+		return nil
+	}
+	sm, err := secrets.Open(ctx, project, os.Getenv)
+	if err != nil {
+		log.Error("POST /slack/actions is off: Secret Manager unreachable", "error", err)
+		return nil
+	}
+	defer sm.Close() // the credentials are read once, now
+	h, err := slackactions.FromSecrets(ctx, sm, slackactions.Config{
+		APIURL: os.Getenv(tasks.EnvSlackAPIURL), Engine: eng, Access: access.New(st, nil), Log: log,
+	})
+	switch {
+	case errors.Is(err, slackactions.ErrNotConfigured):
+		log.Info("POST /slack/actions is off: the Slack app is not set up", "reason", err.Error())
+		return nil
+	case err != nil:
+		log.Error("POST /slack/actions is off", "error", err)
+		return nil
+	}
+	return h
 }

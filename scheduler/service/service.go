@@ -1,6 +1,7 @@
 // Package service is the scheduler's HTTP surface: POST /tick (called by Cloud Scheduler on
-// GCP and by the local ticker's equivalent), GET /healthz, GET /api/status and GET /metrics.
-// It holds no logic: it calls the engine and reports.
+// GCP and by the local ticker's equivalent), GET /healthz, GET /api/status, GET /metrics and,
+// when set up, POST /slack/actions (Slack's interactivity requests: the alerts' Retry
+// button). It holds no logic: it calls the engine and reports.
 package service
 
 import (
@@ -22,6 +23,9 @@ type Handler struct {
 	Status func() any
 	// Counters returns metric name → value for /metrics (Prometheus text format).
 	Counters func() map[string]float64
+	// SlackActions serves POST /slack/actions (package slackactions); nil leaves the route
+	// out.
+	SlackActions http.Handler
 }
 
 // Mux returns the routes.
@@ -53,6 +57,9 @@ func (h *Handler) Mux() *http.ServeMux {
 			fmt.Fprintf(w, "%s %g\n", k, c[k])
 		}
 	})
+	if h.SlackActions != nil {
+		mux.Handle("POST /slack/actions", h.SlackActions)
+	}
 	return mux
 }
 
