@@ -119,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	if acfg.Now == nil {
 		acfg.Now = cfg.Now
 	}
-	s.Alerter = alerts.New(st, alertSpecs{eng, newResolver}, slackTokens(newResolver), acfg, cfg.Log)
+	s.Alerter = NewAlerter(st, eng, newResolver, acfg, cfg.Log)
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
 		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
@@ -243,6 +243,13 @@ func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
 	s.ticks++
 	s.mu.Unlock()
 	return rep
+}
+
+// NewAlerter builds the alerter of a deployment's components (the local stack, the
+// scheduler service): DAG specs and variables from the engine, bot tokens and variable
+// overrides from Secret Manager through newResolver (nil: none, and alerts fail, logged).
+func NewAlerter(st *fsstore.Store, eng *engine.Engine, newResolver func() tasks.SecretResolver, cfg alerts.Config, log *slog.Logger) *alerts.Alerter {
+	return alerts.New(st, alertSpecs{eng, newResolver}, slackTokens(newResolver), cfg, log)
 }
 
 // alertSpecs gives the alerter DAG specs and variables as templates see them: an

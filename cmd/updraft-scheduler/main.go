@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/access"
+	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
@@ -71,10 +73,25 @@ func run(log *slog.Logger) error {
 	}
 	defer q.Close()
 	eng := engine.New(st, q, cfg, nil, log)
+	acfg, err := alerts.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	newResolver, closeSecrets, err := secrets.Factory(ctx, project, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer closeSecrets()
+	alerter := local.NewAlerter(st, eng, newResolver, acfg, log)
 	var last engine.TickReport
 	h := &service.Handler{
 		Tick: func(ctx context.Context) (engine.TickReport, error) {
 			rep, err := eng.Tick(ctx)
+			// The alerts' digest and SLA misses ride on the same tick; their failure is
+			// logged and never fails the tick.
+			if _, aerr := alerter.Tick(ctx, time.Now()); aerr != nil {
+				log.Warn("alerts tick failed", "error", aerr)
+			}
 			if err == nil {
 				last = rep
 				log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried,
