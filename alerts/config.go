@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/updraft-dev/updraft/slackapi"
 )
 
 // Environment variables ConfigFromEnv reads.
@@ -13,7 +15,7 @@ const (
 	EnvUIURL = "UPDRAFT_UI_URL"
 	// EnvSlackAPIURL points slack-go at another Slack Web API (the local fake); the same
 	// variable as the slack.post task type's.
-	EnvSlackAPIURL = "UPDRAFT_SLACK_API_URL"
+	EnvSlackAPIURL = slackapi.EnvAPIURL
 	// EnvDigestChannel is the digest's channel (unset: no digest).
 	EnvDigestChannel = "UPDRAFT_ALERT_DIGEST_CHANNEL"
 	// EnvDigestEvery is the digest's period, a Go duration (default 10m).
@@ -156,16 +158,4 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		c.DigestEvery = d
 	}
 	return c, nil
-}
-
-// apiURL turns a base URL (with or without /api) into slack-go's API URL, ending in "/api/".
-func apiURL(v string) string {
-	v = strings.TrimRight(strings.TrimSpace(v), "/")
-	if v == "" {
-		return ""
-	}
-	if !strings.HasSuffix(v, "/api") {
-		v += "/api"
-	}
-	return v + "/"
 }

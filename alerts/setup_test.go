@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/updraft-dev/updraft/local/localtest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -88,19 +89,6 @@ func (s *sleeper) Waits() []time.Duration {
 	return append([]time.Duration(nil), s.waits...)
 }
 
-// syncBuffer collects the alerter's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // recorder keeps the task events the engine publishes (and publishes them), so tests hand
 // them to the alerter themselves, as many times as they like.
 type recorder struct {
@@ -139,7 +127,7 @@ type bundle struct {
 	tokens  alerts.Tokens
 	worker  *tasks.Worker
 	events  *recorder
-	log     *syncBuffer
+	log     *localtest.SyncBuffer
 }
 
 func setup(t *testing.T, cfg alerts.Config) *bundle {
@@ -188,7 +176,7 @@ func setup(t *testing.T, cfg alerts.Config) *bundle {
 	}
 
 	clk := &clock{t: time.Date(2025, 1, 10, 0, 30, 0, 0, time.UTC)}
-	logBuf := &syncBuffer{}
+	logBuf := &localtest.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
 	rec := &recorder{Publisher: q}
 	eng := engine.New(st, rec, engine.Config{}, clk.Now, log)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/updraft-dev/updraft/slackapi"
 )
 
 // Tokens returns the Slack bot token of a connection: the password of connection ID, kept in
@@ -35,11 +37,7 @@ func (a *Alerter) client(ctx context.Context, conn string) (*slackClient, error)
 	if err != nil {
 		return nil, err
 	}
-	opts := []slack.Option{slack.OptionHTTPClient(a.http)}
-	if u := apiURL(a.cfg.SlackAPIURL); u != "" {
-		opts = append(opts, slack.OptionAPIURL(u))
-	}
-	return &slackClient{a: a, conn: conn, api: slack.New(token, opts...)}, nil
+	return &slackClient{a: a, conn: conn, api: slackapi.New(token, a.cfg.SlackAPIURL, a.http)}, nil
 }
 
 type cachedToken struct {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/local/localtest"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 	"github.com/updraft-dev/updraft/secrets"
@@ -46,19 +46,13 @@ func TestMain(m *testing.M) {
 	}
 	defer os.RemoveAll(dir)
 	// The stand-ins Google ships no emulator for, shared by this binary's tests.
-	standIns, err := local.StartStandIns(context.Background(), local.StandInConfig{
-		Dir: filepath.Join(dir, "stand-ins"), SlackUsers: []slackfake.User{{ID: "U1", Name: "kim", Email: "kim@example.com"}},
-	})
+	standIns, err := localtest.StartStandIns(filepath.Join(dir, "stand-ins"), []slackfake.User{{ID: "U1", Name: "kim", Email: "kim@example.com"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	defer standIns.Stop()
 	testStandIns = standIns
-	for _, kv := range standIns.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
-	}
 	emutest.Main(m)
 }
 
@@ -69,20 +63,8 @@ type stackBundle struct {
 	stack  *local.Stack
 	logDir string
 	env    []string
-	stderr *syncBuffer
+	stderr *localtest.SyncBuffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startStack runs a local stack (dispatcher with worker subprocesses, advancer; no ticker)
 // on its own project until the test ends.
@@ -101,7 +83,7 @@ func startStackClock(t *testing.T, lease time.Duration, now func() time.Time, wo
 		t.Fatal("emulators not in the environment")
 	}
 	logDir := t.TempDir()
-	stderr := &syncBuffer{}
+	stderr := &localtest.SyncBuffer{}
 	if len(workerCmd) == 0 {
 		workerCmd = []string{updraftBin, "worker"}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/slackapi"
 )
 
 // AuditAction is the action a Retry click is audited as.
@@ -104,27 +105,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.WorkTimeout <= 0 {
 		cfg.WorkTimeout = 2 * time.Minute
 	}
-	opts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: slackCallTimeout})}
-	if u := APIURL(cfg.APIURL); u != "" {
-		opts = append(opts, slack.OptionAPIURL(u))
-	}
 	return &Handler{
-		cfg: cfg, secret: []byte(cfg.SigningSecret), slack: slack.New(cfg.BotToken, opts...),
+		cfg: cfg, secret: []byte(cfg.SigningSecret), slack: slackapi.New(cfg.BotToken, cfg.APIURL, &http.Client{Timeout: slackCallTimeout}),
 		log: cfg.Log, seen: map[string]time.Time{},
 	}, nil
-}
-
-// APIURL turns a Slack Web API base URL (with or without /api) into slack-go's API URL,
-// which ends in "/api/"; "" stays "" (Slack's own).
-func APIURL(v string) string {
-	v = strings.TrimRight(strings.TrimSpace(v), "/")
-	if v == "" {
-		return ""
-	}
-	if !strings.HasSuffix(v, "/api") {
-		v += "/api"
-	}
-	return v + "/"
 }
 
 // Wait blocks until the work of every click acknowledged so far is done: for tests, and

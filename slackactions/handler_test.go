@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +30,7 @@ import (
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/local/localtest"
 	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/secrets"
@@ -77,18 +77,6 @@ var slackUsers = []slackfake.User{
 	{ID: "U0NOEMAIL1", Name: "nomail", Email: ""},
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type bundle struct {
 	ctx      context.Context
 	project  string
@@ -98,7 +86,7 @@ type bundle struct {
 	access   *access.Service
 	slack    *slackfake.Server
 	h        *slackactions.Handler
-	logs     *syncBuffer
+	logs     *localtest.SyncBuffer
 	offset   atomic.Int64 // the handler's clock: now + offset
 	outcomes chan slackactions.Outcome
 }
@@ -109,7 +97,7 @@ func setup(t *testing.T, withWorkers bool) *bundle {
 	t.Helper()
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &bundle{ctx: ctx, project: emutest.Project(t), logs: &syncBuffer{}, outcomes: make(chan slackactions.Outcome, 16)}
+	b := &bundle{ctx: ctx, project: emutest.Project(t), logs: &localtest.SyncBuffer{}, outcomes: make(chan slackactions.Outcome, 16)}
 	log := slog.New(slog.NewTextHandler(b.logs, nil))
 	fake, err := slackfake.Start(slackUsers)
 	if err != nil {

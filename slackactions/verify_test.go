@@ -140,11 +140,3 @@ func TestRetriedBlocksKeepTheMessageAndReplaceAnEarlierRetry(t *testing.T) {
 		t.Fatalf("last block %s lacks the retry note", last)
 	}
 }
-
-func TestAPIURL(t *testing.T) {
-	for in, want := range map[string]string{"": "", "http://h:1": "http://h:1/api/", "http://h:1/api/": "http://h:1/api/", " http://h:1/ ": "http://h:1/api/"} {
-		if got := APIURL(in); got != want {
-			t.Errorf("APIURL(%q) = %q; want %q", in, got, want)
-		}
-	}
-}

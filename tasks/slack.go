@@ -15,11 +15,11 @@ import (
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/slackapi"
 )
 
-// EnvSlackAPIURL points slack.post at another Slack Web API than Slack's: the base URL of the
-// local fake (emulators/slack), e.g. http://127.0.0.1:PORT. Unset, Slack's own is used.
-const EnvSlackAPIURL = "UPDRAFT_SLACK_API_URL"
+// EnvSlackAPIURL points slack.post at another Slack Web API than Slack's (slackapi.EnvAPIURL).
+const EnvSlackAPIURL = slackapi.EnvAPIURL
 
 // slackDefaultConn is the connection slack.post takes its bot token from (Airflow's
 // slack_api_default).
@@ -237,15 +237,11 @@ func runSlackPost(ctx context.Context, tc *Context) engine.Result {
 		return final(fmt.Sprintf("slack.post: connection %q has no password: put the bot token (xoxb-…) there", connID))
 	}
 
-	opts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: slackCallTimeout})}
-	apiURL := ""
+	base := ""
 	if tc.Getenv != nil {
-		apiURL = slackAPIURL(tc.Getenv(EnvSlackAPIURL))
+		base = tc.Getenv(EnvSlackAPIURL)
 	}
-	if apiURL != "" {
-		opts = append(opts, slack.OptionAPIURL(apiURL))
-	}
-	client := slack.New(conn.Password, opts...)
+	client := slackapi.New(conn.Password, base, &http.Client{Timeout: slackCallTimeout})
 
 	// Text goes as written (no escaping), so <@U…> mentions and <url|label> links work.
 	msg := []slack.MsgOption{slack.MsgOptionText(text, false)}
@@ -270,19 +266,6 @@ func runSlackPost(ctx context.Context, tc *Context) engine.Result {
 	tc.Log.Info(fmt.Sprintf("posted message %s in channel %s", ts, chID))
 	x, _ := json.Marshal(map[string]string{"channel": chID, "ts": ts})
 	return engine.Result{State: scheduler.AttemptSuccess, XCom: x}
-}
-
-// slackAPIURL turns EnvSlackAPIURL's value (a base URL, with or without /api) into slack-go's
-// API URL, which ends in "/api/".
-func slackAPIURL(v string) string {
-	v = strings.TrimRight(strings.TrimSpace(v), "/")
-	if v == "" {
-		return ""
-	}
-	if !strings.HasSuffix(v, "/api") {
-		v += "/api"
-	}
-	return v + "/"
 }
 
 // slackFinal are Slack error codes that another try cannot fix: the DAG or the connection is

@@ -193,17 +193,3 @@ func TestSlackPostCheck(t *testing.T) {
 		}
 	}
 }
-
-func TestSlackAPIURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                           "",
-		"http://127.0.0.1:9000":      "http://127.0.0.1:9000/api/",
-		"http://127.0.0.1:9000/":     "http://127.0.0.1:9000/api/",
-		"http://127.0.0.1:9000/api":  "http://127.0.0.1:9000/api/",
-		"http://127.0.0.1:9000/api/": "http://127.0.0.1:9000/api/",
-	} {
-		if got := slackAPIURL(in); got != want {
-			t.Errorf("slackAPIURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

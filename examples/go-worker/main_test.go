@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/local/localtest"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 	"github.com/updraft-dev/updraft/tasks"
@@ -43,34 +42,15 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	// The stand-ins Google ships no emulator for, as the local stack's tests start them.
-	standIns, err := local.StartStandIns(context.Background(), local.StandInConfig{
-		Dir: filepath.Join(dir, "stand-ins"), SlackUsers: []slackfake.User{{ID: "U1", Name: "data-eng", Email: "data-eng@example.com"}},
-	})
+	standIns, err := localtest.StartStandIns(filepath.Join(dir, "stand-ins"), []slackfake.User{{ID: "U1", Name: "data-eng", Email: "data-eng@example.com"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	defer standIns.Stop()
 	testStandIns = standIns
-	for _, kv := range standIns.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
-	}
 	emutest.Main(m)
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type bundle struct {
 	ctx   context.Context
@@ -86,7 +66,7 @@ func startStack(t *testing.T) *bundle {
 	if !ok {
 		t.Fatal("emulators not in the environment")
 	}
-	stderr := &syncBuffer{}
+	stderr := &localtest.SyncBuffer{}
 	st, err := local.Open(ctx, local.Config{
 		Project: emutest.Project(t), Env: append(set.Env(), testStandIns.Env()...), LogDir: t.TempDir(),
 		WorkerCmd: []string{workerBin}, Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
