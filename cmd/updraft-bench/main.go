@@ -50,7 +50,7 @@ func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
-	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss (default all)")
+	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss,ui (default all)")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -87,6 +87,9 @@ func main() {
 	}
 	if want("rss") {
 		b.rss()
+	}
+	if want("ui") {
+		b.ui()
 	}
 	b.print()
 }
@@ -364,7 +367,7 @@ func (b *bench) rss() {
 		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 		ln.Close()
 		cmd := exec.Command(filepath.Join(b.bin, "updraft-scheduler"))
-		cmd.Env = append(os.Environ(), "GOOGLE_CLOUD_PROJECT=bench-rss", "HOST=127.0.0.1", "PORT="+port)
+		cmd.Env = append(os.Environ(), "GOOGLE_CLOUD_PROJECT=bench-rss", "HOST=127.0.0.1", "PORT="+port, "UPDRAFT_AUTH=off")
 		cmd.Env = append(cmd.Env, b.set.Env()...)
 		must(cmd.Start())
 		url := "http://127.0.0.1:" + port

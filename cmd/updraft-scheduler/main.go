@@ -3,6 +3,12 @@
 // Cloud Run requires; run it locally with HOST=127.0.0.1. When the Slack app's credentials
 // are in Secret Manager (docs/slack-app.md) it also serves POST /slack/actions, the alerts'
 // Retry button (UPDRAFT_SLACK_API_URL points it at another Slack Web API, e.g. the fake).
+//
+// Every endpoint but /slack/actions takes only a Google OIDC token whose audience is
+// UPDRAFT_OIDC_AUDIENCE and whose email is one of UPDRAFT_OIDC_INVOKERS (docs/auth.md);
+// UPDRAFT_AUTH=off turns that off for local runs, and is refused on Cloud Run. On GCP
+// (K_SERVICE set) the lost-worker check asks the Cloud Run Admin API about the worker jobs'
+// executions in UPDRAFT_REGION.
 package main
 
 import (
@@ -19,10 +25,12 @@ import (
 
 	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/alerts"
+	"github.com/updraft-dev/updraft/auth"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/runjobs"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/slackactions"
@@ -73,6 +81,13 @@ func run(log *slog.Logger) error {
 	}
 	defer q.Close()
 	eng := engine.New(st, q, cfg, nil, log)
+	// The lost-worker check asks Cloud Run whether an attempt's job execution still runs.
+	if x, err := workerJobs(ctx, log); err != nil {
+		return err
+	} else if x != nil {
+		defer x.Close()
+		eng.SetExecutor(x)
+	}
 	acfg, err := alerts.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -108,9 +123,18 @@ func run(log *slog.Logger) error {
 			}
 		},
 	}
+	// Everything but the Slack hook takes only Google OIDC tokens from the configured
+	// invokers (Cloud Scheduler's service account); UPDRAFT_AUTH=off is for local runs only.
+	guard, err := auth.InvokersFromEnv(ctx, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	root := http.NewServeMux()
+	root.Handle("/", guard.Middleware(h.Mux()))
 	actions := slackActions(ctx, project, eng, st, log)
 	if actions != nil {
-		h.SlackActions = actions
+		// Public: Slack can't send an OIDC token; its request signature authenticates it.
+		root.Handle("POST /slack/actions", actions)
 		defer actions.Wait() // clicks acknowledged before a shutdown finish their work
 	}
 	port := os.Getenv("PORT")
@@ -121,7 +145,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -133,6 +157,21 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// workerJobs opens the Cloud Run Admin API client the lost-worker check asks about job
+// executions. On GCP (K_SERVICE set) it is required; elsewhere it is used when a region or
+// the Cloud Run stand-in is configured, and otherwise every expired lease counts as lost.
+func workerJobs(ctx context.Context, log *slog.Logger) (*runjobs.Executor, error) {
+	if os.Getenv("K_SERVICE") == "" && os.Getenv(runjobs.EnvRegion) == "" && os.Getenv(runjobs.EnvEmulatorHost) == "" {
+		log.Info("no Cloud Run to ask about workers: an expired lease counts as a lost worker")
+		return nil, nil
+	}
+	cfg, err := runjobs.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return runjobs.Open(ctx, cfg)
 }
 
 // slackActions returns the handler of POST /slack/actions, or nil when the Slack app is not

@@ -1,0 +1,69 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/updraft-dev/updraft/alerts"
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/tasks"
+)
+
+// Dispatcher handles the tasks topic's messages on GCP: the same decision as the local
+// dispatcher (tasks.Registry.Inline), with a Cloud Run job execution in place of a subprocess.
+type Dispatcher struct {
+	Engine   *engine.Engine
+	Registry *tasks.Registry
+	// Worker runs inline types here, in the request: on Cloud Run a service has CPU only
+	// while it answers one.
+	Worker *tasks.Worker
+	// Jobs starts container types (a *runjobs.Executor).
+	Jobs engine.Starter
+	Log  *slog.Logger
+}
+
+// Handle dispatches one task message. Inline types run to their recorded outcome before it
+// returns (a duplicate or stale delivery is dropped by the claim). Container types start an
+// execution unless one started by an earlier delivery still runs or the attempt is claimed;
+// a start that can never succeed fails the attempt with the reason (the retry policy
+// applies), a transient failure is returned for a redelivery.
+func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
+	msg, err := scheduler.DecodeTaskMessage(data)
+	if err != nil {
+		return err
+	}
+	if d.Registry.Inline(msg) {
+		// A dropped push connection must not cancel the task: the request's own timeout
+		// still bounds it, and the outcome is recorded either way.
+		if err := d.Worker.Execute(context.WithoutCancel(ctx), msg.AttemptRef); err != nil {
+			return fmt.Errorf("functions: dispatch %s inline: %w", msg.AttemptID, err)
+		}
+		return nil
+	}
+	rep, err := d.Engine.StartContainer(ctx, msg, d.Jobs)
+	if err != nil {
+		return fmt.Errorf("functions: dispatch %s to a job: %w", msg.AttemptID, err)
+	}
+	args := []any{"attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID,
+		"outcome", string(rep.Outcome)}
+	switch rep.Outcome {
+	case engine.StartedFailed:
+		d.Log.Error("attempt failed: its execution can't be started", append(args, "error", rep.Reason)...)
+	case engine.StartedNew:
+		d.Log.Info("execution started", append(args, "execution", rep.Execution)...)
+	default:
+		d.Log.Info("nothing to start", append(args, "execution", rep.Execution)...)
+	}
+	return nil
+}
+
+// Advance handles the events topic for the advancer: the fast-follow of a task event
+// (engine.HandleEvent), which finds nothing left to do when the worker already did it.
+func Advance(eng *engine.Engine) Handle { return eng.HandleEvent }
+
+// Alerts handles the events topic for the Slack alerts (subscription updraft-events-alerts):
+// Slack being slow or down never delays a task. Give the subscription an acknowledgement
+// deadline of at least 120 s: an alert retries Slack within the delivery.
+func Alerts(a *alerts.Alerter) Handle { return a.HandleEvent }

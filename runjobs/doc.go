@@ -1,0 +1,21 @@
+// Package runjobs is the adapter to the Cloud Run Admin API v2 for Updraft's worker jobs: it
+// starts the execution that runs one attempt of a container task (RunJob on the worker job of
+// the task's resource class, with UPDRAFT_ATTEMPT and a timeout override), and implements
+// engine.Executor over the executions (GetExecution, CancelExecution) for the tick's
+// lost-worker check and for cancellations.
+//
+// It is thin: it translates between Updraft's values (attempt references, resource classes,
+// durations) and the SDK's (cloud.google.com/go/run/apiv2), and maps gRPC codes once, here,
+// to the engine's errors: a code another try can't fix (NotFound, InvalidArgument,
+// PermissionDenied, FailedPrecondition, Unauthenticated) wraps engine.ErrCannotStart; any
+// other is transient and returned as is, so the caller asks Pub/Sub to redeliver. No SDK type
+// leaves the package.
+//
+// With UPDRAFT_CLOUDRUN_EMULATOR_HOST set (runemu.EnvVar) it talks plain gRPC to the local
+// stand-in (emulators/cloudrun), else to the regional endpoint REGION-run.googleapis.com:443
+// with the default credentials.
+//
+// It imports the engine (its interfaces and errors), the scheduler's values and the worker
+// contract's encoding (tasks.EncodeAttempt); it must not import the functions, the local stack
+// or entry points.
+package runjobs
