@@ -2,10 +2,8 @@ package dag
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -39,49 +37,10 @@ func LoadDir(dir string, opts Options) (*LoadResult, error) {
 // cannot be read at all (it does not exist, or a directory cannot be listed); problems in the
 // files are in the result.
 func LoadFiles(paths []string, opts Options) (*LoadResult, error) {
-	var files []string
-	seen := map[string]bool{}
-	addFile := func(f string) {
-		key := filepath.Clean(f)
-		if !seen[key] {
-			seen[key] = true
-			files = append(files, f)
-		}
+	files, err := listFiles(paths, "load")
+	if err != nil {
+		return nil, err
 	}
-	for _, path := range paths {
-		info, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("dag: load %s: %w", path, err)
-		}
-		if !info.IsDir() {
-			addFile(path)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(path, func(f string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if f != path && strings.HasPrefix(e.Name(), ".") {
-				if e.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if !e.IsDir() && isDAGFile(f) {
-				found = append(found, f)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("dag: load %s: %w", path, err)
-		}
-		sort.Strings(found)
-		for _, f := range found {
-			addFile(f)
-		}
-	}
-
 	res := &LoadResult{Errors: map[string]Problems{}}
 	defined := map[string]string{} // DAG id → file
 	for _, f := range files {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -42,6 +41,8 @@ type Claim struct {
 	at     time.Time  // the attempt document's update time
 	ti     scheduler.TaskInstance
 	tiTime time.Time // the task instance's update time after the claim
+
+	started, ended time.Time // the attempt's start (the claim) and its recorded end
 }
 
 // Claim claims an attempt for a worker: the attempt document is created (the first delivery
@@ -74,7 +75,7 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	a := scheduler.Attempt{
 		ID: ref.AttemptID, DagID: ref.DagID, RunID: ref.RunID, TaskID: ref.TaskID, TryNumber: ref.TryNumber,
 		Type: task.Type, State: scheduler.AttemptRunning, Worker: w.Name, ExecutorRef: w.ExecutorRef, LogRef: w.LogRef,
-		LeaseExpiresAt: lease, StartedAt: now, TickDueAt: &lease,
+		LeaseExpiresAt: lease, StartedAt: now, TickDueAt: &lease, ExpireAt: e.expireAt(now),
 	}
 	at, err := e.store.CreateAttempt(ctx, &a)
 	if errors.Is(err, fsstore.ErrExists) {
@@ -83,7 +84,7 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at}
+	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at, started: now}
 	for range maxConflictRetries {
 		var ut time.Time
 		f := map[string]any{"state": string(scheduler.TaskRunning), "started_at": now, "tick_due_at": nil}
@@ -168,7 +169,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	}
 	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
-	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res)
+	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
 	if err != nil {
 		return err
 	}
@@ -202,7 +203,7 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 		// The lease expired and the tick declared this worker lost: that outcome stands.
 		return fmt.Errorf("%w: record result of %s: %v", ErrStale, c.Ref.AttemptID, err)
 	}
-	c.at = at
+	c.at, c.ended = at, now
 	return nil
 }
 
@@ -210,8 +211,11 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 // the retry policy, a sensor's reschedule and timeout, a branch's choice, a for_each task's
 // expansion), starting from v (re-read on conflict), then queues a no-delay retry or
 // advances the downstream. It returns the state it wrote.
+//
+// ran is how long the attempt ran (negative: unknown), for the task_finished log line the
+// write that wins logs.
 func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, ref scheduler.AttemptRef,
-	v *fsstore.Versioned[scheduler.TaskInstance], res Result) (scheduler.TaskState, error) {
+	v *fsstore.Versioned[scheduler.TaskInstance], res Result, ran time.Duration) (scheduler.TaskState, error) {
 	now := e.now()
 	policy := scheduler.RetryPolicy{
 		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
@@ -288,6 +292,7 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 			return "", err
 		}
 		v.UpdateTime, v.Rec.State = ut, state
+		e.logTaskFinished(ctx, ref, state, res.State, ran, errMsg)
 		break
 	}
 	switch {
@@ -393,51 +398,4 @@ func (e *Engine) HandleEvent(ctx context.Context, data []byte) error {
 		return fmt.Errorf("%w: event for unknown run %s/%s: %v", scheduler.ErrBadMessage, ev.DagID, ev.RunID, err)
 	}
 	return err
-}
-
-// HandleDeadTask fails the task of a tasks-topic message that was dead-lettered (the
-// dispatcher could not handle it MaxDeliveryAttempts times), so the task ends with the
-// reason instead of hanging in queued. A message whose attempt is no longer current changes
-// nothing.
-func (e *Engine) HandleDeadTask(ctx context.Context, data []byte) error {
-	msg, err := scheduler.DecodeTaskMessage(data)
-	if err != nil {
-		e.Stats.BadMessages.Add(1)
-		return err
-	}
-	e.Stats.DeadLettered.Add(1)
-	rc, err := e.loadRun(ctx, msg.DagID, msg.RunID)
-	if errors.Is(err, fsstore.ErrNotFound) {
-		return fmt.Errorf("%w: dead-lettered task of unknown run %s/%s", scheduler.ErrBadMessage, msg.DagID, msg.RunID)
-	}
-	if err != nil {
-		return err
-	}
-	reason := fmt.Sprintf("dead-lettered: attempt %s (%s) could not be dispatched after %d deliveries; see the dispatcher's log",
-		msg.AttemptID, msg.Type, psqueue.MaxDeliveryAttempts)
-	for range maxConflictRetries {
-		v, err := e.store.GetTaskInstance(ctx, msg.DagID, msg.RunID, msg.TaskID)
-		if err != nil {
-			return err
-		}
-		if v.Rec.AttemptID != msg.AttemptID || v.Rec.State != scheduler.TaskQueued {
-			return nil // claimed, cleared or replaced meanwhile
-		}
-		f := scheduler.StateFields(scheduler.TaskFailed)
-		f["ended_at"], f["error"], f["tick_due_at"] = e.now(), reason, nil
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
-		if isConflict(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		e.log.Error("task failed: its message was dead-lettered", "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID, "attempt_id", msg.AttemptID)
-		if err := e.cascade(ctx, rc, []string{msg.TaskID}); err != nil {
-			return err
-		}
-		e.publishEvent(ctx, msg.AttemptRef, scheduler.TaskFailed)
-		return nil
-	}
-	return fmt.Errorf("engine: dead-letter %s: too many concurrent changes", msg.AttemptID)
 }

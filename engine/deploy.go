@@ -149,15 +149,34 @@ func (e *Engine) Prune(ctx context.Context, keep map[string]bool) ([]string, err
 		if keep[v.Rec.DagID] || !v.Rec.Active {
 			continue
 		}
-		_, err := e.store.UpdateDAGIf(ctx, v.Rec.DagID, v.UpdateTime, map[string]any{
-			"active": false, "next_due_at": nil, "updated_at": e.now(),
-		})
-		if err != nil && !isConflict(err) {
+		if err := e.deactivate(ctx, v.Rec.DagID, v.UpdateTime); err != nil {
 			return out, err
 		}
 		out = append(out, v.Rec.DagID)
 	}
 	return out, nil
+}
+
+// deactivate marks a DAG inactive, re-reading it when something else wrote it meanwhile (a
+// tick moving its cursor, a run noted for the UI).
+func (e *Engine) deactivate(ctx context.Context, dagID string, ut time.Time) error {
+	for range maxConflictRetries {
+		_, err := e.store.UpdateDAGIf(ctx, dagID, ut, map[string]any{
+			"active": false, "next_due_at": nil, "updated_at": e.now(),
+		})
+		if !isConflict(err) {
+			return err
+		}
+		v, err := e.store.GetDAG(ctx, dagID)
+		if err != nil {
+			return err
+		}
+		if !v.Rec.Active {
+			return nil
+		}
+		ut = v.UpdateTime
+	}
+	return fmt.Errorf("engine: deactivate %s: too many concurrent changes", dagID)
 }
 
 // Trigger starts a manual run of a deployed DAG with conf (checked against the DAG's params)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +29,15 @@ type Config struct {
 	StartGrace time.Duration
 	// TickBatch bounds the documents one due query of the tick reads.
 	TickBatch int
+	// Retention is how long run, task-instance and attempt documents are kept: each gets
+	// expire_at = its creation + Retention, and Firestore's TTL deletes it after that
+	// (DefaultRetention).
+	Retention time.Duration
 }
+
+// DefaultRetention is how long runs and their task instances and attempts are kept unless
+// UPDRAFT_RETENTION says otherwise.
+const DefaultRetention = 90 * 24 * time.Hour
 
 func (c Config) withDefaults() Config {
 	if c.RepublishAfter <= 0 {
@@ -41,6 +51,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TickBatch <= 0 {
 		c.TickBatch = 500
+	}
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
 	}
 	return c
 }
@@ -60,7 +73,8 @@ type Engine struct {
 	cfg   Config
 	specs sync.Map // dagID~version → *dag.DAG; versions are immutable
 
-	executor Executor
+	executor    Executor
+	deadLetters DeadLetters
 
 	// Stats counts what the engine did, for /metrics and tests.
 	Stats Stats
@@ -133,7 +147,8 @@ const maxConflictRetries = 50
 
 // ConfigFromEnv reads the engine's settings from the environment, so every component of a
 // deployment (scheduler, dispatcher, workers) uses the same ones: UPDRAFT_REPUBLISH_AFTER,
-// UPDRAFT_LEASE and UPDRAFT_START_GRACE as Go durations. Unset variables keep the defaults.
+// UPDRAFT_LEASE and UPDRAFT_START_GRACE as Go durations, and UPDRAFT_RETENTION as a Go
+// duration or a number of days ("90d"). Unset variables keep the defaults.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	var c Config
 	for name, dst := range map[string]*time.Duration{
@@ -147,5 +162,36 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			*dst = d
 		}
 	}
+	if v := getenv("UPDRAFT_RETENTION"); v != "" {
+		d, err := ParseRetention(v)
+		if err != nil {
+			return c, fmt.Errorf("UPDRAFT_RETENTION=%q: %w", v, err)
+		}
+		c.Retention = d
+	}
 	return c.withDefaults(), nil
 }
+
+// ParseRetention reads a retention period: a number of days ("90d") or a Go duration
+// ("2160h"), positive.
+func ParseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days like 90d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive retention like 90d or 2160h", s)
+	}
+	return d, nil
+}
+
+// expireAt is when a document created now is deleted by Firestore's TTL.
+func (e *Engine) expireAt(now time.Time) time.Time { return now.Add(e.cfg.Retention).UTC() }
+
+// Retention returns how long runs, task instances and attempts are kept.
+func (e *Engine) Retention() time.Duration { return e.cfg.Retention }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -35,13 +34,15 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 // bundle is one test's world: its own project on the emulators.
 type bundle struct {
-	ctx    context.Context
-	store  *fsstore.Store
-	queue  *psqueue.Queue
-	eng    *engine.Engine
-	clock  *clock
-	worker *tasks.Worker
-	runs   map[string]*atomic.Int64 // executions per task id, by the test task types
+	ctx     context.Context
+	store   *fsstore.Store
+	queue   *psqueue.Queue
+	eng     *engine.Engine
+	clock   *clock
+	worker  *tasks.Worker
+	runs    map[string]*atomic.Int64 // executions per task id, by the test task types
+	logs    *logRecorder             // every line the engine and the worker logged
+	project string
 }
 
 func setup(t *testing.T, cfg engine.Config) *bundle {
@@ -62,9 +63,10 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2025, 1, 10, 0, 30, 0, 0, time.UTC)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := newLogRecorder()
+	log := slog.New(logs)
 	eng := engine.New(st, q, cfg, clk.Now, log)
-	b := &bundle{ctx: ctx, store: st, queue: q, eng: eng, clock: clk, runs: map[string]*atomic.Int64{}}
+	b := &bundle{ctx: ctx, store: st, queue: q, eng: eng, clock: clk, runs: map[string]*atomic.Int64{}, logs: logs, project: project}
 	reg := tasks.Builtins()
 	count := func(id string) *atomic.Int64 {
 		if b.runs[id] == nil {
@@ -91,7 +93,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 	return b
 }
 
-var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip", "count", "test.poke", "test.item", "test.list")
+var testTypes = append(append([]string{}, dag.BuiltinTaskTypes...), "test.ok", "test.fail", "test.skip", "count", "test.poke", "test.item", "test.list", "test.slow")
 
 func (b *bundle) deploy(t *testing.T, src string) *dag.DAG {
 	t.Helper()

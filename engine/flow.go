@@ -83,11 +83,12 @@ func (e *Engine) expand(ctx context.Context, rc *runCtx, task *dag.Task, v *fsst
 		return scheduler.TaskSkipped, e.cascade(ctx, rc, []string{task.ID})
 	}
 	tis := make([]*scheduler.TaskInstance, n)
+	expire := e.expireAt(e.now())
 	for i := range items {
 		tis[i] = &scheduler.TaskInstance{
 			DagID: rc.run.DagID, RunID: rc.run.RunID, RunKey: rc.run.Key(), TaskID: scheduler.MapChildID(task.ID, i),
 			Type: task.Type, State: scheduler.TaskNone, MaxTries: task.Retries + 1,
-			Downstream: []string{scheduler.MapMarker(task.ID)}, MapIndex: ptr(i), MapItem: string(items[i]),
+			Downstream: []string{scheduler.MapMarker(task.ID)}, MapIndex: ptr(i), MapItem: string(items[i]), ExpireAt: expire,
 		}
 	}
 	if err := e.store.CreateTaskInstances(ctx, tis); err != nil {

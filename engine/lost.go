@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/updraft-dev/updraft/fsstore"
@@ -57,8 +58,11 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 		if err != nil {
 			return "", err
 		}
-		v.UpdateTime, a.State, a.Error = ut, scheduler.AttemptLost, msg
+		v.UpdateTime, a.State, a.Error, a.EndedAt = ut, scheduler.AttemptLost, msg, &now
 		e.Stats.LostWorkers.Add(1)
+		e.logEvent(ctx, slog.LevelWarn, LogEventLostWorker, "lost worker: the attempt failed",
+			append(taskAttrs(scheduler.AttemptRef{DagID: a.DagID, RunID: a.RunID, TaskID: a.TaskID, TryNumber: a.TryNumber, AttemptID: a.ID}),
+				slog.String(LogKeyExecutorRef, a.ExecutorRef), slog.Time("lease_expired_at", a.LeaseExpiresAt))...)
 	}
 	rc, err := e.loadRun(ctx, a.DagID, a.RunID)
 	if err != nil {
@@ -73,10 +77,14 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	if err != nil {
 		return "", err
 	}
+	ended := now
+	if a.EndedAt != nil {
+		ended = *a.EndedAt
+	}
 	switch {
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State == scheduler.TaskRunning:
 		// The outcome is on the attempt but not yet on the task instance.
-		state, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, XCom: json.RawMessage(a.XCom)})
+		state, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, XCom: json.RawMessage(a.XCom)}, span(a.StartedAt, ended))
 		if err != nil {
 			return "", err
 		}

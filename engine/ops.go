@@ -226,7 +226,12 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		if err := e.cascade(ctx, rc, []string{taskID}); err != nil {
 			return err
 		}
-		return e.maybeFinishRun(ctx, rc)
+		if err := e.maybeFinishRun(ctx, rc); err != nil {
+			return err
+		}
+		// A finished run may keep its state and still change a cell.
+		e.noteRun(ctx, dagID, runID)
+		return nil
 	}
 	return fmt.Errorf("engine: mark %s: too many concurrent changes", taskID)
 }
@@ -255,8 +260,14 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 			return err
 		}
 		if err == nil && state == scheduler.TaskFailed {
-			e.publishEvent(ctx, scheduler.AttemptRef{DagID: v.Rec.DagID, RunID: v.Rec.RunID, TaskID: v.Rec.TaskID,
-				TryNumber: v.Rec.TryNumber, AttemptID: v.Rec.AttemptID}, state)
+			ref := scheduler.AttemptRef{DagID: v.Rec.DagID, RunID: v.Rec.RunID, TaskID: v.Rec.TaskID,
+				TryNumber: v.Rec.TryNumber, AttemptID: v.Rec.AttemptID}
+			ran := time.Duration(-1)
+			if v.Rec.State == scheduler.TaskRunning && v.Rec.StartedAt != nil {
+				ran = span(*v.Rec.StartedAt, now)
+			}
+			e.logTaskFinished(ctx, ref, state, "", ran, msg)
+			e.publishEvent(ctx, ref, state)
 		}
 		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
 			e.cancelAttempt(ctx, v.Rec.AttemptID)
@@ -273,6 +284,9 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
 			"state": string(scheduler.RunFailed), "ended_at": now, "tick_due_at": nil,
 		})
+		if err == nil {
+			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
+		}
 		if !isConflict(err) {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/updraft-dev/updraft/dag"
@@ -77,6 +78,7 @@ func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 		DagID: nr.DagID, RunID: nr.RunID, RunType: nr.Type, Version: nr.Version, State: scheduler.RunQueued,
 		LogicalDate: nr.Logical.UTC(), IntervalStart: nr.Interval.Start.UTC(), IntervalEnd: nr.Interval.End.UTC(),
 		Conf: conf, BackfillID: nr.BackfillID, CreatedAt: now, TickDueAt: ptr(now.Add(e.cfg.StartGrace)),
+		ExpireAt: e.expireAt(now),
 	}
 	if nr.Type == scheduler.RunScheduled {
 		if spec, err := e.Spec(ctx, nr.DagID, nr.Version); err == nil {
@@ -92,6 +94,7 @@ func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 		return nil, err
 	}
 	e.Stats.RunsCreated.Add(1)
+	e.noteRun(ctx, r.DagID, r.RunID)
 	v, err := e.store.GetRun(ctx, r.DagID, r.RunID)
 	if err != nil {
 		return nil, err
@@ -114,10 +117,11 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 		return err
 	}
 	tis := make([]*scheduler.TaskInstance, 0, len(rc.spec.Tasks))
+	expire := e.expireAt(e.now())
 	for _, t := range rc.spec.Tasks {
 		ti := &scheduler.TaskInstance{
 			DagID: rc.run.DagID, RunID: rc.run.RunID, RunKey: rc.run.Key(), TaskID: t.ID, Type: t.Type,
-			State: scheduler.TaskNone, MaxTries: t.Retries + 1, Downstream: rc.downstream[t.ID],
+			State: scheduler.TaskNone, MaxTries: t.Retries + 1, Downstream: rc.downstream[t.ID], ExpireAt: expire,
 		}
 		if ti.Downstream == nil {
 			ti.Downstream = []string{}
@@ -146,6 +150,10 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 	})
 	if err != nil && !isConflict(err) {
 		return err
+	}
+	if err == nil { // this write started the run; a conflict means another starter did
+		e.logRunStarted(ctx, &rc.run, now)
+		e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
 	}
 	rc.run.State = scheduler.RunRunning
 	if len(done) > 0 {
@@ -383,6 +391,9 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 		if isConflict(err) {
 			continue
 		}
+		if err == nil {
+			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
+		}
 		return err
 	}
 	return fmt.Errorf("engine: settle run %s: too many concurrent changes", rc.run.Key())
@@ -443,4 +454,17 @@ func earliestSLA(d *dag.DAG) time.Duration {
 		}
 	}
 	return best
+}
+
+// logRunStarted logs LogEventDagrunStarted; a scheduled run carries its schedule delay (its
+// start minus the end of its data interval, when the schedule made it due), Airflow's
+// dagrun.schedule_delay.
+func (e *Engine) logRunStarted(ctx context.Context, r *scheduler.Run, now time.Time) {
+	attrs := []slog.Attr{
+		slog.String(LogKeyDagID, r.DagID), slog.String(LogKeyRunID, r.RunID), slog.String(LogKeyRunType, string(r.RunType)),
+	}
+	if r.RunType == scheduler.RunScheduled && !r.IntervalEnd.IsZero() {
+		attrs = append(attrs, slog.Int64(LogKeyScheduleDelayMS, max(now.Sub(r.IntervalEnd), 0).Milliseconds()))
+	}
+	e.logEvent(ctx, slog.LevelInfo, LogEventDagrunStarted, "run started", attrs...)
 }

@@ -14,25 +14,28 @@ import (
 
 // TickReport says what one tick did.
 type TickReport struct {
-	At          time.Time     `json:"at"`
-	DueDAGs     int           `json:"due_dags"`
-	RunsCreated int           `json:"runs_created"`
-	RunsStarted int           `json:"runs_started"`
-	Republished int           `json:"republished"`
-	Retried     int           `json:"retried"`
-	Poked       int           `json:"poked"`
-	LostWorkers int           `json:"lost_workers"`
-	FollowedUp  int           `json:"followed_up"`
-	Reads       int64         `json:"reads"`
-	Writes      int64         `json:"writes"`
-	Duration    time.Duration `json:"duration_ns"`
-	Errors      []string      `json:"errors,omitempty"`
+	At          time.Time `json:"at"`
+	DueDAGs     int       `json:"due_dags"`
+	RunsCreated int       `json:"runs_created"`
+	RunsStarted int       `json:"runs_started"`
+	Republished int       `json:"republished"`
+	Retried     int       `json:"retried"`
+	Poked       int       `json:"poked"`
+	LostWorkers int       `json:"lost_workers"`
+	FollowedUp  int       `json:"followed_up"`
+	// DeadLettered counts the dead-lettered messages the tick handled (SetDeadLetters).
+	DeadLettered int           `json:"dead_lettered"`
+	Reads        int64         `json:"reads"`
+	Writes       int64         `json:"writes"`
+	Duration     time.Duration `json:"duration_ns"`
+	Errors       []string      `json:"errors,omitempty"`
 }
 
 // Tick does the work that waits on time: it creates the runs of due schedules, finishes
 // starting runs whose creator died, republishes attempts nobody claimed, queues retries now
 // due, fails attempts whose worker was lost, and finishes the follow-up of attempts whose
-// worker died after recording its result. Every query is an indexed range over a due-time field, so its cost grows with
+// worker died after recording its result, and (with SetDeadLetters) handles dead-lettered
+// messages. Every query is an indexed range over a due-time field, so its cost grows with
 // what is due, not with the number of DAGs. Errors on one item don't stop the others.
 func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 	start := time.Now()
@@ -106,6 +109,11 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 			fail(err)
 		}
 	}
+	n, errs := e.drainDeadLetters(ctx)
+	rep.DeadLettered = n
+	for _, err := range errs {
+		fail(err)
+	}
 	r1, w1 := e.store.Counts()
 	rep.Reads, rep.Writes, rep.Duration = r1-r0, w1-w0, time.Since(start)
 	return rep, nil
@@ -152,13 +160,28 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 		rec.NextStart, rec.NextEnd = ptr(plan.Next.Start.UTC()), ptr(plan.Next.End.UTC())
 	}
 	rec.NextDueAt = dueAt(&rec)
-	_, err = e.store.UpdateDAGIf(ctx, rec.DagID, d.UpdateTime, map[string]any{
-		"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt,
-	})
-	if isConflict(err) {
-		return created, nil // another tick moved it; the runs it made are the same runs
+	fields := map[string]any{"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt}
+	ut := d.UpdateTime
+	for range maxConflictRetries {
+		_, err = e.store.UpdateDAGIf(ctx, rec.DagID, ut, fields)
+		if !isConflict(err) {
+			return created, err
+		}
+		// The DAG document changed since it was read: another tick moved the cursor (the
+		// runs it made are the same runs), or something else wrote it (a run noted for the
+		// UI, a pause, a deploy). Move the cursor only if it is still where this tick found
+		// it, on the same version and not paused.
+		v, err := e.store.GetDAG(ctx, rec.DagID)
+		if err != nil {
+			return created, err
+		}
+		still, ok := cursorOf(&v.Rec)
+		if !ok || !still.Start.Equal(cur.Start) || v.Rec.Version != d.Rec.Version || v.Rec.Paused != d.Rec.Paused || v.Rec.Active != d.Rec.Active {
+			return created, nil
+		}
+		ut = v.UpdateTime
 	}
-	return created, err
+	return created, fmt.Errorf("engine: move the schedule of %s: too many concurrent changes", rec.DagID)
 }
 
 // tickTask handles a task instance whose tick_due_at passed.

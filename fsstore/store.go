@@ -230,9 +230,24 @@ func versionKey(dagID, version string) string { return dagID + "~" + version }
 
 // ---- Runs
 
-// CreateRun creates a run; ErrExists means a run with its key is already there.
+// CreateRun creates a run; ErrExists means a run with its key is already there. The run
+// must carry its expire_at (Firestore's TTL would delete a zero one at once).
 func (s *Store) CreateRun(ctx context.Context, r *scheduler.Run) error {
+	if err := needExpiry(ColRuns, r.Key(), r.ExpireAt); err != nil {
+		return err
+	}
 	return s.create(ctx, ColRuns, r.Key(), r)
+}
+
+// ErrNoExpiry means a run, task instance or attempt was to be created without its expire_at.
+var ErrNoExpiry = errors.New("fsstore: no expire_at")
+
+// needExpiry refuses a record without expire_at: Firestore's TTL would delete it at once.
+func needExpiry(col, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("fsstore: create %s/%s: %w (set it to creation + retention)", col, id, ErrNoExpiry)
+	}
+	return nil
 }
 
 // GetRun reads a run.
@@ -277,8 +292,14 @@ func (s *Store) DueRuns(ctx context.Context, now time.Time, limit int) ([]Versio
 // ---- Task instances
 
 // CreateTaskInstances creates a run's task instances; those that already exist are left as
-// they are, so a run whose creator died half-way can be completed by anyone.
+// they are, so a run whose creator died half-way can be completed by anyone. Each must carry
+// its expire_at.
 func (s *Store) CreateTaskInstances(ctx context.Context, tis []*scheduler.TaskInstance) error {
+	for _, ti := range tis {
+		if err := needExpiry(ColTaskInstances, ti.Key(), ti.ExpireAt); err != nil {
+			return err
+		}
+	}
 	bw := s.fs.BulkWriter(ctx)
 	jobs := make([]*firestore.BulkWriterJob, 0, len(tis))
 	for _, ti := range tis {
@@ -355,8 +376,11 @@ func (s *Store) RunProgress(ctx context.Context, runKey string) (total, finished
 // ---- Attempts
 
 // CreateAttempt creates an attempt document: the worker's claim. ErrExists means another
-// delivery of the same attempt claimed it first.
+// delivery of the same attempt claimed it first. The attempt must carry its expire_at.
 func (s *Store) CreateAttempt(ctx context.Context, a *scheduler.Attempt) (time.Time, error) {
+	if err := needExpiry(ColAttempts, a.ID, a.ExpireAt); err != nil {
+		return time.Time{}, err
+	}
 	res, err := s.fs.Collection(ColAttempts).Doc(a.ID).Create(ctx, a)
 	s.wrote(ColAttempts, a.ID, err)
 	if err != nil {

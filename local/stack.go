@@ -157,6 +157,7 @@ func (s *Stack) Run(ctx context.Context) error {
 	}()
 	// Dead letters: a task message the dispatcher could never handle fails its task; an
 	// event the advancer could never handle is logged (the tick's follow-up covers it).
+	// Streamed here, so the engine's tick must not drain them too (no SetDeadLetters).
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -166,11 +167,7 @@ func (s *Stack) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		errs <- s.Queue.Receive(ctx, psqueue.SubEventsDead, 16, func(ctx context.Context, data []byte) error {
-			s.Engine.Stats.DeadLettered.Add(1)
-			s.Log.Error("a task event was dead-lettered; the tick's follow-up advances its run", "event", string(data))
-			return nil
-		})
+		errs <- s.Queue.Receive(ctx, psqueue.SubEventsDead, 16, s.Engine.HandleDeadEvent)
 	}()
 	// Alerts read the same events on their own subscription: Slack never delays a task.
 	wg.Add(1)

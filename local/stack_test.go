@@ -350,6 +350,11 @@ tasks:
 	if ti.Rec.State != scheduler.TaskFailed || !strings.Contains(ti.Rec.Error, "dead-lettered") {
 		t.Fatalf("a: %s %q; want failed with the dead-letter reason", ti.Rec.State, ti.Rec.Error)
 	}
+	// The handler counts the message once it is done with it, just after failing the run.
+	deadline := time.Now().Add(30 * time.Second)
+	for s.stack.Status().DeadLettered == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // polling a counter, not a timing assumption
+	}
 	if st := s.stack.Status(); st.DeadLettered != 1 {
 		t.Fatalf("dead-lettered count %d; want 1", st.DeadLettered)
 	}

@@ -55,6 +55,8 @@ type Run struct {
 	// SLADueAt is when the earliest SLA of a scheduled run (the DAG's or a task's, counted
 	// from the data interval end) passes; the alerts' tick checks it then and moves it on.
 	SLADueAt *time.Time `firestore:"sla_due_at" json:"-"`
+	// ExpireAt is when Firestore's TTL deletes the run: its creation plus the retention.
+	ExpireAt time.Time `firestore:"expire_at" json:"-"`
 }
 
 // Key is the run's document id.
@@ -106,6 +108,8 @@ type TaskInstance struct {
 	// item (JSON), which its templates see as .index and .item.
 	MapIndex *int   `firestore:"map_index" json:"map_index,omitempty"`
 	MapItem  string `firestore:"map_item" json:"map_item,omitempty"`
+	// ExpireAt is when Firestore's TTL deletes the instance: its creation plus the retention.
+	ExpireAt time.Time `firestore:"expire_at" json:"-"`
 }
 
 // Key is the task instance's document id.
@@ -155,6 +159,8 @@ type Attempt struct {
 	// (a lost worker), and once finished, a follow-up deadline that the worker clears after
 	// it has advanced the task's downstream (so a worker dying in between loses nothing).
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+	// ExpireAt is when Firestore's TTL deletes the attempt: its claim plus the retention.
+	ExpireAt time.Time `firestore:"expire_at" json:"-"`
 }
 
 // Finished reports whether the attempt has an outcome.

@@ -44,29 +44,16 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	"github.com/updraft-dev/updraft/auth"
+	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/functions"
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{ReplaceAttr: cloudLogging}))
+	log := cloudlog.New(os.Stderr)
 	if err := run(log); err != nil {
 		log.Error("updraft-functions stopped", "error", err)
 		os.Exit(1)
 	}
-}
-
-// cloudLogging renames slog's keys to the ones Cloud Logging reads.
-func cloudLogging(_ []string, a slog.Attr) slog.Attr {
-	switch a.Key {
-	case slog.MessageKey:
-		a.Key = "message"
-	case slog.LevelKey:
-		a.Key = "severity"
-		if lv, ok := a.Value.Any().(slog.Level); ok && lv == slog.LevelWarn {
-			a.Value = slog.StringValue("WARNING")
-		}
-	}
-	return a
 }
 
 func run(log *slog.Logger) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/auth"
+	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
@@ -38,25 +39,11 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{ReplaceAttr: cloudLogging}))
+	log := cloudlog.New(os.Stderr)
 	if err := run(log); err != nil {
 		log.Error("scheduler stopped", "error", err)
 		os.Exit(1)
 	}
-}
-
-// cloudLogging renames slog's keys to the ones Cloud Logging reads.
-func cloudLogging(_ []string, a slog.Attr) slog.Attr {
-	switch a.Key {
-	case slog.MessageKey:
-		a.Key = "message"
-	case slog.LevelKey:
-		a.Key = "severity"
-		if lv, ok := a.Value.Any().(slog.Level); ok && lv == slog.LevelWarn {
-			a.Value = slog.StringValue("WARNING")
-		}
-	}
-	return a
 }
 
 func run(log *slog.Logger) error {
@@ -81,6 +68,9 @@ func run(log *slog.Logger) error {
 	}
 	defer q.Close()
 	eng := engine.New(st, q, cfg, nil, log)
+	// Nothing else reads the dead-letter subscriptions on GCP: each tick drains them (the
+	// local stack streams them instead and does not set this).
+	eng.SetDeadLetters(q)
 	// The lost-worker check asks Cloud Run whether an attempt's job execution still runs.
 	if x, err := workerJobs(ctx, log); err != nil {
 		return err
@@ -110,7 +100,7 @@ func run(log *slog.Logger) error {
 			if err == nil {
 				last = rep
 				log.Info("tick", "runs_created", rep.RunsCreated, "republished", rep.Republished, "retried", rep.Retried,
-					"reads", rep.Reads, "duration_ms", rep.Duration.Milliseconds())
+					"dead_lettered", rep.DeadLettered, "reads", rep.Reads, "duration_ms", rep.Duration.Milliseconds())
 			}
 			return rep, err
 		},
