@@ -1,26 +1,15 @@
-# Updraft on Google Cloud. This first part holds what the code's correctness and cost depend
-# on: the Firestore database and the composite indexes of every query the code makes. The
-# services, topics, jobs and IAM follow with the deployment work (docs/deploy.md).
+# Updraft on Google Cloud: everything a deployment needs, one file per concern (README.md
+# lists them). The Go tests in this folder (README.md) check, offline, what can drift
+# from the code: Firestore indexes, env vars, roles, topic names, the TTL policy.
 
 terraform {
   required_version = ">= 1.5"
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.0"
+      version = ">= 6.40"
     }
   }
-}
-
-variable "project" {
-  description = "The GCP project id."
-  type        = string
-}
-
-variable "region" {
-  description = "The region for Firestore and the services, e.g. asia-northeast3."
-  type        = string
-  default     = "asia-northeast3"
 }
 
 provider "google" {
@@ -28,8 +17,40 @@ provider "google" {
   region  = var.region
 }
 
-resource "google_firestore_database" "updraft" {
-  name        = "(default)"
-  location_id = var.region
-  type        = "FIRESTORE_NATIVE"
+data "google_project" "this" {
+  project_id = var.project
+}
+
+locals {
+  project_number = data.google_project.this.number
+
+  # Google-managed service agents that act on Updraft's behalf.
+  pubsub_agent = "serviceAccount:service-${local.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  iap_agent    = "serviceAccount:service-${local.project_number}@gcp-sa-iap.iam.gserviceaccount.com"
+
+  # Cloud Run services' deterministic URLs (https://NAME-PROJECT_NUMBER.REGION.run.app): the
+  # OIDC audience the services check and the invokers ask for, known before the services
+  # exist, so no service depends on its own URL.
+  run_url = {
+    for k, name in local.service_names : k => "https://${name}-${local.project_number}.${var.region}.run.app"
+  }
+
+  service_names = {
+    scheduler     = "${var.name_prefix}-scheduler"
+    ui            = "${var.name_prefix}-ui"
+    dispatch      = "${var.name_prefix}-dispatch"
+    advance       = "${var.name_prefix}-advance"
+    alerts        = "${var.name_prefix}-alerts"
+    slack_actions = "${var.name_prefix}-slack-actions"
+  }
+
+  # Container images, built and pushed by `make deploy` into the Artifact Registry
+  # repository below.
+  image_base = "${var.region}-docker.pkg.dev/${var.project}/${var.artifact_repository}"
+  images = {
+    scheduler = "${local.image_base}/updraft-scheduler:${var.image_tag}"
+    ui        = "${local.image_base}/updraft-ui:${var.image_tag}"
+    functions = "${local.image_base}/updraft-functions:${var.image_tag}"
+    worker    = var.worker_image != "" ? var.worker_image : "${local.image_base}/updraft-worker:${var.image_tag}"
+  }
 }
