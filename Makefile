@@ -85,8 +85,8 @@ deploy: deploy-check build ## deploy to Google Cloud: images, terraform apply, t
 	$(TF_APPLY) $(TF_VARS)
 	$(if $(ADMIN),@echo "==> granting admin to $(ADMIN)")
 	$(if $(ADMIN),GOOGLE_CLOUD_PROJECT='$(PROJECT)' UPDRAFT_USER="$$(gcloud config get-value account 2>/dev/null)" $(BIN)/updraft users grant '$(ADMIN)' admin)
-	@echo "==> DAGs from $(if $(DAGS),$(DAGS),examples/dags) (written to Firestore with your credentials: the REST API has no DAG deploy yet)"
-	GOOGLE_CLOUD_PROJECT='$(PROJECT)' UPDRAFT_USER="$$(gcloud config get-value account 2>/dev/null)" $(BIN)/updraft dags deploy $(if $(DAGS),$(DAGS),examples/dags)
+	@echo "==> DAGs from $(if $(DAGS),$(DAGS),examples/dags), through the API (the ID token's email needs the admin role; docs/deploy.md)"
+	$(BIN)/updraft --api "$$($(TF) output -raw ui_url)" dags deploy $(if $(DAGS),$(DAGS),examples/dags)
 	@echo "Deployed $(TAG). The UI: $$($(TF) output -raw ui_url)"
 
 .PHONY: destroy

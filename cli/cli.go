@@ -64,6 +64,7 @@ func (a *App) commands() []command {
 		{name: "secrets list", help: "list secret names (never values)", run: cmdSecretsList},
 		{name: "slack inbox", help: "what the local fake Slack received", run: cmdSlackInbox},
 		{name: "tick", help: "run one tick now and print what it did", run: cmdTick},
+		{name: "db clean", args: "--before DATE [--dry-run]", help: "delete finished runs before DATE with their tasks and attempts", run: cmdDBClean},
 		{name: "worker", help: "execute the attempt in UPDRAFT_ATTEMPT (the worker's entry point)", run: cmdWorker, hidden: true},
 	}
 }
@@ -76,12 +77,16 @@ func (a *App) Run(ctx context.Context, argv []string) int {
 	if a.Stdin == nil {
 		a.Stdin = os.Stdin
 	}
+	argv, apiURL := a.splitAPIFlag(argv) // global --api URL: go through the REST API
 	cmds := a.commands()
 	sort.SliceStable(cmds, func(i, j int) bool { return len(cmds[i].name) > len(cmds[j].name) })
 	joined := strings.Join(argv, " ")
 	for _, c := range cmds {
 		if joined == c.name || strings.HasPrefix(joined, c.name+" ") {
 			rest := argv[len(strings.Fields(c.name)):]
+			if apiURL != "" {
+				return a.exit(c, a.runOverAPI(ctx, apiURL, c.name, rest))
+			}
 			err := c.run(ctx, a, rest)
 			return a.exit(c, err)
 		}
@@ -121,7 +126,8 @@ type silentError struct{ code int }
 func (e silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func (a *App) usage() {
-	fmt.Fprintln(a.Stderr, "updraft: Airflow-style workflows on Google Cloud, serverless.\n\nCommands:")
+	fmt.Fprintln(a.Stderr, "updraft: Airflow-style workflows on Google Cloud, serverless.\n\n"+
+		"Global flag: --api URL (or UPDRAFT_API) runs commands through a deployment's REST API (see docs/api.md).\n\nCommands:")
 	for _, c := range a.commands() {
 		if !c.hidden {
 			fmt.Fprintf(a.Stderr, "  %-16s %-44s %s\n", c.name, c.args, c.help)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/alerts"
+	"github.com/updraft-dev/updraft/api"
+	"github.com/updraft-dev/updraft/auth"
+	"github.com/updraft-dev/updraft/console"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
@@ -22,6 +27,7 @@ import (
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
+	"github.com/updraft-dev/updraft/web"
 )
 
 // workerCmd is how the local dispatcher starts a worker: UPDRAFT_WORKER_CMD, else this very
@@ -163,6 +169,11 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		mux.Handle("POST /slack/actions", actions)
 		defer actions.Wait()
 	}
+	ui, err := devUI(ctx, a, stack, dagDir, standIns.Slack.URL)
+	if err != nil {
+		return err
+	}
+	mux.Handle("/", ui) // the UI and /api/v1, as the dev identity
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
@@ -176,6 +187,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 
 	fmt.Fprintf(a.Stdout, `
 Updraft is running locally (project %s on the emulators).
+  UI          %s/ (as %s, admin; the Slack inbox at %s/slack)
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
   stand-ins   BigQuery (%s, dataset updraft_examples), Secret Manager, Slack (updraft slack inbox),
@@ -191,7 +203,7 @@ Try, in another terminal:
   updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
+`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
 
 	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
 	err = stack.Run(ctx)
@@ -304,4 +316,32 @@ func seedDevSecrets(ctx context.Context, project, url string) error {
 		}
 	}
 	return nil
+}
+
+// devEmail is the dev identity: UPDRAFT_DEV_USER, else auth's default.
+func devEmail(a *App) string {
+	if e := strings.TrimSpace(a.Getenv(auth.EnvDevUser)); e != "" {
+		return e
+	}
+	return auth.DefaultDevEmail
+}
+
+// devUI is the web UI and REST API over the local stack, with auth off: every request is the
+// dev identity (granted admin here), or the email in X-Updraft-Dev-User.
+func devUI(ctx context.Context, a *App, stack *local.Stack, dagDir, slackURL string) (http.Handler, error) {
+	acc := access.New(stack.Store, nil)
+	if _, err := acc.Grant(ctx, devEmail(a), access.Admin, access.Actor{Who: "updraft dev", From: "cli"}); err != nil {
+		return nil, fmt.Errorf("grant the dev identity admin: %w", err)
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	c := console.New(console.Config{Engine: stack.Engine, Store: stack.Store, Access: acc, Logs: console.FileLogs{},
+		ImportErrors: console.DirImportErrors(dagDir, parseOptions())})
+	return web.New(web.Config{
+		Console: c, API: api.New(c, api.Options{Identify: web.Identify, CSRFSecret: secret}),
+		Auth: auth.NewDev(devEmail(a), a.logger()).Middleware, CSRFSecret: secret, Dev: true,
+		SlackInbox: web.FakeSlackInbox(slackURL), Log: a.logger(),
+	}), nil
 }

@@ -3,10 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 
+	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
@@ -41,7 +41,7 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(a.Stderr, nil))
+	log := cloudlog.New(a.Stderr)
 	host, _ := os.Hostname()
 	execRef := a.Getenv("CLOUD_RUN_EXECUTION")
 	if execRef == "" {

@@ -1,0 +1,9 @@
+// Package api serves Updraft's JSON REST API under /api/v1: a thin HTTP layer over package
+// console, which authorises every call and records every action. It reads the caller's
+// identity from the request (put there by package auth), checks CSRF tokens on state-changing
+// browser requests, and maps console errors to one error shape:
+//
+//	{"error": {"code": "not_found", "message": "..."}}
+//
+// It must not import the web package; docs/openapi.yaml documents every route.
+package api

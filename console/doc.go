@@ -1,0 +1,10 @@
+// Package console holds the operations the UI and the REST API call: reads of DAGs, runs,
+// tasks, attempts, logs, variables, users and the audit log, and the actions (trigger, pause,
+// clear, mark, backfill, variables, grants, DAG deploys), each with a dry-run preview.
+//
+// Every method takes the Caller and authorises it first (the console is the gate: the UI and
+// the API only translate HTTP); every action, taken, refused or failed, is recorded in the
+// audit log. Errors are *Error values with a code and an HTTP status.
+//
+// It must not import net/http or the web and api packages: those sit on top of it.
+package console
