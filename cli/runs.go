@@ -317,26 +317,5 @@ func sortInstances(ctx context.Context, st *fsstore.Store, r scheduler.Run, tis 
 			}
 		}
 	}
-	key := func(ti scheduler.TaskInstance) (string, int, int) {
-		base, idx := ti.TaskID, -1
-		if p, i, ok := scheduler.ParseMapChild(ti.TaskID); ok {
-			base, idx = p, i
-		}
-		n, ok := pos[base]
-		if !ok {
-			n = len(pos)
-		}
-		return base, n, idx
-	}
-	sort.SliceStable(tis, func(i, j int) bool {
-		bi, ni, xi := key(tis[i].Rec)
-		bj, nj, xj := key(tis[j].Rec)
-		if ni != nj {
-			return ni < nj
-		}
-		if bi != bj {
-			return bi < bj
-		}
-		return xi < xj
-	})
+	sort.SliceStable(tis, func(i, j int) bool { return scheduler.InstanceLess(pos, tis[i].Rec.TaskID, tis[j].Rec.TaskID) })
 }

@@ -492,28 +492,7 @@ func (c *Console) RunTasks(ctx context.Context, who Caller, dagID, runID string)
 }
 
 func sortInstances(tis []fsstore.Versioned[scheduler.TaskInstance], pos map[string]int) {
-	key := func(ti scheduler.TaskInstance) (int, string, int) {
-		base, idx := ti.TaskID, -1
-		if p, i, ok := scheduler.ParseMapChild(ti.TaskID); ok {
-			base, idx = p, i
-		}
-		n, ok := pos[base]
-		if !ok {
-			n = len(pos)
-		}
-		return n, base, idx
-	}
-	sort.SliceStable(tis, func(i, j int) bool {
-		ni, bi, xi := key(tis[i].Rec)
-		nj, bj, xj := key(tis[j].Rec)
-		if ni != nj {
-			return ni < nj
-		}
-		if bi != bj {
-			return bi < bj
-		}
-		return xi < xj
-	})
+	sort.SliceStable(tis, func(i, j int) bool { return scheduler.InstanceLess(pos, tis[i].Rec.TaskID, tis[j].Rec.TaskID) })
 }
 
 // taskAttempts reads a task instance and its attempts: not_found for an unknown run or task.

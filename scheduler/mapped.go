@@ -44,3 +44,29 @@ func MappedState(c UpstreamCounts) TaskState {
 	}
 	return TaskSuccess
 }
+
+// InstanceLess orders task instance ids as a DAG's file lists its tasks (pos: task id → its
+// place), each for_each task's instances right after it by index; tasks the file doesn't
+// list go last, by id.
+func InstanceLess(pos map[string]int, a, b string) bool {
+	key := func(id string) (int, string, int) {
+		base, idx := id, -1
+		if p, i, ok := ParseMapChild(id); ok {
+			base, idx = p, i
+		}
+		n, ok := pos[base]
+		if !ok {
+			n = len(pos)
+		}
+		return n, base, idx
+	}
+	na, ba, xa := key(a)
+	nb, bb, xb := key(b)
+	if na != nb {
+		return na < nb
+	}
+	if ba != bb {
+		return ba < bb
+	}
+	return xa < xb
+}

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -123,5 +125,15 @@ func TestRunIDs(t *testing.T) {
 	}
 	if _, _, ok := SplitRunRef("scheduled__x"); ok {
 		t.Fatal("bare run id split")
+	}
+}
+
+func TestInstanceLessFollowsTheFileThenTheIndex(t *testing.T) {
+	pos := map[string]int{"extract": 0, "load": 1, "report": 2}
+	ids := []string{"report", "load[10]", "zzz_gone", "load[2]", "extract", "load", "aaa_gone"}
+	sort.SliceStable(ids, func(i, j int) bool { return InstanceLess(pos, ids[i], ids[j]) })
+	want := []string{"extract", "load", "load[2]", "load[10]", "report", "aaa_gone", "zzz_gone"}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Fatalf("order = %v; want %v", ids, want)
 	}
 }
