@@ -4,7 +4,7 @@
 // are in Secret Manager (docs/slack-app.md) it also serves POST /slack/actions, the alerts'
 // Retry button (UPDRAFT_SLACK_API_URL points it at another Slack Web API, e.g. the fake).
 //
-// Every endpoint but /slack/actions takes only a Google OIDC token whose audience is
+// Every endpoint but /healthz and /slack/actions takes only a Google OIDC token whose audience is
 // UPDRAFT_OIDC_AUDIENCE and whose email is one of UPDRAFT_OIDC_INVOKERS (docs/auth.md);
 // UPDRAFT_AUTH=off turns that off for local runs, and is refused on Cloud Run. On GCP
 // (K_SERVICE set) the lost-worker check asks the Cloud Run Admin API about the worker jobs'
@@ -119,12 +119,10 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	root := http.NewServeMux()
-	root.Handle("/", guard.Middleware(h.Mux()))
+	h.Guard = guard.Middleware
 	actions := slackActions(ctx, project, eng, st, log)
 	if actions != nil {
-		// Public: Slack can't send an OIDC token; its request signature authenticates it.
-		root.Handle("POST /slack/actions", actions)
+		h.SlackActions = actions
 		defer actions.Wait() // clicks acknowledged before a shutdown finish their work
 	}
 	port := os.Getenv("PORT")
@@ -135,7 +133,7 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)

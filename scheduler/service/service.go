@@ -24,20 +24,29 @@ type Handler struct {
 	// Counters returns metric name → value for /metrics (Prometheus text format).
 	Counters func() map[string]float64
 	// SlackActions serves POST /slack/actions (package slackactions); nil leaves the route
-	// out.
+	// out. It is never behind Guard: Slack can't send an OIDC token, and the handler checks
+	// Slack's request signature itself.
 	SlackActions http.Handler
+	// Guard, when set, wraps every route but /healthz and /slack/actions: on GCP, the check
+	// that a request carries a Google OIDC token from an allowed invoker (package auth).
+	Guard func(http.Handler) http.Handler
 }
 
 // Mux returns the routes.
 func (h *Handler) Mux() *http.ServeMux {
 	mux := http.NewServeMux()
+	guarded := mux
+	if h.Guard != nil {
+		guarded = http.NewServeMux()
+		mux.Handle("/", h.Guard(guarded))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+	guarded.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.Status())
 	})
-	mux.HandleFunc("POST /tick", func(w http.ResponseWriter, r *http.Request) {
+	guarded.HandleFunc("POST /tick", func(w http.ResponseWriter, r *http.Request) {
 		rep, err := h.Tick(r.Context())
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{"code": "tick_failed", "message": err.Error()}})
@@ -45,7 +54,7 @@ func (h *Handler) Mux() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, rep)
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+	guarded.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		c := h.Counters()
 		names := make([]string, 0, len(c))
