@@ -45,6 +45,10 @@ type Claim struct {
 	started, ended time.Time // the attempt's start (the claim) and its recorded end
 }
 
+// MaxTries is how many tries the task has in all: its retries plus one, counted on from its
+// last clear.
+func (c *Claim) MaxTries() int { return max(c.ti.MaxTries, c.Ref.TryNumber) }
+
 // Claim claims an attempt for a worker: the attempt document is created (the first delivery
 // wins; a duplicate gets ErrDuplicate) and the task instance moves queued → running, only
 // while it still names this attempt (else ErrStale).

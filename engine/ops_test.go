@@ -97,7 +97,18 @@ tasks:
 	if ref.TryNumber != 3 {
 		t.Fatalf("try %d after a clear; want 3 (tries counted on)", ref.TryNumber)
 	}
-	b.execute(t, r, "a") // fails: the retry budget starts again, so try 4 is queued
+	// What the worker says ("try 3 of 4") counts the budget from the clear too.
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := claim.MaxTries(); n != 4 {
+		t.Fatalf("claim's max tries %d after a clear; want 4", n)
+	}
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptFailed, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	// a failed: the retry budget starts again, so try 4 is queued: the retry budget starts again, so try 4 is queued
 	if ref := b.ref(t, r, "a"); ref.TryNumber != 4 {
 		t.Fatalf("try %d; want 4 (one retry again after the clear)", ref.TryNumber)
 	}

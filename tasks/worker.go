@@ -171,7 +171,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 		}
 	}()
 	logger.Info(fmt.Sprintf("running %s.%s try %d of %d (attempt %s)", claim.Ref.DagID, claim.Ref.TaskID,
-		claim.Ref.TryNumber, claim.Task.Retries+1, claim.Ref.AttemptID))
+		claim.Ref.TryNumber, claim.MaxTries(), claim.Ref.AttemptID))
 	getenv := w.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
