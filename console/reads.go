@@ -449,17 +449,10 @@ func (c *Console) Run(ctx context.Context, who Caller, dagID, runID string) (*Ru
 		return nil, err
 	}
 	r := rv.Rec
-	tis, err := c.store.ListTaskInstances(ctx, dagID, r.RunID)
+	tis, err := c.runInstances(ctx, r)
 	if err != nil {
-		return nil, AsError(err)
+		return nil, err
 	}
-	pos := map[string]int{}
-	if spec, err := c.eng.Spec(ctx, dagID, r.Version); err == nil {
-		for i, t := range spec.Tasks {
-			pos[t.ID] = i
-		}
-	}
-	sortInstances(tis, pos)
 	ats, err := c.store.RunAttempts(ctx, dagID, r.RunID)
 	if err != nil {
 		return nil, AsError(err)
@@ -482,13 +475,41 @@ func (c *Console) Run(ctx context.Context, who Caller, dagID, runID string) (*Ru
 	return out, nil
 }
 
+// runInstances reads a run's task instances in the DAG file's order, for_each instances after
+// their task.
+func (c *Console) runInstances(ctx context.Context, r scheduler.Run) ([]fsstore.Versioned[scheduler.TaskInstance], error) {
+	tis, err := c.store.ListTaskInstances(ctx, r.DagID, r.RunID)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	pos := map[string]int{}
+	if spec, err := c.eng.Spec(ctx, r.DagID, r.Version); err == nil {
+		for i, t := range spec.Tasks {
+			pos[t.ID] = i
+		}
+	}
+	sortInstances(tis, pos)
+	return tis, nil
+}
+
 // RunTasks returns a run's task instances.
 func (c *Console) RunTasks(ctx context.Context, who Caller, dagID, runID string) ([]TaskInstanceView, error) {
-	d, err := c.Run(ctx, who, dagID, runID)
+	if err := c.authRead(ctx, who); err != nil {
+		return nil, err
+	}
+	rv, err := c.getRun(ctx, dagID, runID)
 	if err != nil {
 		return nil, err
 	}
-	return d.Tasks, nil
+	tis, err := c.runInstances(ctx, rv.Rec)
+	if err != nil {
+		return nil, err
+	}
+	out := []TaskInstanceView{}
+	for _, ti := range tis {
+		out = append(out, instanceView(ti.Rec))
+	}
+	return out, nil
 }
 
 func sortInstances(tis []fsstore.Versioned[scheduler.TaskInstance], pos map[string]int) {
@@ -515,8 +536,15 @@ func (c *Console) taskAttempts(ctx context.Context, dagID, runID, taskID string)
 	return &ti.Rec, ats, nil
 }
 
-// Attempts returns a task's attempts in a run, oldest first.
-func (c *Console) Attempts(ctx context.Context, who Caller, dagID, runID, taskID string) ([]AttemptView, error) {
+// TaskDetail is a task instance of a run with its attempts, oldest first.
+type TaskDetail struct {
+	Instance TaskInstanceView `json:"instance"`
+	Attempts []AttemptView    `json:"attempts"`
+}
+
+// Task returns one task instance of a run and its attempts: what a task's page shows,
+// without reading the rest of the run.
+func (c *Console) Task(ctx context.Context, who Caller, dagID, runID, taskID string) (*TaskDetail, error) {
 	if err := c.authRead(ctx, who); err != nil {
 		return nil, err
 	}
@@ -524,11 +552,20 @@ func (c *Console) Attempts(ctx context.Context, who Caller, dagID, runID, taskID
 	if err != nil {
 		return nil, err
 	}
-	out := []AttemptView{}
+	out := &TaskDetail{Instance: instanceView(*ti), Attempts: []AttemptView{}}
 	for _, a := range ats {
-		out = append(out, attemptView(a.Rec, ti))
+		out.Attempts = append(out.Attempts, attemptView(a.Rec, ti))
 	}
 	return out, nil
+}
+
+// Attempts returns a task's attempts in a run, oldest first.
+func (c *Console) Attempts(ctx context.Context, who Caller, dagID, runID, taskID string) ([]AttemptView, error) {
+	t, err := c.Task(ctx, who, dagID, runID, taskID)
+	if err != nil {
+		return nil, err
+	}
+	return t.Attempts, nil
 }
 
 // findAttempt finds a try of a task: try 0 means the latest.

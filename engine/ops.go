@@ -35,33 +35,13 @@ func (e *Engine) ClearTasks(ctx context.Context, dagID, runID string, taskIDs []
 	if err != nil {
 		return nil, err
 	}
-	var instances []string // for_each instances cleared one by one: their task re-opens
-	tasks := make([]string, 0, len(taskIDs))
-	for _, id := range taskIDs {
-		if _, ok := rc.spec.Task(id); ok {
-			tasks = append(tasks, id)
-			continue
-		}
-		if _, ok := rc.task(id); ok {
-			instances = append(instances, id)
-			continue
-		}
-		return nil, fmt.Errorf("run %s/%s has no task %q (its tasks: %s)", dagID, runID, id, strings.Join(taskIDsOf(rc.spec), ", "))
+	set, instances, err := clearScope(rc, taskIDs, downstream, upstream)
+	if err != nil {
+		return nil, err
 	}
-	set := closure(rc.spec, tasks, downstream, upstream)
 	var cleared []string
-	for _, id := range instances {
+	for _, id := range instances { // for_each instances cleared one by one: their task re-opens
 		parent, _, _ := scheduler.ParseMapChild(id)
-		if downstream {
-			for t := range closure(rc.spec, []string{parent}, true, false) {
-				if t != parent {
-					set[t] = true
-				}
-			}
-		}
-		if set[parent] {
-			continue // the whole task is cleared, and expands again
-		}
 		t, _ := rc.task(id)
 		ok, err := e.resetTask(ctx, rc, t)
 		if err != nil {
@@ -361,4 +341,38 @@ func taskIDsOf(d *dag.DAG) []string {
 		out = append(out, t.ID)
 	}
 	return slices.Clip(out)
+}
+
+// clearScope works out what clearing ids in a run means, for ClearTasks and PreviewClear alike:
+// the tasks cleared whole (ids that are tasks, with their downstream and/or upstream as asked),
+// and the for_each instances cleared one by one (instance ids whose task is not cleared whole;
+// with downstream, an instance brings its task's downstream along).
+func clearScope(rc *runCtx, ids []string, downstream, upstream bool) (whole map[string]bool, instances []string, err error) {
+	var tasks, named []string
+	for _, id := range ids {
+		if _, ok := rc.spec.Task(id); ok {
+			tasks = append(tasks, id)
+			continue
+		}
+		if _, ok := rc.task(id); ok {
+			named = append(named, id)
+			continue
+		}
+		return nil, nil, fmt.Errorf("%w: run %s/%s has no task %q (its tasks: %s)", ErrUnknownTask, rc.run.DagID, rc.run.RunID, id, strings.Join(taskIDsOf(rc.spec), ", "))
+	}
+	whole = closure(rc.spec, tasks, downstream, upstream)
+	for _, id := range named {
+		parent, _, _ := scheduler.ParseMapChild(id)
+		if downstream {
+			for t := range closure(rc.spec, []string{parent}, true, false) {
+				if t != parent {
+					whole[t] = true
+				}
+			}
+		}
+		if !whole[parent] { // else the whole task is cleared, and expands again
+			instances = append(instances, id)
+		}
+	}
+	return whole, instances, nil
 }

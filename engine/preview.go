@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/updraft-dev/updraft/fsstore"
@@ -31,32 +30,9 @@ func (e *Engine) PreviewClear(ctx context.Context, dagID, runID string, taskIDs 
 	if err != nil {
 		return nil, err
 	}
-	var tasks, instances []string
-	for _, id := range taskIDs {
-		if _, ok := rc.spec.Task(id); ok {
-			tasks = append(tasks, id)
-			continue
-		}
-		if _, ok := rc.task(id); ok {
-			instances = append(instances, id)
-			continue
-		}
-		return nil, fmt.Errorf("%w: run %s/%s has no task %q (its tasks: %s)", ErrUnknownTask, dagID, runID, id, strings.Join(taskIDsOf(rc.spec), ", "))
-	}
-	set := closure(rc.spec, tasks, downstream, upstream)
-	var out []string
-	for _, id := range instances {
-		parent, _, _ := scheduler.ParseMapChild(id)
-		if downstream {
-			for t := range closure(rc.spec, []string{parent}, true, false) {
-				if t != parent {
-					set[t] = true
-				}
-			}
-		}
-		if !set[parent] {
-			out = append(out, id)
-		}
+	set, out, err := clearScope(rc, taskIDs, downstream, upstream)
+	if err != nil {
+		return nil, err
 	}
 	for _, t := range rc.spec.Tasks {
 		if set[t.ID] {

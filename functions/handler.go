@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/updraft-dev/updraft/alerts"
+	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
@@ -98,25 +99,12 @@ type backends struct {
 }
 
 func openBackends(ctx context.Context, target string, getenv func(string) string, log *slog.Logger) (*backends, error) {
-	project := getenv("GOOGLE_CLOUD_PROJECT")
-	if project == "" {
-		return nil, fmt.Errorf("functions: %s: GOOGLE_CLOUD_PROJECT is not set", target)
-	}
-	cfg, err := engine.ConfigFromEnv(getenv)
+	bk, err := backend.Open(ctx, getenv, log)
 	if err != nil {
 		return nil, fmt.Errorf("functions: %s: %w", target, err)
 	}
-	st, err := fsstore.Open(ctx, project)
-	if err != nil {
-		return nil, fmt.Errorf("functions: %s: %w", target, err)
-	}
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("functions: %s: %w", target, err)
-	}
-	b := &backends{st: st, q: q, eng: engine.New(st, q, cfg, nil, log), log: log}
-	b.closers = []func(){func() { st.Close() }, func() { q.Close() }}
+	b := &backends{st: bk.Store, q: bk.Queue, eng: bk.Engine, log: log}
+	b.closers = []func(){bk.Close}
 	return b, nil
 }
 

@@ -2,15 +2,12 @@ package functions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/updraft-dev/updraft/access"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/slackactions"
 	"github.com/updraft-dev/updraft/tasks"
@@ -27,38 +24,22 @@ import (
 // The work after the acknowledgement runs in the background, so on Cloud Run the service
 // needs CPU outside requests (--no-cpu-throttling).
 func SlackActions(ctx context.Context, getenv func(string) string, log *slog.Logger) (http.HandlerFunc, func(), error) {
-	project := getenv("GOOGLE_CLOUD_PROJECT")
-	if project == "" {
-		return nil, nil, errors.New("functions: SlackActions: GOOGLE_CLOUD_PROJECT is not set")
-	}
-	cfg, err := engine.ConfigFromEnv(getenv)
+	b, err := backend.Open(ctx, getenv, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("functions: SlackActions: %w", err)
 	}
-	st, err := fsstore.Open(ctx, project)
+	sm, err := secrets.Open(ctx, b.Project, getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("functions: SlackActions: %w", err)
-	}
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		st.Close()
-		return nil, nil, fmt.Errorf("functions: SlackActions: %w", err)
-	}
-	sm, err := secrets.Open(ctx, project, getenv)
-	if err != nil {
-		q.Close()
-		st.Close()
+		b.Close()
 		return nil, nil, fmt.Errorf("functions: SlackActions: %w", err)
 	}
 	defer sm.Close() // the credentials are read once, now
-	eng := engine.New(st, q, cfg, nil, log)
 	h, err := slackactions.FromSecrets(ctx, sm, slackactions.Config{
-		APIURL: getenv(tasks.EnvSlackAPIURL), Engine: eng, Access: access.New(st, nil), Log: log,
+		APIURL: getenv(tasks.EnvSlackAPIURL), Engine: b.Engine, Access: access.New(b.Store, nil), Log: log,
 	})
 	if err != nil {
-		q.Close()
-		st.Close()
+		b.Close()
 		return nil, nil, fmt.Errorf("functions: SlackActions: %w", err)
 	}
-	return h.ServeHTTP, func() { h.Wait(); q.Close(); st.Close() }, nil
+	return h.ServeHTTP, func() { h.Wait(); b.Close() }, nil
 }

@@ -348,7 +348,7 @@ func (ui *UI) run(w http.ResponseWriter, r *http.Request) {
 	ui.render(w, r, "run", d)
 }
 
-// ---- Attempt page: Me + DAG + Run (the task's state and its attempts) + Attempt + Log.
+// ---- Attempt page: Me + DAG + Task (the task's state and its attempts) + Attempt + Log.
 
 type taskPage struct {
 	DAG        *console.DAGDetail
@@ -382,7 +382,7 @@ func (ui *UI) task(w http.ResponseWriter, r *http.Request) {
 		ui.fail(w, r, err)
 		return
 	}
-	run, err := ui.cfg.Console.Run(r.Context(), who, dagID, runID)
+	task, err := ui.cfg.Console.Task(r.Context(), who, dagID, runID, taskID)
 	if err != nil {
 		ui.fail(w, r, err)
 		return
@@ -393,20 +393,7 @@ func (ui *UI) task(w http.ResponseWriter, r *http.Request) {
 		RunHref: runHref, Self: runHref + "/tasks/" + url.PathEscape(taskID),
 		ClearAPI: apiRun(dagID, runID) + "/tasks/" + url.PathEscape(taskID) + "/clear",
 		MarkAPI:  apiRun(dagID, runID) + "/tasks/" + url.PathEscape(taskID) + "/mark"}
-	for i := range run.Tasks {
-		if run.Tasks[i].TaskID == taskID {
-			p.TI = &run.Tasks[i]
-		}
-	}
-	if p.TI == nil {
-		ui.fail(w, r, console.Errorf(console.CodeNotFound, "run %s of %s has no task %q", runID, dagID, taskID))
-		return
-	}
-	for _, a := range run.Attempts {
-		if a.TaskID == taskID {
-			p.Attempts = append(p.Attempts, a)
-		}
-	}
+	p.TI, p.Attempts = &task.Instance, task.Attempts
 	live := url.Values{"live": {"1"}}
 	if try > 0 {
 		live.Set("try", strconv.Itoa(try))

@@ -26,11 +26,11 @@ import (
 	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/auth"
+	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
-	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/runjobs"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
@@ -49,25 +49,12 @@ func main() {
 func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	project := os.Getenv("GOOGLE_CLOUD_PROJECT")
-	if project == "" {
-		return errors.New("GOOGLE_CLOUD_PROJECT is not set")
-	}
-	cfg, err := engine.ConfigFromEnv(os.Getenv)
+	b, err := backend.Open(ctx, os.Getenv, log)
 	if err != nil {
 		return err
 	}
-	st, err := fsstore.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	eng := engine.New(st, q, cfg, nil, log)
+	defer b.Close()
+	project, st, q, eng := b.Project, b.Store, b.Queue, b.Engine
 	// Nothing else reads the dead-letter subscriptions on GCP: each tick drains them (the
 	// local stack streams them instead and does not set this).
 	eng.SetDeadLetters(q)

@@ -43,11 +43,9 @@ import (
 	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/api"
 	"github.com/updraft-dev/updraft/auth"
+	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/console"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 	"github.com/updraft-dev/updraft/web"
@@ -67,30 +65,17 @@ func main() {
 func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	project := os.Getenv("GOOGLE_CLOUD_PROJECT")
-	if project == "" {
-		return errors.New("GOOGLE_CLOUD_PROJECT is not set")
-	}
 	guard, err := auth.UIFromEnv(ctx, os.Getenv, log)
 	if err != nil {
 		return err
 	}
 	_, dev := guard.(*auth.Dev)
-	cfg, err := engine.ConfigFromEnv(os.Getenv)
+	b, err := backend.Open(ctx, os.Getenv, log)
 	if err != nil {
 		return err
 	}
-	st, err := fsstore.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	eng := engine.New(st, q, cfg, nil, log)
+	defer b.Close()
+	project, st, eng := b.Project, b.Store, b.Engine
 	logs, closeLogs, err := logReader(ctx, project)
 	if err != nil {
 		return err
