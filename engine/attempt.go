@@ -49,6 +49,44 @@ type Claim struct {
 // last clear.
 func (c *Claim) MaxTries() int { return max(c.ti.MaxTries, c.Ref.TryNumber) }
 
+// A worker's writes (the claim, each renewal, the result) are not bounded by anything the
+// attempt started with: each call to the store gets its own deadline, taken when the call
+// starts, and a call that fails for a transient reason (fsstore.Transient: unavailable,
+// overloaded, its deadline passed, aborted, internal) is tried again with backoff, for a
+// bounded time. Only a failed precondition whose re-read shows that the attempt is no longer
+// this worker's counts as stale.
+
+// callTimeout is the deadline of one call to the store: half the lease, within [1s, 20s].
+func (e *Engine) callTimeout() time.Duration {
+	return min(max(e.cfg.Lease/2, time.Second), 20*time.Second)
+}
+
+// writePatience is how long a claim or a result is retried before the worker gives up
+// (and exits non-zero): five leases, at least 10 s.
+func (e *Engine) writePatience() time.Duration { return max(5*e.cfg.Lease, 10*time.Second) }
+
+// retry calls f with a fresh deadline per call, again after a transient failure, with
+// backoff, for at most patience (wall-clock time). It returns f's last error.
+func (e *Engine) retry(ctx context.Context, patience time.Duration, f func(ctx context.Context) error) error {
+	giveUp := time.Now().Add(patience)
+	backoff := 100 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+		err := f(cctx)
+		cancel()
+		if err == nil || !fsstore.Transient(err) || ctx.Err() != nil || time.Now().Add(backoff).After(giveUp) {
+			return err
+		}
+		e.log.Debug("store call failed; trying again", "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
 // Claim claims an attempt for a worker: the attempt document is created (the first delivery
 // wins; a duplicate gets ErrDuplicate) and the task instance moves queued → running, only
 // while it still names this attempt (else ErrStale).
@@ -56,7 +94,12 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
-	v, err := e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID)
+	patience := e.writePatience()
+	var v *fsstore.Versioned[scheduler.TaskInstance]
+	err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID)
+		return err
+	})
 	if errors.Is(err, fsstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: no task instance %s/%s/%s", ErrStale, ref.DagID, ref.RunID, ref.TaskID)
 	}
@@ -66,8 +109,11 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
 		return nil, fmt.Errorf("%w: %s is %s with attempt %s", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
 	}
-	rc, err := e.loadRun(ctx, ref.DagID, ref.RunID)
-	if err != nil {
+	var rc *runCtx
+	if err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		rc, err = e.loadRun(ctx, ref.DagID, ref.RunID)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	task, ok := rc.task(ref.TaskID)
@@ -81,7 +127,27 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 		Type: task.Type, State: scheduler.AttemptRunning, Worker: w.Name, ExecutorRef: w.ExecutorRef, LogRef: w.LogRef,
 		LeaseExpiresAt: lease, StartedAt: now, TickDueAt: &lease, ExpireAt: e.expireAt(now),
 	}
-	at, err := e.store.CreateAttempt(ctx, &a)
+	var (
+		at        time.Time
+		uncertain bool // a create failed in a way that may have written it
+	)
+	err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		at, err = e.store.CreateAttempt(ctx, &a)
+		if errors.Is(err, fsstore.ErrExists) && uncertain {
+			// Our own create whose answer was lost, or another delivery's?
+			g, gerr := e.store.GetAttempt(ctx, a.ID)
+			if gerr != nil {
+				return gerr
+			}
+			if g.Rec.Worker == w.Name && g.Rec.ExecutorRef == w.ExecutorRef && g.Rec.State == scheduler.AttemptRunning &&
+				g.Rec.StartedAt.Sub(now).Abs() < time.Microsecond {
+				at = g.UpdateTime
+				return nil
+			}
+		}
+		uncertain = uncertain || fsstore.Transient(err)
+		return err
+	})
 	if errors.Is(err, fsstore.ErrExists) {
 		return nil, fmt.Errorf("%w: %s", ErrDuplicate, ref.AttemptID)
 	}
@@ -95,7 +161,10 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 		if v.Rec.SensorStartedAt == nil {
 			f["sensor_started_at"] = now
 		}
-		ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+			return err
+		})
 		if err == nil {
 			c.ti, c.tiTime = v.Rec, ut
 			c.ti.State = scheduler.TaskRunning
@@ -107,13 +176,25 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 		if !isConflict(err) {
 			return nil, err
 		}
-		if v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID); err != nil {
+		if err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID)
+			return err
+		}); err != nil {
 			return nil, err
+		}
+		if v.Rec.AttemptID == ref.AttemptID && v.Rec.State == scheduler.TaskRunning {
+			// Our own update, whose answer was lost: only this attempt's claimer (the one
+			// that created its document) moves it to running.
+			c.ti, c.tiTime = v.Rec, v.UpdateTime
+			return c, nil
 		}
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
 			c.mu.Lock()
-			_, _ = e.store.UpdateAttemptIf(ctx, ref.AttemptID, c.at, map[string]any{
-				"state": string(scheduler.AttemptFailed), "error": "superseded before it started", "ended_at": now, "tick_due_at": nil,
+			_ = e.retry(ctx, patience, func(ctx context.Context) error {
+				_, err := e.store.UpdateAttemptIf(ctx, ref.AttemptID, c.at, map[string]any{
+					"state": string(scheduler.AttemptFailed), "error": "superseded before it started", "ended_at": now, "tick_due_at": nil,
+				})
+				return err
 			})
 			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: %s changed to %s before the claim", ErrStale, v.Rec.Key(), v.Rec.State)
@@ -122,19 +203,66 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	return nil, fmt.Errorf("engine: claim %s: too many concurrent changes", ref.AttemptID)
 }
 
-// Renew extends the claim's lease. A worker calls it every LeaseInterval.
+// Renew extends the claim's lease. A worker calls it every LeaseInterval. It returns
+// ErrStale when the attempt is no longer this worker's (its task instance was cleared or
+// ended otherwise, or the attempt was declared lost): the task should stop, its result
+// would not stand. Any other error is transient; the next renewal tries again.
 func (c *Claim) Renew(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	lease := c.e.now().Add(c.e.cfg.Lease)
-	at, err := c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
-		"lease_expires_at": lease, "tick_due_at": lease,
+	e, patience := c.e, c.LeaseInterval()
+	var ti *fsstore.Versioned[scheduler.TaskInstance]
+	err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		ti, err = e.store.GetTaskInstance(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID)
+		return err
 	})
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return fmt.Errorf("%w: the task instance of %s is gone", ErrStale, c.Ref.AttemptID)
+	}
 	if err != nil {
 		return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
 	}
-	c.at = at
-	return nil
+	if ti.Rec.AttemptID != c.Ref.AttemptID || ti.Rec.State != scheduler.TaskRunning {
+		return fmt.Errorf("%w: %s is now %s with attempt %s", ErrStale, ti.Rec.Key(), ti.Rec.State, ti.Rec.AttemptID)
+	}
+	for range maxConflictRetries {
+		lease := e.now().Add(e.cfg.Lease)
+		var at time.Time
+		err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			at, err = e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
+				"lease_expires_at": lease, "tick_due_at": lease,
+			})
+			return err
+		})
+		if err == nil {
+			c.at = at
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
+		}
+		// Someone else wrote the attempt: the tick, seeing a lapsed lease, either found this
+		// worker alive (and moved the attempt's follow-up on) or declared it lost.
+		a, err := c.reread(ctx, patience)
+		if err != nil {
+			return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
+		}
+		if a.Rec.State != scheduler.AttemptRunning {
+			return fmt.Errorf("%w: attempt %s is %s: %s", ErrStale, c.Ref.AttemptID, a.Rec.State, a.Rec.Error)
+		}
+		c.at = a.UpdateTime
+	}
+	return fmt.Errorf("engine: renew lease of %s: too many concurrent changes", c.Ref.AttemptID)
+}
+
+// reread reads the claim's attempt document again.
+func (c *Claim) reread(ctx context.Context, patience time.Duration) (*fsstore.Versioned[scheduler.Attempt], error) {
+	var a *fsstore.Versioned[scheduler.Attempt]
+	err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		a, err = c.e.store.GetAttempt(ctx, c.Ref.AttemptID)
+		return err
+	})
+	return a, err
 }
 
 // Instance is the claimed task instance as it was at the claim (a for_each instance's item
@@ -171,22 +299,38 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	if err := c.record(ctx, res); err != nil {
 		return err
 	}
+	// The result is recorded with a follow-up deadline: should any of what follows fail,
+	// the tick does it again. Each step gets its own deadline.
+	fctx, cancel := context.WithTimeout(ctx, max(e.writePatience(), 2*time.Minute))
 	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
-	state, err := e.applyOutcome(ctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
-	if err != nil {
+	state, err := e.applyOutcome(fctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
+	cancel()
+	if errors.Is(err, ErrStale) {
 		return err
 	}
-	e.publishEvent(ctx, c.Ref, state)
+	if err != nil {
+		e.log.Warn("result recorded; its follow-up failed and is left to the tick", "attempt_id", c.Ref.AttemptID, "error", err)
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+	e.publishEvent(pctx, c.Ref, state)
+	cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, err := e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+	defer cancel()
+	if _, err := e.store.UpdateAttemptIf(cctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
 		e.log.Warn("could not clear the attempt's follow-up; the tick will redo it", "attempt_id", c.Ref.AttemptID, "error", err)
 	}
 	return nil
 }
 
-// record writes the result on the attempt, with a follow-up deadline for the tick.
+// record writes the result on the attempt, with a follow-up deadline for the tick. A write
+// that fails for a transient reason is tried again (writePatience); one that finds the
+// attempt changed re-reads it: still running, it is still ours (the tick moved a live
+// worker's follow-up on), and the write is made again; holding this very result, an earlier
+// try landed; anything else (declared lost) means the result does not stand: ErrStale.
 func (c *Claim) record(ctx context.Context, res Result) error {
 	now := c.e.now()
 	fields := map[string]any{"state": string(res.State), "ended_at": now, "error": res.Error,
@@ -202,13 +346,36 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	at, err := c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
-	if err != nil {
-		// The lease expired and the tick declared this worker lost: that outcome stands.
-		return fmt.Errorf("%w: record result of %s: %v", ErrStale, c.Ref.AttemptID, err)
+	patience := c.e.writePatience()
+	for range maxConflictRetries {
+		var at time.Time
+		err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			at, err = c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
+			return err
+		})
+		if err == nil {
+			c.at, c.ended = at, now
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
+		}
+		a, err := c.reread(ctx, patience)
+		if err != nil {
+			return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
+		}
+		switch {
+		case a.Rec.State == scheduler.AttemptRunning:
+			c.at = a.UpdateTime
+		case a.Rec.State == res.State && a.Rec.EndedAt != nil && a.Rec.EndedAt.Sub(now).Abs() < time.Microsecond && a.Rec.Error == res.Error:
+			c.at, c.ended = a.UpdateTime, now
+			return nil
+		default:
+			// The lease expired and the tick declared this worker lost: that outcome stands.
+			return fmt.Errorf("%w: record result of %s: the attempt is %s (%s)", ErrStale, c.Ref.AttemptID, a.Rec.State, a.Rec.Error)
+		}
 	}
-	c.at, c.ended = at, now
-	return nil
+	return fmt.Errorf("engine: record result of %s: too many concurrent changes", c.Ref.AttemptID)
 }
 
 // applyOutcome moves a running task instance to the state its attempt's result gives (with

@@ -2,68 +2,48 @@ package local
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/proctree"
 )
 
 // ProcessRef names a local process as an executor reference: `local:PID:STARTTIME`, with the
 // kernel's start time so a reused pid is not mistaken for the worker.
-func ProcessRef(pid int) string {
-	return fmt.Sprintf("local:%d:%s", pid, startTime(pid))
-}
+func ProcessRef(pid int) string { return proctree.Ref(pid) }
 
-// startTime is field 22 of /proc/PID/stat (clock ticks after boot), or "" if unknown.
-func startTime(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 { // the command name may hold spaces
-		if f := strings.Fields(s[i+1:]); len(f) > 19 {
-			return f[19]
-		}
-	}
-	return ""
-}
-
-// Processes is the local executor: a worker is alive while its process is.
+// Processes is the local executor: a worker is alive while its process is, or while the
+// supervisor of its task's process tree still runs (after the worker died, the supervisor
+// is killing what the task left; see internal/proctree). So once Alive says false, none of
+// the attempt's processes is left, and its retry cannot overlap them.
 type Processes struct{}
 
 var _ engine.Executor = Processes{}
 
-// Alive reports whether the process a `local:PID:STARTTIME` reference names still runs. A
-// reference of another kind is unknown here, which counts as gone.
+// Alive reports whether the process a `local:PID:STARTTIME` reference names still runs, or
+// a task process tree it supervised is not gone yet. A reference of another kind is unknown
+// here, which counts as gone.
 func (Processes) Alive(_ context.Context, ref string) (bool, error) {
-	_, ok := livePID(ref)
-	return ok, nil
+	if _, ok := proctree.ParseRef(ref); ok {
+		return true, nil
+	}
+	return len(proctree.Supervisors(ref)) > 0, nil
 }
 
 // Cancel sends SIGTERM to the worker process a reference names, if it still runs; the worker
-// then stops its task's process group and records the outcome.
+// then stops its task's process tree and records the outcome. Supervisors left by a worker
+// that died get SIGTERM too: they kill their trees and exit.
 func (Processes) Cancel(_ context.Context, ref string) error {
-	pid, ok := livePID(ref)
-	if !ok || pid == os.Getpid() { // an inline run in this very process is not killed
+	pid, ok := proctree.ParseRef(ref)
+	if !ok {
+		for _, s := range proctree.Supervisors(ref) {
+			_ = syscall.Kill(s, syscall.SIGTERM)
+		}
+		return nil
+	}
+	if pid == os.Getpid() { // an inline run in this very process is not killed
 		return nil
 	}
 	return syscall.Kill(pid, syscall.SIGTERM)
-}
-
-// livePID returns the pid of a `local:PID:STARTTIME` reference while that process runs.
-func livePID(ref string) (int, bool) {
-	parts := strings.Split(ref, ":")
-	if len(parts) != 3 || parts[0] != "local" {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(parts[1])
-	if err != nil {
-		return 0, false
-	}
-	st := startTime(pid)
-	return pid, st != "" && st == parts[2]
 }

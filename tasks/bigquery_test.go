@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/bigquery"
 
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
+	"github.com/updraft-dev/updraft/internal/proctree"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -30,6 +31,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	proctree.Init() // this test binary supervises the shell tasks it runs
 	code := m.Run()
 	if bqEmu != nil {
 		if err := bqEmu.Stop(); err != nil {

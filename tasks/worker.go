@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -70,8 +71,27 @@ type SecretResolver interface {
 }
 
 // Execute runs one attempt end to end. It returns nil when the attempt's outcome was
-// recorded (whatever it was) or when the delivery was a duplicate or stale and was dropped.
+// recorded (whatever it was) or when the delivery was a duplicate or stale and was dropped,
+// and an error when the outcome could not be recorded (the store did not answer within the
+// engine's retries): the process then exits non-zero, and the attempt is left to the tick.
+//
+// Nothing but the task's own timeout bounds how long it runs: every write to the store (the
+// claim, each lease renewal, the result) has its own short deadline, taken when it starts,
+// and the lease is renewed every third of engine.Config.Lease (UPDRAFT_LEASE) for as long
+// as the task runs. A renewal that finds the attempt is no longer this worker's (cleared,
+// timed out with its run, declared lost) stops the task, whose result would not stand.
+//
+// The attempt's log is bounded by UPDRAFT_LOG_MAX_BYTES (read here, through Getenv; bytes,
+// or a number with KiB, MiB or GiB; DefaultLogMaxBytes when unset).
 func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
+	getenv := w.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	logMax, err := ParseLogMaxBytes(getenv(EnvLogMaxBytes))
+	if err != nil {
+		return err
+	}
 	logRef := ""
 	if w.LogDir != "" {
 		logRef = "file:" + LogPath(w.LogDir, ref)
@@ -84,23 +104,30 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 	if err != nil {
 		return fmt.Errorf("claim %s: %w", ref.AttemptID, err)
 	}
-	// The result is recorded even when the worker is being stopped (SIGTERM cancels ctx).
-	finishCtx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancelFinish()
+	// The result is recorded even when the worker is being stopped (SIGTERM cancels ctx);
+	// each of Finish's writes takes its own deadline.
+	finishCtx := context.WithoutCancel(ctx)
 	finish := func(res engine.Result) error {
 		err := claim.Finish(finishCtx, res)
 		if errors.Is(err, engine.ErrStale) {
 			w.Log.Warn("result recorded on the attempt only", "attempt_id", ref.AttemptID, "reason", err)
 			return nil
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("record the result of attempt %s (%s): %w", ref.AttemptID, res.State, err)
+		}
+		return nil
 	}
 	logger, err := NewLogger(w.Stdout, w.LogDir, ref)
 	if err != nil {
 		return finish(failed(nil, "worker: open log: "+err.Error()))
 	}
+	logger.SetMaxBytes(logMax)
 	defer logger.Close()
 
+	// runCtx ends the task early when the attempt stops being this worker's.
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
 	leaseCtx, stopLease := context.WithCancel(ctx)
 	leaseDone := make(chan struct{})
 	go func() {
@@ -112,20 +139,58 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 			case <-leaseCtx.Done():
 				return
 			case <-t.C:
-				if err := claim.Renew(leaseCtx); err != nil && leaseCtx.Err() == nil {
-					w.Log.Warn("lease renewal failed", "attempt_id", ref.AttemptID, "error", err)
+				err := claim.Renew(leaseCtx)
+				switch {
+				case leaseCtx.Err() != nil:
+					return
+				case errors.Is(err, engine.ErrStale):
+					w.Log.Warn("the attempt is no longer this worker's: stopping its task", "attempt_id", ref.AttemptID, "reason", err)
+					stopRun(fmt.Errorf("stopped: %w", err))
+					return
+				case err != nil:
+					w.Log.Warn("lease renewal failed; retrying at the next renewal", "attempt_id", ref.AttemptID, "error", err)
 				}
 			}
 		}
 	}()
 
-	res := w.run(ctx, claim, logger)
+	res := w.run(runCtx, claim, logger)
 	stopLease()
 	<-leaseDone
 	if res.State == scheduler.AttemptFailed {
 		logger.Error(res.Error)
 	}
 	return finish(res)
+}
+
+// EnvLogMaxBytes names the variable that bounds an attempt's log (see Execute).
+const EnvLogMaxBytes = "UPDRAFT_LOG_MAX_BYTES"
+
+// ParseLogMaxBytes reads UPDRAFT_LOG_MAX_BYTES: a number of bytes, or a number followed by
+// KiB, MiB or GiB; "" is DefaultLogMaxBytes.
+func ParseLogMaxBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return DefaultLogMaxBytes, nil
+	}
+	num, mult := s, int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(s, suffix)), m
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult || n*mult < MinLogMaxBytes {
+		return 0, fmt.Errorf("%s=%q: want a number of bytes of at least %d, optionally with KiB, MiB or GiB (e.g. 16MiB)",
+			EnvLogMaxBytes, s, MinLogMaxBytes)
+	}
+	return n * mult, nil
+}
+
+// xcomTooLarge is the failure of a task whose XCom value is over engine.MaxXComBytes.
+func xcomTooLarge(n int) engine.Result {
+	return final(fmt.Sprintf("XCom of %d KiB is over the %d KiB limit: write large results to a table (bigquery.query's destination) or a file, and pass its name on",
+		n>>10, engine.MaxXComBytes>>10))
 }
 
 func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (res engine.Result) {
@@ -143,8 +208,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 		if len(res.XCom) > 0 {
 			res.XCom = json.RawMessage(render.Mask(string(res.XCom), resolver.Values()))
 			if len(res.XCom) > engine.MaxXComBytes {
-				res = final(fmt.Sprintf("XCom of %d KiB is over the %d KiB limit: write large results to a table (bigquery.query's destination) or a file, and pass its name on",
-					len(res.XCom)>>10, engine.MaxXComBytes>>10))
+				res = xcomTooLarge(len(res.XCom))
 			}
 		}
 	}()

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/updraft-dev/updraft/cli"
+	"github.com/updraft-dev/updraft/internal/proctree"
 )
 
 // Main executes the attempt named by UPDRAFT_ATTEMPT, as `updraft worker` does, and exits the
@@ -15,6 +16,7 @@ import (
 // result is still recorded. Call it last in main, after registering functions with
 // tasks.Register; it never returns.
 func Main() {
+	proctree.Init() // first: this binary is also the supervisor of the tasks' process trees
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, []string{"worker"})
 	stop()

@@ -9,9 +9,11 @@ import (
 	"syscall"
 
 	"github.com/updraft-dev/updraft/cli"
+	"github.com/updraft-dev/updraft/internal/proctree"
 )
 
 func main() {
+	proctree.Init() // first: this binary is also the supervisor of the tasks' process trees
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, os.Args[1:])
 	stop()
