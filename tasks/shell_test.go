@@ -86,7 +86,7 @@ func TestShellRunsUnderTheSupervisor(t *testing.T) {
 func TestShellTimeoutKillsSetsidDescendants(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
-	tc, _ := shellCtx(t, fmt.Sprintf("setsid sleep 60 & echo $! > %s; echo started; sleep 60", pidFile), 0)
+	tc, _ := shellCtx(t, fmt.Sprintf("setsid sleep 600 & echo $! > %s; echo started; sleep 600", pidFile), 0)
 	ctx, cancel := context.WithTimeoutCause(context.Background(), 2*time.Second, fmt.Errorf("timed out after 2s (the task's timeout)"))
 	defer cancel()
 	res := runShell(ctx, tc)

@@ -174,7 +174,7 @@ func SelfRef() string { return Ref(os.Getpid()) }
 func Ref(pid int) string { return fmt.Sprintf("local:%d:%s", pid, StartTime(pid)) }
 
 // ParseRef returns the pid a `local:PID:STARTTIME` reference names and whether that very
-// process still runs.
+// process still runs (a zombie does not).
 func ParseRef(ref string) (pid int, alive bool) {
 	parts := strings.Split(ref, ":")
 	if len(parts) != 3 || parts[0] != "local" {
@@ -184,7 +184,7 @@ func ParseRef(ref string) (pid int, alive bool) {
 		return 0, false
 	}
 	st := StartTime(pid)
-	return pid, st != "" && st == parts[2]
+	return pid, st != "" && st == parts[2] && Alive(pid)
 }
 
 // signalTree sends sig to a process group, ignoring a group that is gone.
