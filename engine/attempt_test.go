@@ -3,12 +3,15 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +227,55 @@ tasks:
 	if a.Rec.State != scheduler.AttemptRunning {
 		t.Fatalf("attempt is %s; want running, for the tick to judge", a.Rec.State)
 	}
+}
+
+// A worker whose attempt is cleared under it (no executor here to cancel it) learns so at
+// its next renewal and stops its task, process and all.
+func TestRenewalStopsATaskWhoseAttemptWasCleared(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: 2 * time.Second})
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	b.deploy(t, fmt.Sprintf(`id: cleared
+owner: owner@example.com
+tasks:
+  - {id: a, type: shell, with: {command: "echo $$ > %s; sleep 600"}}
+`, pidFile))
+	r := b.trigger(t, "cleared")
+	ref := b.ref(t, r, "a")
+	done := make(chan error, 1)
+	go func() { done <- b.worker.Execute(b.ctx, ref) }()
+	var pid int
+	deadline := time.Now().Add(30 * time.Second)
+	for pid == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the task did not start")
+		}
+		if b, err := os.ReadFile(pidFile); err == nil {
+			fmt.Sscan(string(b), &pid)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file the task writes
+	}
+	if _, err := b.eng.ClearTasks(b.ctx, r.DagID, r.RunID, []string{"a"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("execute: %v; want nil (the result does not stand, and that is no error)", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the worker kept running a cleared attempt")
+	}
+	if syscall.Kill(pid, 0) == nil && !strings.Contains(readStat(pid), ") Z") {
+		t.Fatalf("the cleared task's shell %d still runs", pid)
+	}
+	a, _ := b.store.GetAttempt(b.ctx, ref.AttemptID)
+	if a.Rec.State != scheduler.AttemptFailed || !strings.Contains(a.Rec.Error, "no longer current") {
+		t.Fatalf("attempt %s %q; want failed, stopped as no longer current", a.Rec.State, a.Rec.Error)
+	}
+}
+
+func readStat(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return string(b)
 }

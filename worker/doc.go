@@ -27,6 +27,11 @@
 // it with UPDRAFT_WORKER_CMD; on GCP, it is the worker Cloud Run job's image.
 // examples/go-worker is a complete example and docs/tasks/go.md the guide.
 //
+// Main's first step is internal/proctree's Init: the worker re-executes its own binary as
+// the supervisor of each shell task's process tree (so the tree dies with its task, and with
+// the worker), and in that role the process never gets past Init. Do nothing in main before
+// Main but register functions.
+//
 // This package only wires the process (signals, standard streams, exit code) to the CLI's
 // worker command; it holds no logic of its own, and nothing in Updraft may import it but
 // entry points (cmd/updraft-worker and custom workers' main packages).

@@ -172,3 +172,36 @@ func TestExitCodesAndSignalsAreMirrored(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStartTrue measures what the supervisor adds to a command: `true` under it.
+func BenchmarkStartTrue(b *testing.B) {
+	for range b.N {
+		tr, err := proctree.Start(proctree.Cmd{Path: "/bin/true"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tr.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStopEscapedTree measures Stop on a tree with a setsid grandchild.
+func BenchmarkStopEscapedTree(b *testing.B) {
+	file := filepath.Join(b.TempDir(), "pids")
+	for range b.N {
+		b.StopTimer()
+		os.Remove(file)
+		tr, err := proctree.Start(proctree.Cmd{Path: "/bin/sh", Args: []string{"-c", escaping(file)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for len(strings.Fields(readFile(file))) < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		b.StartTimer()
+		tr.Stop()
+	}
+}
+
+func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
