@@ -55,7 +55,8 @@ var envExempt = map[string]string{
 	"CLOUD_RUN_TASK_ATTEMPT": "set by Cloud Run in jobs",
 	"CLOUD_RUN_TASK_COUNT":   "set by Cloud Run in jobs",
 	// Set per execution.
-	"UPDRAFT_ATTEMPT": "set per execution by Dispatch's RunJob overrides",
+	"UPDRAFT_ATTEMPT":            "set per execution by Dispatch's RunJob overrides",
+	"UPDRAFT_PROCTREE_SUPERVISE": "set by the worker on the supervisor it re-executes itself as (internal/proctree)",
 	// Local only: emulators and stand-ins.
 	"FIRESTORE_EMULATOR_HOST":             "local emulator only",
 	"PUBSUB_EMULATOR_HOST":                "local emulator only",
@@ -87,6 +88,7 @@ var envExempt = map[string]string{
 	"UPDRAFT_LEASE":                   "optional: the engine's default",
 	"UPDRAFT_REPUBLISH_AFTER":         "optional: the engine's default",
 	"UPDRAFT_START_GRACE":             "optional: the engine's default",
+	"UPDRAFT_LOG_MAX_BYTES":           "optional: default 16 MiB per attempt's log",
 	"UPDRAFT_RETENTION":               "optional: the engine's default, 90d (how long finished runs are kept; the TTL policies act on expire_at)",
 	"UPDRAFT_ALERT_DIGEST_EVERY":      "optional: default 10m",
 	"UPDRAFT_ALERT_DIGEST_CONNECTION": "optional: default connection slack",
