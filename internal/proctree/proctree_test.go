@@ -139,6 +139,7 @@ func TestDeadStarterTakesTheTreeWithIt(t *testing.T) {
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now()
 	_ = cmd.Wait()
 	deadline := time.Now().Add(20 * time.Second)
 	for len(proctree.Supervisors(ref)) > 0 {
@@ -147,6 +148,7 @@ func TestDeadStarterTakesTheTreeWithIt(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling the process table
 	}
+	t.Logf("the supervisor was gone %s after the kill", time.Since(killed).Round(time.Millisecond))
 	// Once no supervisor of the dead starter is left, none of the tree is either.
 	assertGone(t, "after the starter was killed", append(ps, sups...))
 }
