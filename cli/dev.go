@@ -303,7 +303,7 @@ func seedDevSecrets(ctx context.Context, project, url string) error {
 	seeds := map[string]string{
 		"updraft-connections-slack":      `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
 		"updraft-connections-orders_api": `{"conn_type": "http", "host": "` + url + `"}`,
-		"updraft-slack-signing-secret":   devSlackSigningSecret,
+		"updraftsys-slack-signing-secret":   devSlackSigningSecret,
 	}
 	for name, value := range seeds {
 		if _, err := c.Access(ctx, name); err == nil {
