@@ -311,9 +311,9 @@ func seedDevSecrets(ctx context.Context, project, url string) error {
 	}
 	defer c.Close()
 	seeds := map[string]string{
-		"updraft-connections-slack":      `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
-		"updraft-connections-orders_api": `{"conn_type": "http", "host": "` + url + `"}`,
-		"updraftsys-slack-signing-secret":   devSlackSigningSecret,
+		"updraft-connections-slack":       `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
+		"updraft-connections-orders_api":  `{"conn_type": "http", "host": "` + url + `"}`,
+		"updraftsys-slack-signing-secret": devSlackSigningSecret,
 	}
 	for name, value := range seeds {
 		if _, err := c.Access(ctx, name); err == nil {
