@@ -148,21 +148,22 @@ func (c *codeCheck) list(l *tparse.ListNode, sc taintScope) {
 			c.list(x.List, sc)
 			c.list(x.ElseList, sc)
 		case *tparse.RangeNode:
-			tainted := c.pipe(x.Pipe, sc)
-			for _, v := range x.Pipe.Decl {
-				sc.vars[v.Ident[0]] = sc.vars[v.Ident[0]] || tainted
-			}
-			c.list(x.List, taintScope{dotTainted: tainted, vars: sc.vars})
-			c.list(x.ElseList, sc)
+			c.rebind(&x.BranchNode, sc)
 		case *tparse.WithNode:
-			tainted := c.pipe(x.Pipe, sc)
-			for _, v := range x.Pipe.Decl {
-				sc.vars[v.Ident[0]] = sc.vars[v.Ident[0]] || tainted
-			}
-			c.list(x.List, taintScope{dotTainted: tainted, vars: sc.vars})
-			c.list(x.ElseList, sc)
+			c.rebind(&x.BranchNode, sc)
 		}
 	}
+}
+
+// rebind walks a range or with: inside, dot (and the variables declared) hold the pipeline's
+// value, or its elements.
+func (c *codeCheck) rebind(b *tparse.BranchNode, sc taintScope) {
+	tainted := c.pipe(b.Pipe, sc)
+	for _, v := range b.Pipe.Decl {
+		sc.vars[v.Ident[0]] = sc.vars[v.Ident[0]] || tainted
+	}
+	c.list(b.List, taintScope{dotTainted: tainted, vars: sc.vars})
+	c.list(b.ElseList, sc)
 }
 
 // pipe reports whether a pipeline's value holds an untrusted value.
