@@ -85,6 +85,12 @@ tasks:
     with:
       env: {KEY: '{{ secret "updraft-leaky-api-key" }}'}
       command: cat ` + printed + ` >&2; exit 1
+  - id: reads_signing_secret
+    type: shell
+    retries: 2
+    with:
+      env: {KEY: '{{ secret "updraftsys-slack-signing-secret" }}'}
+      command: echo "$KEY"
 `
 	d, err := dag.Parse("leaky.yaml", []byte(src), dag.Options{})
 	if err != nil {
@@ -100,6 +106,10 @@ tasks:
 	}
 	if got := s.waitRun(t, r); got != scheduler.RunFailed {
 		t.Fatalf("run %s %v; want failed (to_error fails)", got, s.states(t, r))
+	}
+	// Updraft's own secrets are refused to templates, for good: no retry can read them.
+	if ti := mustTI(t, s, r, "reads_signing_secret"); ti.State != scheduler.TaskFailed || ti.TryNumber != 1 || !strings.Contains(ti.Error, "Updraft's own") {
+		t.Errorf("reads_signing_secret: %s try %d %q; want a final failure refusing Updraft's own secret", ti.State, ti.TryNumber, ti.Error)
 	}
 	sinks := map[string]string{}
 	for _, task := range []string{"to_xcom", "to_error"} {
