@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/local"
@@ -161,22 +165,42 @@ func TestHostileConfIsDataEverywhere(t *testing.T) {
 	hostileTypes(t, s, dir, bad)
 }
 
-// hostileTypes runs a DAG that hands a conf value to each task type that takes values, in
-// the safe forms (env, shq, query parameters, JSON), once per hostile value: each must arrive
+// hostileTypes runs a DAG that hands a conf value to each task type that takes values (shell,
+// http, sensor.http, pubsub.publish, slack.post, bigquery.query, branch, dag.trigger), in the
+// safe forms (env, shq, query parameters, JSON), once per hostile value: each must arrive
 // exactly as sent and nothing may run.
 func hostileTypes(t *testing.T, s *stackBundle, dir string, bad []string) {
 	var mu sync.Mutex
-	got := map[string][]string{} // what the API received: query q and JSON p
+	got := map[string][]string{} // what the API received from http: query q and JSON p
+	poked := map[string]int{}    // the queries sensor.http sent
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ P string }
 		b, _ := io.ReadAll(r.Body)
 		_ = json.Unmarshal(b, &body)
 		mu.Lock()
-		got[r.URL.Query().Get("q")] = append(got[r.URL.Query().Get("q")], body.P)
+		if r.Method == http.MethodGet {
+			poked[r.URL.Query().Get("q")]++
+		} else {
+			got[r.URL.Query().Get("q")] = append(got[r.URL.Query().Get("q")], body.P)
+		}
 		mu.Unlock()
 		io.WriteString(w, `{"ok": true}`)
 	}))
 	defer api.Close()
+	ps, err := pubsub.NewClient(s.ctx, s.stack.Project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	topic, err := ps.TopicAdminClient.CreateTopic(s.ctx, &pubsubpb.Topic{Name: "projects/" + s.stack.Project + "/topics/hostile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ps.SubscriptionAdminClient.CreateSubscription(s.ctx, &pubsubpb.Subscription{
+		Name: "projects/" + s.stack.Project + "/subscriptions/hostile-check", Topic: topic.GetName(), AckDeadlineSeconds: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
 	child := `id: hostile_child
 owner: owner@example.com
 params: {p: ""}
@@ -203,6 +227,12 @@ tasks:
   - id: http
     type: http
     with: {url: "` + api.URL + `/echo", method: POST, params: {q: "{{ .params.p }}"}, json: {p: "{{ .params.p }}"}}
+  - id: poke
+    type: sensor.http
+    with: {url: "` + api.URL + `/poke", params: {q: "{{ .params.p }}"}}
+  - id: publish
+    type: pubsub.publish
+    with: {topic: hostile, messages: [{data: {p: "{{ .params.p }}"}, attributes: {p: "{{ .params.p }}"}}]}
   - id: slack
     type: slack.post
     with: {channel: "#hostile", text: "got {{ .params.p }}"}
@@ -266,8 +296,31 @@ tasks:
 		if ps := got[v]; len(ps) != 1 || ps[0] != v {
 			t.Errorf("the API got %q as the query for %q with bodies %q; want it once, as sent", v, v, ps)
 		}
+		if poked[v] != 1 {
+			t.Errorf("sensor.http sent %q as its query %d times; want once, as sent", v, poked[v])
+		}
 	}
 	mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	published := map[string]string{} // attribute p → data
+	var pmu sync.Mutex
+	_ = ps.Subscriber(sub.GetName()).Receive(ctx, func(_ context.Context, m *pubsub.Message) {
+		m.Ack()
+		pmu.Lock()
+		defer pmu.Unlock()
+		var data struct{ P string }
+		_ = json.Unmarshal(m.Data, &data)
+		published[m.Attributes["p"]] = data.P
+		if len(published) == len(bad) {
+			cancel()
+		}
+	})
+	cancel()
+	for _, v := range bad {
+		if d, ok := published[v]; !ok || d != v {
+			t.Errorf("pubsub.publish carried %q as %q (received %v); want it in the data and the attribute, as sent", v, d, ok)
+		}
+	}
 	msgs := testStandIns.Slack.Messages()[before:]
 	texts := map[string]bool{}
 	for _, m := range msgs {
