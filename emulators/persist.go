@@ -96,7 +96,12 @@ func firestoreSpecWith(inst *installation, opt FirestoreOptions) (spec, error) {
 }
 
 // DataDir is where this Firestore emulator keeps its snapshots ("" if none).
-func (e *Emulator) DataDir() string { return e.dataDir }
+func (e *Emulator) DataDir() string {
+	if e == nil {
+		return ""
+	}
+	return e.dataDir
+}
 
 // latestFile names, inside a data dir, the latest complete snapshot. It is replaced
 // atomically (rename) once a snapshot is complete, so a crash mid-export leaves the previous
