@@ -1,0 +1,283 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/emulators"
+	"github.com/updraft-dev/updraft/emulators/emutest"
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/local/localtest"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/scheduler/service"
+)
+
+// faultStack is a local stack on emulators of its own, which the test kills and restarts.
+type faultStack struct {
+	ctx     context.Context
+	project string
+	set     *emulators.Set
+	stack   *local.Stack
+	log     *localtest.SyncBuffer
+}
+
+// startFaultStack starts private emulators (Firestore keeping snapshots in dataDir) and a
+// local stack on them with a fast ticker and healer; everything stops when the test ends.
+func startFaultStack(t *testing.T, dataDir string) *faultStack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	set, err := emulators.StartAllWith(ctx, t.TempDir(), emulators.FirestoreOptions{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &faultStack{ctx: ctx, project: emutest.Project(t), set: set, log: &localtest.SyncBuffer{}}
+	t.Cleanup(func() { b.set.Stop() })
+	// The stack sets the emulator hosts in this process: t.Setenv puts the shared ones back.
+	t.Setenv(emulators.FirestoreHostEnv, set.Firestore.Host)
+	t.Setenv(emulators.PubSubHostEnv, set.PubSub.Host)
+	st, err := local.Open(ctx, local.Config{
+		Project: b.project, Env: append(set.Env(), testStandIns.Env()...), LogDir: t.TempDir(),
+		WorkerCmd: []string{updraftBin, "worker"}, WorkerStderr: b.log,
+		Log:       slog.New(slog.NewTextHandler(b.log, nil)),
+		TickEvery: 300 * time.Millisecond, HealEvery: 100 * time.Millisecond,
+		Engine:    engine.Config{Lease: 20 * time.Second, RepublishAfter: 2 * time.Second},
+		WorkerEnv: []string{"UPDRAFT_LEASE=20s", "UPDRAFT_REPUBLISH_AFTER=2s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stack = st
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st.Close()
+		if t.Failed() || os.Getenv("HEAL_LOG") != "" {
+			t.Logf("stack log:\n%s", b.log.String())
+		}
+	})
+	return b
+}
+
+// health is what /healthz would answer now.
+func (b *faultStack) health() (map[string]string, bool) {
+	return service.Health(b.ctx, b.stack.Probes())
+}
+
+// until polls cond until it holds, failing the test after two minutes.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // a poll interval, not a timing assumption
+	}
+}
+
+// kill SIGKILLs an emulator's process group and waits until it is reaped.
+func kill(t *testing.T, e *emulators.Emulator) {
+	t.Helper()
+	if err := syscall.Kill(-e.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.Done():
+	case <-time.After(time.Minute):
+		t.Fatalf("the %s emulator (pid %d) did not exit after SIGKILL", e.Name, e.PID())
+	}
+}
+
+// lines counts each line of a file.
+func lines(t *testing.T, path string) map[string]int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for l := range strings.Lines(string(b)) {
+		n[strings.TrimSpace(l)]++
+	}
+	return n
+}
+
+func chainDAG(marks string) string {
+	return `id: chain
+owner: owner@example.com
+tasks:
+  - id: a
+    type: shell
+    with: {command: 'echo a >> ` + marks + `'}
+  - id: b
+    type: shell
+    needs: [a]
+    with: {command: 'echo b >> ` + marks + `'}
+  - id: c
+    type: shell
+    needs: [b]
+    with: {command: 'echo c >> ` + marks + `'}
+`
+}
+
+func (b *faultStack) deploy(t *testing.T, src string) {
+	t.Helper()
+	d, err := dag.Parse("chain.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.stack.Engine.Deploy(b.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *faultStack) waitRun(t *testing.T, r *scheduler.Run) scheduler.RunState {
+	t.Helper()
+	var state scheduler.RunState
+	until(t, "run "+r.RunID+" to finish", func() bool {
+		v, err := b.stack.Store.GetRun(b.ctx, r.DagID, r.RunID)
+		if err == nil {
+			state = v.Rec.State
+		}
+		return err == nil && state.Finished()
+	})
+	return state
+}
+
+// TestPubSubRestartIsHealed kills the Pub/Sub emulator in the middle of a run and starts it
+// again on its port, empty: /healthz turns red with the reason, then green once the healer
+// has recreated the topics and subscriptions; the run started before the kill finishes with
+// each task run once; each event is logged once.
+func TestPubSubRestartIsHealed(t *testing.T) {
+	b := startFaultStack(t, "")
+	marks := filepath.Join(t.TempDir(), "marks")
+	b.deploy(t, chainDAG(marks))
+	if h, ok := b.health(); !ok {
+		t.Fatalf("health before any fault: %v", h)
+	}
+	r, err := b.stack.Engine.Trigger(b.ctx, "chain", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, "task a to run", func() bool { return lines(t, marks)["a"] == 1 })
+
+	host := b.set.PubSub.Host
+	kill(t, b.set.PubSub)
+	h, ok := b.health()
+	if ok || h["store"] != "ok" || !strings.Contains(h["queue"], "Pub/Sub emulator at "+host) {
+		t.Fatalf("health with Pub/Sub dead: %v; want the queue red, naming %s", h, host)
+	}
+	// A publish gives up with an error naming Pub/Sub instead of hanging.
+	if err := b.stack.Queue.PublishEvent(b.ctx, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "Pub/Sub emulator at "+host) {
+		t.Fatalf("publish with Pub/Sub dead: %v; want an error naming it", err)
+	}
+
+	ps, err := b.set.PubSub.Restart(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.set.PubSub = ps
+	until(t, "the healer to recreate the topics", func() bool { return b.stack.Status().Heals.TopicsRecreated == 1 })
+	until(t, "health to turn green", func() bool { _, ok := b.health(); return ok })
+	if got := b.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s after the Pub/Sub restart; want success", got)
+	}
+	if n := lines(t, marks); n["a"] != 1 || n["b"] != 1 || n["c"] != 1 || len(n) != 3 {
+		t.Fatalf("executions %v; want a, b and c once each", n)
+	}
+	log := b.log.String()
+	for _, want := range []string{"answers without Updraft's topics", "queue is down"} {
+		if c := strings.Count(log, want); c != 1 {
+			t.Errorf("%q logged %d times; want once", want, c)
+		}
+	}
+}
+
+// TestFirestoreRestartIsHealed kills the Firestore emulator twice: with a saved snapshot
+// (the Keeper restarts it by itself and the DAG and the run are still there) and then with
+// no data left (the healer redeploys the DAG). Each time /healthz is red while it is down
+// and green again after.
+func TestFirestoreRestartIsHealed(t *testing.T) {
+	dataDir := t.TempDir()
+	b := startFaultStack(t, dataDir)
+	marks := filepath.Join(t.TempDir(), "marks")
+	src := chainDAG(marks)
+	b.deploy(t, src)
+	r, err := b.stack.Engine.Trigger(b.ctx, "chain", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s; want success", got)
+	}
+	kctx, stopKeeper := context.WithCancel(b.ctx)
+	keeper := &local.Keeper{Set: b.set, Project: b.project, SaveEvery: time.Hour, Log: slog.New(slog.NewTextHandler(b.log, nil))}
+	if err := keeper.Save(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	keeperDone := make(chan struct{})
+	go func() { defer close(keeperDone); keeper.Run(kctx) }()
+
+	// 1. Killed with a snapshot: the Keeper starts it again with its documents.
+	host := b.set.Firestore.Host
+	kill(t, b.set.Firestore)
+	if h, ok := b.health(); ok || !strings.Contains(h["store"], "Firestore emulator at "+host) {
+		t.Fatalf("health with Firestore dead: %v; want the store red, naming %s", h, host)
+	}
+	until(t, "the keeper to restart Firestore", func() bool { return keeper.Restarts() == 1 })
+	until(t, "health to turn green", func() bool { _, ok := b.health(); return ok })
+	if v, err := b.stack.Store.GetRun(b.ctx, r.DagID, r.RunID); err != nil || v.Rec.State != scheduler.RunSuccess {
+		t.Fatalf("the run after the restart: %v %v; want it kept, success", v, err)
+	}
+	if _, err := b.stack.Store.GetDAG(b.ctx, "chain"); err != nil {
+		t.Fatalf("the DAG after the restart: %v", err)
+	}
+	stopKeeper()
+	<-keeperDone
+
+	// 2. Killed with nothing saved: it comes back empty and the healer redeploys the DAG.
+	redeployed := make(chan struct{}, 1)
+	b.stack.Healer.Redeploy = func(ctx context.Context) (int, error) {
+		b.deploy(t, src)
+		redeployed <- struct{}{}
+		return 1, nil
+	}
+	if err := os.RemoveAll(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	kill(t, b.set.Firestore)
+	if _, ok := b.health(); ok {
+		t.Fatal("health green with Firestore dead")
+	}
+	fs, err := b.set.Firestore.Restart(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.set.Firestore = fs
+	until(t, "the DAG to be redeployed", func() bool {
+		_, err := b.stack.Store.GetDAG(b.ctx, "chain")
+		return err == nil
+	})
+	if _, err := b.stack.Store.GetRun(b.ctx, r.DagID, r.RunID); !errors.Is(err, fsstore.ErrNotFound) {
+		t.Fatalf("the run after an empty restart: %v; want it gone (the test must restart empty)", err)
+	}
+	until(t, "health to turn green", func() bool { _, ok := b.health(); return ok })
+	if got := b.stack.Status().Heals; got.DAGsRedeployed != 1 || got.StoreOutages != 2 {
+		t.Fatalf("heals %+v; want 1 redeploy and 2 store outages", got)
+	}
+	if c := strings.Count(b.log.String(), "restarted empty"); c != 1 {
+		t.Errorf("the empty restart logged %d times; want once", c)
+	}
+}
