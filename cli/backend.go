@@ -80,7 +80,15 @@ func (a *App) callWithin() time.Duration {
 // clientOptions are the Firestore or Pub/Sub client options of the CLI's commands: per-call
 // deadlines, and errors that name the service that did not answer.
 func (a *App) clientOptions(service string, b backend) ([]option.ClientOption, error) {
-	return local.ClientOptions(service, b.Project, a.callWithin(), b.Hint)
+	hint := b.Hint
+	if hint == "" {
+		v := "FIRESTORE_EMULATOR_HOST"
+		if service == local.ServicePubSub {
+			v = "PUBSUB_EMULATOR_HOST"
+		}
+		hint = "is it running? (" + v + " says it is there; start it, or run `make dev`)"
+	}
+	return local.ClientOptions(service, b.Project, a.callWithin(), hint)
 }
 
 var errNoBackend = errors.New("no Updraft to talk to: start the local stack with `make dev` (or `updraft dev`) " +
@@ -95,7 +103,7 @@ func (a *App) backend() (backend, error) {
 		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"} {
 			if v := a.Getenv(k); v != "" {
 				b.Env = append(b.Env, k+"="+v)
-				b.Hint = "is the emulator running? (" + k + "=" + v + " says it is there)"
+				b.Hint = "" // per service: see clientOptions
 			}
 		}
 		return b, b.apply()

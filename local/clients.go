@@ -25,7 +25,8 @@ type NoAnswerError struct {
 	Within time.Duration
 	// Hint says what to do, e.g. "is `make dev` running?" ("" for none).
 	Hint string
-	Err  error
+	// It deliberately does not wrap the gRPC error: the client libraries retry an
+	// Unavailable or DeadlineExceeded status without end, and would find it through Unwrap.
 }
 
 func (e *NoAnswerError) Error() string {
@@ -38,8 +39,6 @@ func (e *NoAnswerError) Error() string {
 	}
 	return msg
 }
-
-func (e *NoAnswerError) Unwrap() error { return e.Err }
 
 // Service names for ClientOptions.
 const (
@@ -122,9 +121,9 @@ func (d deadlines) explain(ctx context.Context, err error) error {
 	}
 	switch status.Code(err) {
 	case codes.DeadlineExceeded:
-		return &NoAnswerError{Service: d.where, Within: d.within, Hint: d.hint, Err: err}
+		return &NoAnswerError{Service: d.where, Within: d.within, Hint: d.hint}
 	case codes.Unavailable:
-		return &NoAnswerError{Service: d.where, Hint: d.hint, Err: err}
+		return &NoAnswerError{Service: d.where, Hint: d.hint}
 	}
 	return err
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -280,4 +282,69 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 	if c := strings.Count(b.log.String(), "restarted empty"); c != 1 {
 		t.Errorf("the empty restart logged %d times; want once", c)
 	}
+}
+
+// TestCLIAgainstADeadEmulatorFailsFastNamingIt runs CLI commands against an emulator port
+// that refuses connections and against one that accepts and never answers: each fails with
+// a message naming the service and its address, within the call deadline.
+func TestCLIAgainstADeadEmulatorFailsFastNamingIt(t *testing.T) {
+	refused := closedPort(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		var held []net.Conn // accepted and never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	for _, tc := range []struct {
+		name, host string
+		args       []string
+		want       string
+	}{
+		{"refused", refused, []string{"dags", "list"}, "Firestore emulator at " + refused + " refused the connection"},
+		{"silent", silent.Addr().String(), []string{"dags", "list"}, "Firestore emulator at " + silent.Addr().String() + " did not answer within 1s"},
+		{"silent pubsub", silent.Addr().String(), []string{"trigger", "chain"}, "Pub/Sub emulator at " + silent.Addr().String() + " did not answer within 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, updraftBin, tc.args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "UPDRAFT_HOME=" + t.TempDir(),
+				"GOOGLE_CLOUD_PROJECT=dead-emulator", "UPDRAFT_CALL_TIMEOUT=1s",
+				emulators.FirestoreHostEnv + "=" + tc.host, emulators.PubSubHostEnv + "=" + tc.host}
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("updraft %v hung against a dead emulator:\n%s", tc.args, out)
+			}
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("updraft %v: %v\n%s\nwant a failure saying %q", tc.args, err, out, tc.want)
+			}
+			t.Logf("updraft %v: %s", tc.args, strings.TrimSpace(string(out)))
+		})
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
