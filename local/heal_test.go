@@ -2,9 +2,12 @@ package local_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -347,4 +350,139 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// devProcess is an `updraft dev` started by a test.
+type devProcess struct {
+	cmd  *exec.Cmd
+	out  *localtest.SyncBuffer
+	done chan struct{}
+}
+
+// devEnv is this process's environment without the emulators' and stand-ins' variables of
+// the test binary, with UPDRAFT_HOME set: `updraft dev` starts its own.
+func devEnv(home string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasSuffix(k, "_EMULATOR_HOST") || (strings.HasPrefix(k, "UPDRAFT_") && k != "UPDRAFT_CACHE") || k == "GOOGLE_CLOUD_PROJECT" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "UPDRAFT_HOME="+home)
+}
+
+// startDev starts `updraft dev` on dagDir with its state in home and waits until its
+// /healthz is green.
+func startDev(t *testing.T, home, dagDir string, args ...string) *devProcess {
+	t.Helper()
+	cmd := exec.Command(updraftBin, append(append([]string{"dev", "--addr", "127.0.0.1:0", "--tick", "1"}, args...), dagDir)...)
+	cmd.Env = devEnv(home)
+	p := &devProcess{cmd: cmd, out: &localtest.SyncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { defer close(p.done); _ = cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("updraft dev output:\n%s", p.out.String())
+		}
+	})
+	until(t, "updraft dev to serve a green /healthz", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("updraft dev exited:\n%s", p.out.String())
+		default:
+		}
+		b, err := os.ReadFile(filepath.Join(home, "dev.json"))
+		var st struct{ Addr string }
+		if err != nil || json.Unmarshal(b, &st) != nil || st.Addr == "" {
+			return false
+		}
+		resp, err := http.Get("http://" + st.Addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"store": "ok"`) && strings.Contains(string(body), `"queue": "ok"`)
+	})
+	return p
+}
+
+// stop sends SIGINT (Ctrl-C) and waits until the process has exited.
+func (p *devProcess) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Minute):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("updraft dev did not stop within 2 minutes of SIGINT")
+	}
+}
+
+// updraft runs the CLI against the `updraft dev` whose state is in home.
+func updraft(t *testing.T, home string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(updraftBin, args...)
+	cmd.Env = devEnv(home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("updraft %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestDevKeepsItsRunsAcrossARestart runs a DAG under `updraft dev`, stops it with SIGINT and
+// starts it again: the run is still there. `updraft dev --reset` then starts clean.
+func TestDevKeepsItsRunsAcrossARestart(t *testing.T) {
+	home, dagDir := t.TempDir(), t.TempDir()
+	marks := filepath.Join(t.TempDir(), "marks")
+	src := `id: kept
+owner: owner@example.com
+tasks:
+  - id: mark
+    type: shell
+    with: {command: 'echo mark >> ` + marks + `'}
+`
+	if err := os.WriteFile(filepath.Join(dagDir, "kept.yaml"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := startDev(t, home, dagDir)
+	out := updraft(t, home, "trigger", "kept")
+	runID := ""
+	for _, f := range strings.Fields(out) {
+		if strings.HasPrefix(f, "manual__") || strings.HasPrefix(f, "kept/manual__") {
+			runID = strings.TrimPrefix(f, "kept/")
+		}
+	}
+	if runID == "" {
+		t.Fatalf("no run id in the trigger's output:\n%s", out)
+	}
+	until(t, "the run to succeed", func() bool {
+		return strings.Contains(updraft(t, home, "runs", "show", "kept/"+runID), "success")
+	})
+	dev.stop(t)
+
+	dev = startDev(t, home, dagDir)
+	if got := updraft(t, home, "runs", "list", "kept"); !strings.Contains(got, runID) || !strings.Contains(got, "success") {
+		t.Fatalf("runs after a restart of updraft dev:\n%s\nwant %s, success", got, runID)
+	}
+	if n := lines(t, marks)["mark"]; n != 1 {
+		t.Fatalf("the task ran %d times; want once (a restart must not run it again)", n)
+	}
+	dev.stop(t)
+
+	startDev(t, home, dagDir, "--reset")
+	if got := updraft(t, home, "runs", "list", "kept"); strings.Contains(got, runID) {
+		t.Fatalf("runs after updraft dev --reset:\n%s\nwant none", got)
+	}
 }
