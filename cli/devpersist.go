@@ -40,10 +40,10 @@ func (a *App) devEmulators(ctx context.Context, reset bool) (*emulators.Set, err
 }
 
 // keepEmulators starts a Keeper over set (restarts of dead JVMs, Firestore saved every
-// local.SaveEvery) and returns the function to call before stopping set: it stops the
+// emulators.SaveEvery) and returns the function to call before stopping set: it stops the
 // Keeper and saves Firestore one last time.
 func keepEmulators(ctx context.Context, a *App, set *emulators.Set, project string) func() {
-	k := &local.Keeper{Set: set, Project: project, SaveEvery: devSaveEvery(a), Log: a.logger()}
+	k := &emulators.Keeper{Set: set, Project: project, SaveEvery: devSaveEvery(a), Log: a.logger()}
 	kctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); k.Run(kctx) }()
@@ -85,10 +85,10 @@ func devStateWhere(a *App, set *emulators.Set) string {
 }
 
 // devSaveEvery is how often `updraft dev` saves Firestore: UPDRAFT_DEV_SAVE_EVERY (a Go
-// duration), else local.SaveEvery.
+// duration), else emulators.SaveEvery.
 func devSaveEvery(a *App) time.Duration {
 	if v, err := time.ParseDuration(a.Getenv("UPDRAFT_DEV_SAVE_EVERY")); err == nil && v > 0 {
 		return v
 	}
-	return local.SaveEvery
+	return emulators.SaveEvery
 }

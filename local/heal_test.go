@@ -228,7 +228,7 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 		t.Fatalf("run %s; want success", got)
 	}
 	kctx, stopKeeper := context.WithCancel(b.ctx)
-	keeper := &local.Keeper{Set: b.set, Project: b.project, SaveEvery: time.Hour, Log: slog.New(slog.NewTextHandler(b.log, nil))}
+	keeper := &emulators.Keeper{Set: b.set, Project: b.project, SaveEvery: time.Hour, Log: slog.New(slog.NewTextHandler(b.log, nil))}
 	if err := keeper.Save(b.ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,24 +1,22 @@
-package local
+package emulators
 
 import (
 	"context"
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/updraft-dev/updraft/emulators"
 )
 
 // SaveEvery is how often a Keeper saves Firestore's documents by default.
 const SaveEvery = 10 * time.Second
 
-// Keeper looks after the emulators a local stack started itself: a JVM that exits on its own
+// Keeper looks after the emulators a local stack (`updraft dev`) started itself: a JVM that exits on its own
 // is started again on the same ports (Firestore with its latest snapshot), and Firestore's
-// documents are saved (emulators.Emulator.Export) every SaveEvery and by Save, so they
+// documents are saved (Emulator.Export) every SaveEvery and by Save, so they
 // survive a restart of the emulator or of `updraft dev`. Emulators it did not start (no
 // process, no data dir) are left alone.
 type Keeper struct {
-	Set     *emulators.Set
+	Set     *Set
 	Project string
 	// SaveEvery is how often Firestore is saved (default SaveEvery).
 	SaveEvery time.Duration
@@ -58,7 +56,7 @@ func (k *Keeper) Run(ctx context.Context) {
 	}
 }
 
-func (k *Keeper) restart(ctx context.Context, slot **emulators.Emulator, name string) {
+func (k *Keeper) restart(ctx context.Context, slot **Emulator, name string) {
 	k.mu.Lock()
 	old := *slot
 	saved := k.lastSaved
