@@ -184,6 +184,7 @@ func TestPubSubRestartIsHealed(t *testing.T) {
 	if ok || h["store"] != "ok" || !strings.Contains(h["queue"], "Pub/Sub emulator at "+host) {
 		t.Fatalf("health with Pub/Sub dead: %v; want the queue red, naming %s", h, host)
 	}
+	t.Logf("/healthz with Pub/Sub dead: 503 %v", h)
 	// A publish gives up with an error naming Pub/Sub instead of hanging.
 	if err := b.stack.Queue.PublishEvent(b.ctx, []byte(`{}`)); err == nil || !strings.Contains(err.Error(), "Pub/Sub emulator at "+host) {
 		t.Fatalf("publish with Pub/Sub dead: %v; want an error naming it", err)
@@ -194,11 +195,14 @@ func TestPubSubRestartIsHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.set.PubSub = ps
+	restarted := time.Now()
 	until(t, "the healer to recreate the topics", func() bool { return b.stack.Status().Heals.TopicsRecreated == 1 })
 	until(t, "health to turn green", func() bool { _, ok := b.health(); return ok })
+	t.Logf("Pub/Sub answering again → topics recreated and health green: %v", time.Since(restarted).Round(time.Millisecond))
 	if got := b.waitRun(t, r); got != scheduler.RunSuccess {
 		t.Fatalf("run %s after the Pub/Sub restart; want success", got)
 	}
+	t.Logf("Pub/Sub answering again → the run finished: %v (the republish waits UPDRAFT_REPUBLISH_AFTER=2s)", time.Since(restarted).Round(time.Millisecond))
 	if n := lines(t, marks); n["a"] != 1 || n["b"] != 1 || n["c"] != 1 || len(n) != 3 {
 		t.Fatalf("executions %v; want a, b and c once each", n)
 	}
@@ -238,11 +242,15 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 	// 1. Killed with a snapshot: the Keeper starts it again with its documents.
 	host := b.set.Firestore.Host
 	kill(t, b.set.Firestore)
+	killed := time.Now()
 	if h, ok := b.health(); ok || !strings.Contains(h["store"], "Firestore emulator at "+host) {
 		t.Fatalf("health with Firestore dead: %v; want the store red, naming %s", h, host)
+	} else {
+		t.Logf("/healthz with Firestore dead: 503 %v", h)
 	}
 	until(t, "the keeper to restart Firestore", func() bool { return keeper.Restarts() == 1 })
 	until(t, "health to turn green", func() bool { _, ok := b.health(); return ok })
+	t.Logf("Firestore killed → restarted by the Keeper from its snapshot, health green: %v", time.Since(killed).Round(time.Millisecond))
 	if v, err := b.stack.Store.GetRun(b.ctx, r.DagID, r.RunID); err != nil || v.Rec.State != scheduler.RunSuccess {
 		t.Fatalf("the run after the restart: %v %v; want it kept, success", v, err)
 	}
@@ -271,10 +279,12 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.set.Firestore = fs
+	restarted := time.Now()
 	until(t, "the DAG to be redeployed", func() bool {
 		_, err := b.stack.Store.GetDAG(b.ctx, "chain")
 		return err == nil
 	})
+	t.Logf("Firestore answering again, empty → DAG redeployed: %v", time.Since(restarted).Round(time.Millisecond))
 	if _, err := b.stack.Store.GetRun(b.ctx, r.DagID, r.RunID); !errors.Is(err, fsstore.ErrNotFound) {
 		t.Fatalf("the run after an empty restart: %v; want it gone (the test must restart empty)", err)
 	}
