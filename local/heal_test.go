@@ -380,7 +380,8 @@ func devEnv(home string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "UPDRAFT_HOME="+home)
+	// Only the save at Ctrl-C counts: no periodic save happens during a test.
+	return append(env, "UPDRAFT_HOME="+home, "UPDRAFT_DEV_SAVE_EVERY=1h")
 }
 
 // startDev starts `updraft dev` on dagDir with its state in home and waits until its
@@ -452,7 +453,8 @@ func updraft(t *testing.T, home string, args ...string) string {
 }
 
 // TestDevKeepsItsRunsAcrossARestart runs a DAG under `updraft dev`, stops it with SIGINT and
-// starts it again: the run is still there. `updraft dev --reset` then starts clean.
+// starts it again: the run is still there (saved at Ctrl-C: the periodic save is an hour
+// away). `updraft dev --reset` then starts clean.
 func TestDevKeepsItsRunsAcrossARestart(t *testing.T) {
 	home, dagDir := t.TempDir(), t.TempDir()
 	marks := filepath.Join(t.TempDir(), "marks")
