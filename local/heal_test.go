@@ -498,3 +498,4 @@ tasks:
 		t.Fatalf("runs after updraft dev --reset:\n%s\nwant none", got)
 	}
 }
+
