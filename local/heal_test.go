@@ -498,4 +498,3 @@ tasks:
 		t.Fatalf("runs after updraft dev --reset:\n%s\nwant none", got)
 	}
 }
-
