@@ -23,6 +23,10 @@ build: ## build every entry point into bin/
 dev: emulators-check build ## start everything locally on the emulators with examples/dags (Ctrl-C stops it all)
 	$(BIN)/updraft dev $(if $(DAGS),$(DAGS),examples/dags)
 
+.PHONY: dev-reset
+dev-reset: emulators-check build ## like dev, but first forget the runs and history kept from earlier `make dev`s
+	$(BIN)/updraft dev --reset $(if $(DAGS),$(DAGS),examples/dags)
+
 .PHONY: lint
 lint: ## gofmt, go vet, and validate the example DAGs
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt would change: $$fmt"; exit 1; fi

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"google.golang.org/api/option"
 
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
@@ -57,6 +61,34 @@ type backend struct {
 	Project string
 	LogDir  string
 	Env     []string // emulator hosts, when local
+	// Hint is what a "did not answer" error suggests: where these backends come from.
+	Hint string
+}
+
+// callWithin bounds each of the CLI's calls to Firestore and Pub/Sub (UPDRAFT_CALL_TIMEOUT,
+// a Go duration, overrides it): a dead or stuck emulator fails a command with a message
+// naming it instead of hanging it.
+const callWithin = 10 * time.Second
+
+func (a *App) callWithin() time.Duration {
+	if v, err := time.ParseDuration(a.Getenv("UPDRAFT_CALL_TIMEOUT")); err == nil && v > 0 {
+		return v
+	}
+	return callWithin
+}
+
+// clientOptions are the Firestore or Pub/Sub client options of the CLI's commands: per-call
+// deadlines, and errors that name the service that did not answer.
+func (a *App) clientOptions(service string, b backend) ([]option.ClientOption, error) {
+	hint := b.Hint
+	if hint == "" {
+		v := "FIRESTORE_EMULATOR_HOST"
+		if service == local.ServicePubSub {
+			v = "PUBSUB_EMULATOR_HOST"
+		}
+		hint = "is it running? (" + v + " says it is there; start it, or run `make dev`)"
+	}
+	return local.ClientOptions(service, b.Project, a.callWithin(), hint)
 }
 
 var errNoBackend = errors.New("no Updraft to talk to: start the local stack with `make dev` (or `updraft dev`) " +
@@ -66,10 +98,12 @@ var errNoBackend = errors.New("no Updraft to talk to: start the local stack with
 // `updraft dev`. It sets the emulator variables in this process for the SDK clients.
 func (a *App) backend() (backend, error) {
 	if p := a.Getenv("GOOGLE_CLOUD_PROJECT"); p != "" {
-		b := backend{Project: p, LogDir: a.Getenv("UPDRAFT_LOG_DIR")}
+		b := backend{Project: p, LogDir: a.Getenv("UPDRAFT_LOG_DIR"),
+			Hint: "check GOOGLE_CLOUD_PROJECT, your network and `gcloud auth application-default login`"}
 		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"} {
 			if v := a.Getenv(k); v != "" {
 				b.Env = append(b.Env, k+"="+v)
+				b.Hint = "" // per service: see clientOptions
 			}
 		}
 		return b, b.apply()
@@ -77,7 +111,7 @@ func (a *App) backend() (backend, error) {
 	if st := a.readDevState(); st != nil {
 		b := backend{Project: st.Project, LogDir: st.LogDir, Env: append([]string{
 			"FIRESTORE_EMULATOR_HOST=" + st.FirestoreHost, "PUBSUB_EMULATOR_HOST=" + st.PubSubHost,
-		}, st.StandIns...)}
+		}, st.StandIns...), Hint: fmt.Sprintf("is `make dev` (pid %d) healthy? see http://%s/healthz", st.PID, st.Addr)}
 		return b, b.apply()
 	}
 	return backend{}, errNoBackend
@@ -99,7 +133,11 @@ func (a *App) openStore(ctx context.Context) (*fsstore.Store, backend, error) {
 	if err != nil {
 		return nil, b, err
 	}
-	st, err := fsstore.Open(ctx, b.Project)
+	opts, err := a.clientOptions(local.ServiceFirestore, b)
+	if err != nil {
+		return nil, b, err
+	}
+	st, err := fsstore.Open(ctx, b.Project, opts...)
 	return st, b, err
 }
 
@@ -109,7 +147,12 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 	if err != nil {
 		return nil, nil, b, err
 	}
-	q, err := psqueue.Open(ctx, b.Project)
+	opts, err := a.clientOptions(local.ServicePubSub, b)
+	if err != nil {
+		st.Close()
+		return nil, nil, b, err
+	}
+	q, err := psqueue.Open(ctx, b.Project, opts...)
 	if err != nil {
 		st.Close()
 		return nil, nil, b, err

@@ -68,6 +68,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	allowRemote := fs.Bool("allow-remote", false, "let --addr be a non-loopback address: auth is off, so anyone who reaches it is admin")
 	tick := fs.Float64("tick", 5, "local ticker interval, seconds")
 	project := fs.String("project", "updraft-dev", "project id on the emulators")
+	reset := fs.Bool("reset", false, "start with empty emulators: forget the runs and history kept from earlier runs")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -104,11 +105,12 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	set, err := a.emulatorSet(ctx)
+	set, err := a.devEmulators(ctx, *reset)
 	if err != nil {
 		return err
 	}
 	defer set.Stop()
+	defer keepEmulators(ctx, a, set, *project)() // before set.Stop: the last save
 
 	standIns, err := local.StartStandIns(ctx, local.StandInConfig{
 		Dir: filepath.Join(a.home(), "stand-ins"), CloudRunJobs: filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"),
@@ -160,7 +162,9 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 
+	stack.Healer.Redeploy = devRedeploy(a, stack, dagDir)
 	h := &service.Handler{
+		Probes:   stack.Probes(),
 		Tick:     func(ctx context.Context) (engine.TickReport, error) { return stack.TickOnce(ctx), nil },
 		Status:   func() any { return stack.Status() },
 		Counters: func() map[string]float64 { return counters(stack) },
@@ -205,6 +209,7 @@ Updraft is running locally (project %s on the emulators).
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
   alerts      to the fake Slack; a digest of failures to %s every %s (updraft slack inbox)
   logs        %s
+  state       %s (kept across restarts; updraft dev --reset starts clean)
 
 Try, in another terminal:
   updraft dags list
@@ -213,7 +218,7 @@ Try, in another terminal:
   updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
+`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir, devStateWhere(a, set))
 
 	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
 	err = stack.Run(ctx)

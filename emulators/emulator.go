@@ -62,6 +62,13 @@ type Emulator struct {
 
 	cmd     *exec.Cmd
 	cmdline string
+	// What Restart needs to start the same emulator again on the same ports.
+	inst    *installation
+	sp      spec
+	ports   []int
+	logDir  string
+	dataDir string // Firestore snapshots (see FirestoreOptions), or ""
+
 	done    chan struct{} // closed when the process has exited and was reaped
 	waitErr error         // valid after done is closed
 	cds     *cdsPlan
@@ -225,6 +232,8 @@ type spec struct {
 	main  string // main class, or "" for -jar
 	ports int    // number of ports to allocate; the first is the API port
 	args  func(ports []int) []string
+	// dataDir, for Firestore, holds snapshots: the latest is imported at start.
+	dataDir string
 }
 
 func firestoreSpec(inst *installation) spec {
@@ -234,8 +243,8 @@ func firestoreSpec(inst *installation) spec {
 		main:  firestoreMainClass,
 		ports: 3,
 		args: func(p []int) []string {
-			// In-memory only: nothing is persisted unless --export-on-exit
-			// or --import-data is given.
+			// In memory; persistence is Export's snapshots, the latest
+			// imported here (--export-on-exit only works on a clean exit).
 			return []string{"start",
 				"--host=" + loopback,
 				"--port=" + strconv.Itoa(p[0]),
@@ -313,6 +322,11 @@ func startOnce(ctx context.Context, inst *installation, sp spec, logDir string, 
 	if err != nil {
 		return nil, true, fmt.Errorf("%s emulator: picking free ports: %w", sp.name, err)
 	}
+	return startOn(ctx, inst, sp, logDir, ports, useCDS)
+}
+
+// startOn starts the JVM on the given ports and waits for readiness.
+func startOn(ctx context.Context, inst *installation, sp spec, logDir string, ports []int, useCDS bool) (_ *Emulator, retry bool, _ error) {
 	logFile, err := createLog(logDir, sp.name)
 	if err != nil {
 		return nil, false, err
@@ -335,6 +349,11 @@ func startOnce(ctx context.Context, inst *installation, sp spec, logDir string, 
 		args = append(args, "-jar", sp.jar)
 	}
 	args = append(args, sp.args(ports)...)
+	if sp.dataDir != "" {
+		if snap := latestSnapshot(sp.dataDir); snap != "" {
+			args = append(args, "--import-data="+snap)
+		}
+	}
 
 	cmd := exec.Command(inst.java, args...)
 	cmd.Dir = logDir // anything the JVM writes in its working directory (hs_err_pid*.log) lands next to the log
@@ -348,6 +367,7 @@ func startOnce(ctx context.Context, inst *installation, sp spec, logDir string, 
 		cmdline: inst.java + " " + strings.Join(args, " "),
 		done:    make(chan struct{}),
 		cds:     cds,
+		inst:    inst, sp: sp, ports: ports, logDir: logDir, dataDir: sp.dataDir,
 	}
 	fmt.Fprintf(logFile, "# %s\n", e.cmdline)
 	if err := proc.Start(cmd); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,6 +38,7 @@ const (
 // Store is Updraft's Firestore state.
 type Store struct {
 	fs        *firestore.Client
+	project   string
 	reads     atomic.Int64
 	writes    atomic.Int64
 	conflicts atomic.Int64 // failed preconditions: someone else wrote first
@@ -86,13 +88,14 @@ func (s *Store) wrote(col, id string, err error) {
 	s.trackMu.Unlock()
 }
 
-// Open connects to Firestore for the project (the emulator when FIRESTORE_EMULATOR_HOST is set).
-func Open(ctx context.Context, project string) (*Store, error) {
-	c, err := firestore.NewClient(ctx, project)
+// Open connects to Firestore for the project (the emulator when FIRESTORE_EMULATOR_HOST is
+// set); opts are more client options (e.g. the CLI's per-call deadlines).
+func Open(ctx context.Context, project string, opts ...option.ClientOption) (*Store, error) {
+	c, err := firestore.NewClient(ctx, project, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("fsstore: connect to project %s: %w", project, err)
 	}
-	return &Store{fs: c}, nil
+	return &Store{fs: c, project: project}, nil
 }
 
 // Close releases the client.

@@ -41,8 +41,10 @@ type Config struct {
 	// Alerts configures the Slack alerts (its SlackAPIURL defaults to the environment's
 	// UPDRAFT_SLACK_API_URL, its clock to Now).
 	Alerts alerts.Config
-	Log    *slog.Logger
-	Now    func() time.Time
+	// HealEvery is how often the Healer looks at the emulators (0: HealEvery; < 0: never).
+	HealEvery time.Duration
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Stack is everything that runs Updraft locally besides the emulators.
@@ -55,6 +57,9 @@ type Stack struct {
 	Registry   *tasks.Registry
 	// Alerter posts the Slack alerts, from its own events subscription and the tick.
 	Alerter *alerts.Alerter
+	// Healer repairs what an emulator restart loses; set its Redeploy before Run to have
+	// DAGs redeployed when Firestore comes back empty.
+	Healer *Healer
 
 	closeSecrets func()
 	mu           sync.Mutex
@@ -74,11 +79,20 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	st, err := fsstore.Open(ctx, cfg.Project)
+	// Clients that reconnect at once when an emulator comes back.
+	fsOpts, err := ClientOptions(ServiceFirestore, cfg.Project, 0, "")
 	if err != nil {
 		return nil, err
 	}
-	q, err := psqueue.Open(ctx, cfg.Project)
+	psOpts, err := ClientOptions(ServicePubSub, cfg.Project, 0, "")
+	if err != nil {
+		return nil, err
+	}
+	st, err := fsstore.Open(ctx, cfg.Project, fsOpts...)
+	if err != nil {
+		return nil, err
+	}
+	q, err := psqueue.Open(ctx, cfg.Project, psOpts...)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -99,7 +113,11 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	reg := tasks.Builtins()
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
 	env = append(env, cfg.WorkerEnv...)
-	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets}
+	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets,
+		Healer: &Healer{Store: st, Queue: q, Every: cfg.HealEvery, Log: cfg.Log}}
+	q.OnReceiveError = func(sub string, err error) {
+		cfg.Log.Debug("subscription stream failed; subscribing again", "subscription", sub, "error", err)
+	}
 	// Inline types run here and must see what a worker subprocess sees.
 	workerEnv := map[string]string{}
 	for _, kv := range env {
@@ -184,6 +202,10 @@ func (s *Stack) Run(ctx context.Context) error {
 	if s.TickEvery > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.tickLoop(ctx) }()
+	}
+	if s.HealEvery >= 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Healer.Run(ctx) }()
 	}
 	wg.Wait()
 	close(errs)
@@ -297,6 +319,8 @@ type Status struct {
 	DeadLettered   int64             `json:"dead_lettered"`
 	AlertsPosted   int64             `json:"alerts_posted"`
 	AlertsFailed   int64             `json:"alerts_failed"`
+	// Heals is what the Healer repaired after emulator restarts.
+	Heals HealCounts `json:"heals"`
 }
 
 // Status reports what the stack has done.
@@ -311,5 +335,6 @@ func (s *Stack) Status() Status {
 		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),
 		DeadLettered: s.Engine.Stats.DeadLettered.Load(),
 		AlertsPosted: s.Alerter.Stats.Posted.Load(), AlertsFailed: s.Alerter.Stats.Failed.Load(),
+		Heals: s.Healer.Counts(),
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -32,7 +34,12 @@ const (
 	SubEventsDead       = "updraft-events-dead-log"
 	MaxDeliveryAttempts = 5
 	ackDeadlineS        = 60
-	publishWithin       = 30 * time.Second
+	// PublishTimeout bounds one publish, retries included: past it the publish fails with an
+	// error naming Pub/Sub, and the tick republishes what was queued (it never hangs a worker
+	// or a tick for long while Pub/Sub is down).
+	PublishTimeout = 5 * time.Second
+	// callWithin bounds one admin call (create, get, pull).
+	callWithin = 5 * time.Second
 )
 
 // ErrBadMessage marks a message that can never be handled: it is acknowledged (and logged and
@@ -44,24 +51,38 @@ var ErrBadMessage = scheduler.ErrBadMessage
 type Queue struct {
 	client  *pubsub.Client
 	project string
+	where   string
 	tasks   *pubsub.Publisher
 	events  *pubsub.Publisher
+
+	// OnReceiveError, when set before Receive, is told each time a subscription's stream
+	// fails (the subscription is gone, or Pub/Sub is down) before Receive subscribes again.
+	OnReceiveError func(sub string, err error)
 }
 
-// Open connects to Pub/Sub for the project (the emulator when PUBSUB_EMULATOR_HOST is set).
-func Open(ctx context.Context, project string) (*Queue, error) {
-	c, err := pubsub.NewClient(ctx, project)
+// Open connects to Pub/Sub for the project (the emulator when PUBSUB_EMULATOR_HOST is set);
+// opts are more client options (e.g. the local stack's faster reconnects).
+func Open(ctx context.Context, project string, opts ...option.ClientOption) (*Queue, error) {
+	c, err := pubsub.NewClient(ctx, project, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("psqueue: connect to project %s: %w", project, err)
 	}
-	q := &Queue{client: c, project: project, tasks: c.Publisher(TopicTasks), events: c.Publisher(TopicEvents)}
+	where := "Pub/Sub (project " + project + ")"
+	if h := os.Getenv("PUBSUB_EMULATOR_HOST"); h != "" {
+		where = "Pub/Sub emulator at " + h
+	}
+	q := &Queue{client: c, project: project, where: where, tasks: c.Publisher(TopicTasks), events: c.Publisher(TopicEvents)}
 	for _, p := range []*pubsub.Publisher{q.tasks, q.events} {
 		// Latency over batching: a ready task should leave at once.
 		p.PublishSettings.DelayThreshold = time.Millisecond
-		p.PublishSettings.Timeout = publishWithin
+		p.PublishSettings.Timeout = PublishTimeout
 	}
 	return q, nil
 }
+
+// Where names the Pub/Sub this queue talks to, for messages: "Pub/Sub emulator at
+// 127.0.0.1:PORT" or "Pub/Sub (project P)".
+func (q *Queue) Where() string { return q.where }
 
 // Close flushes publishers and releases the client.
 func (q *Queue) Close() error {
@@ -73,6 +94,15 @@ func (q *Queue) Close() error {
 // Ensure creates the topics and subscriptions if they are missing (local stacks and tests;
 // on GCP Terraform owns them).
 func (q *Queue) Ensure(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*callWithin)
+	defer cancel()
+	if err := q.ensure(ctx); err != nil {
+		return q.explain(err, 4*callWithin)
+	}
+	return nil
+}
+
+func (q *Queue) ensure(ctx context.Context) error {
 	for _, t := range []string{TopicTasks, TopicEvents, TopicTasksDead, TopicEventsDead} {
 		_, err := q.client.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: q.topicName(t)})
 		if err != nil && status.Code(err) != codes.AlreadyExists {
@@ -110,17 +140,19 @@ func (q *Queue) subName(id string) string   { return "projects/" + q.project + "
 
 // PublishTask publishes a ready attempt to the tasks topic and waits for the server's ack.
 func (q *Queue) PublishTask(ctx context.Context, data []byte) error {
-	return publish(ctx, q.tasks, data)
+	return q.publish(ctx, q.tasks, data)
 }
 
 // PublishEvent publishes a task event to the events topic and waits for the server's ack.
 func (q *Queue) PublishEvent(ctx context.Context, data []byte) error {
-	return publish(ctx, q.events, data)
+	return q.publish(ctx, q.events, data)
 }
 
-func publish(ctx context.Context, p *pubsub.Publisher, data []byte) error {
+func (q *Queue) publish(ctx context.Context, p *pubsub.Publisher, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, PublishTimeout)
+	defer cancel()
 	if _, err := p.Publish(ctx, &pubsub.Message{Data: data}).Get(ctx); err != nil {
-		return fmt.Errorf("psqueue: publish to %s: %w", p.ID(), err)
+		return fmt.Errorf("psqueue: publish to %s: %w", p.ID(), q.explain(err, PublishTimeout))
 	}
 	return nil
 }
@@ -130,8 +162,32 @@ func publish(ctx context.Context, p *pubsub.Publisher, data []byte) error {
 type Handler func(ctx context.Context, data []byte) error
 
 // Receive streams messages from a subscription (streaming pull) to h, with up to maxInFlight
-// handled at once, until ctx ends.
+// handled at once, until ctx ends. A stream that fails (the subscription was deleted, e.g. by
+// an emulator restart, or Pub/Sub is down) is reported to OnReceiveError and opened again
+// after a short pause, so a subscription recreated meanwhile is read again without a restart.
 func (q *Queue) Receive(ctx context.Context, sub string, maxInFlight int, h Handler) error {
+	pause := 100 * time.Millisecond
+	for {
+		err := q.receive(ctx, sub, maxInFlight, h)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("the stream ended")
+		}
+		if q.OnReceiveError != nil {
+			q.OnReceiveError(sub, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+}
+
+func (q *Queue) receive(ctx context.Context, sub string, maxInFlight int, h Handler) error {
 	s := q.client.Subscriber(sub)
 	s.ReceiveSettings.MaxOutstandingMessages = maxInFlight
 	s.ReceiveSettings.NumGoroutines = 1
@@ -149,7 +205,7 @@ func (q *Queue) Receive(ctx context.Context, sub string, maxInFlight int, h Hand
 }
 
 // pullWithin bounds one synchronous pull, in case the server holds an empty pull open.
-const pullWithin = 10 * time.Second
+const pullWithin = 2 * callWithin
 
 // PullOnce takes up to max messages waiting in a subscription with one synchronous pull,
 // hands each to h in turn, acknowledges those h handled (nil, or an error wrapping

@@ -4,7 +4,10 @@
 // are in Secret Manager (docs/slack-app.md) it also serves POST /slack/actions, the alerts'
 // Retry button (UPDRAFT_SLACK_API_URL points it at another Slack Web API, e.g. the fake).
 //
-// Every endpoint but /healthz and /slack/actions takes only a Google OIDC token whose audience is
+// GET /healthz (and /health) checks Firestore and Pub/Sub: 200 {"store":"ok","queue":"ok"},
+// or 503 with each failing component's reason; GET /health/live is liveness only.
+//
+// Every endpoint but the health routes and /slack/actions takes only a Google OIDC token whose audience is
 // UPDRAFT_OIDC_AUDIENCE and whose email is one of UPDRAFT_OIDC_INVOKERS (docs/auth.md);
 // UPDRAFT_AUTH=off turns that off for local runs, and is refused on Cloud Run. On GCP
 // (K_SERVICE set) the lost-worker check asks the Cloud Run Admin API about the worker jobs'
@@ -92,6 +95,7 @@ func run(log *slog.Logger) error {
 			return rep, err
 		},
 		Status: func() any { return map[string]any{"project": project, "last_tick": last} },
+		Probes: b.Probes(),
 		Counters: func() map[string]float64 {
 			return map[string]float64{
 				"updraft_dagruns_created_total":      float64(eng.Stats.RunsCreated.Load()),

@@ -1,5 +1,6 @@
 // Package service is the scheduler's HTTP surface: POST /tick (called by Cloud Scheduler on
-// GCP and by the local ticker's equivalent), GET /healthz, GET /api/status, GET /metrics and,
+// GCP and by the local ticker's equivalent), GET /healthz (the store's and the queue's
+// health; GET /health/live for liveness only), GET /api/status, GET /metrics and,
 // when set up, POST /slack/actions (Slack's interactivity requests: the alerts' Retry
 // button). It holds no logic: it calls the engine and reports.
 package service
@@ -8,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 
@@ -27,7 +27,10 @@ type Handler struct {
 	// out. It is never behind Guard: Slack can't send an OIDC token, and the handler checks
 	// Slack's request signature itself.
 	SlackActions http.Handler
-	// Guard, when set, wraps every route but /healthz and /slack/actions: on GCP, the check
+	// Probes are what GET /healthz checks (component name → probe), typically "store" and
+	// "queue"; none: /healthz only says the process serves HTTP.
+	Probes map[string]Probe
+	// Guard, when set, wraps every route but the health routes and /slack/actions: on GCP, the check
 	// that a request carries a Google OIDC token from an allowed invoker (package auth).
 	Guard func(http.Handler) http.Handler
 }
@@ -40,9 +43,7 @@ func (h *Handler) Mux() *http.ServeMux {
 		guarded = http.NewServeMux()
 		mux.Handle("/", h.Guard(guarded))
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	h.healthRoutes(mux)
 	guarded.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.Status())
 	})
