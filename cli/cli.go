@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -18,6 +20,41 @@ type App struct {
 	Stdin          io.Reader
 	// Getenv reads the environment (os.Getenv by default).
 	Getenv func(string) string
+	// Name is the command as the user ran it ("bin/updraft"), for the commands messages
+	// suggest; "updraft" when empty.
+	Name string
+}
+
+// NameAsRun is how messages name the binary: argv[0] as typed when it is a path (bin/updraft,
+// ./updraft), else its base name (found on PATH).
+func NameAsRun(argv0 string) string {
+	if argv0 == "" || filepath.IsAbs(argv0) || !strings.Contains(argv0, string(filepath.Separator)) {
+		if argv0 == "" {
+			return "updraft"
+		}
+		if filepath.IsAbs(argv0) && isOnPath(argv0) {
+			return filepath.Base(argv0)
+		}
+		if filepath.IsAbs(argv0) {
+			return argv0
+		}
+		return filepath.Base(argv0)
+	}
+	return argv0
+}
+
+// isOnPath reports whether the binary at p is what its base name finds on PATH.
+func isOnPath(p string) bool {
+	found, err := exec.LookPath(filepath.Base(p))
+	return err == nil && found == p
+}
+
+// name is the binary as the user ran it.
+func (a *App) name() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return "updraft"
 }
 
 // usageError is a mistake in the command line: printed with the command's usage, exit 2.

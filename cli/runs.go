@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
@@ -23,6 +24,7 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
 	confArg := fs.String("conf", "", "JSON object overriding the DAG's params")
 	at := fs.String("logical-date", "", "RFC 3339 logical date (default now)")
+	replace := fs.Bool("replace", false, "replace the finished run that already has this logical date")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -48,6 +50,16 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 	}
 	defer closeFn()
 	r, err := eng.Trigger(ctx, pos[0], conf, T)
+	var exists *engine.RunExistsError
+	if errors.As(err, &exists) {
+		if !*replace {
+			return fmt.Errorf("%w\n  see it: %s runs show %s/%s · replace it: add --replace", err, a.name(), exists.Existing.DagID, exists.Existing.RunID)
+		}
+		if _, err := eng.DeleteRunAt(ctx, pos[0], exists.Existing.LogicalDate, false); err != nil {
+			return err
+		}
+		r, err = eng.Trigger(ctx, pos[0], conf, T)
+	}
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func Data(r Run) map[string]any {
 		loc = time.UTC
 	}
 	at := func(t time.Time) Time { return Time{t.In(loc)} }
-	ds := r.IntervalStart.In(loc).Format("2006-01-02")
+	ds := r.LogicalDate.In(loc).Format("2006-01-02") // Airflow 2: the logical date's date (for a manual run too)
 	var prev any
 	if r.PrevSuccessStart != nil {
 		prev = at(*r.PrevSuccessStart)

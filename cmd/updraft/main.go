@@ -13,7 +13,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, os.Args[1:])
+	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr, Name: cli.NameAsRun(os.Args[0])}).Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
