@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +106,11 @@ func (a *App) openStore(ctx context.Context) (*fsstore.Store, backend, error) {
 
 // openEngine connects to the backend's Firestore and Pub/Sub.
 func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, error) {
+	return a.openEngineLog(ctx, a.logger())
+}
+
+// openEngineLog is openEngine with the engine's logger.
+func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engine, func(), backend, error) {
 	st, b, err := a.openStore(ctx)
 	if err != nil {
 		return nil, nil, b, err
@@ -127,7 +133,7 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 		q.Close()
 		return nil, nil, b, err
 	}
-	eng := engine.New(st, q, cfg, nil, a.logger())
+	eng := engine.New(st, q, cfg, nil, log)
 	if len(b.Env) > 0 { // local: workers are processes on this machine
 		eng.SetExecutor(local.Processes{})
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/updraft-dev/updraft/console"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
-	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
@@ -110,17 +109,18 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer standIns.Stop()
-	if _, err := bqemu.EnsureBuilt(ctx); err != nil {
-		return err
-	}
-	bq, err := bqemu.Start(ctx, *project, filepath.Join(a.home(), "stand-ins"))
+	// BigQuery starts when a DAG uses it (or a request asks for it), building it first if
+	// this machine never did: in the background, with a progress line.
+	bq, err := local.NewBigQuery(local.BigQueryConfig{Project: *project, LogDir: filepath.Join(a.home(), "stand-ins"),
+		OnReady: func(ctx context.Context, bq *local.BigQuery) error {
+			return local.SeedExamples(ctx, *project, time.Now(), bq.ClientOptions()...)
+		},
+		OnProgress: func(line string) { fmt.Fprintln(a.Stderr, "BigQuery emulator: "+line) },
+	})
 	if err != nil {
 		return err
 	}
 	defer bq.Stop()
-	if err := local.SeedExamples(ctx, *project, time.Now(), bq.ClientOptions()...); err != nil {
-		return err
-	}
 	env := append(append(set.Env(), standIns.Env()...), bq.Env()...)
 
 	logDir := filepath.Join(a.home(), "logs")
@@ -150,6 +150,11 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	}
 	if err := deployAll(ctx, a, stack.Engine, res, true); err != nil && len(res.Errors) == 0 {
 		return err
+	}
+	for _, d := range res.DAGs {
+		if dagUsesBigQuery(d) {
+			bq.Want()
+		}
 	}
 
 	h := &service.Handler{
@@ -190,7 +195,7 @@ Updraft is running locally (project %s on the emulators).
   UI          %s/ (as %s, admin; the Slack inbox at %s/slack)
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
-  stand-ins   BigQuery (%s, dataset updraft_examples), Secret Manager, Slack (updraft slack inbox),
+  stand-ins   BigQuery (%s, dataset updraft_examples; %s), Secret Manager, Slack (updraft slack inbox),
               Cloud Run jobs (%s)
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
   alerts      to the fake Slack; a digest of failures to %s every %s (updraft slack inbox)
@@ -203,9 +208,9 @@ Try, in another terminal:
   updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
+`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host(), bq.Status(), filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
 
-	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
+	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second, bq.Want)
 	err = stack.Run(ctx)
 	fmt.Fprintln(a.Stderr, "stopping…")
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -215,7 +220,7 @@ Ctrl-C stops everything (workers and the emulators' JVMs included).
 }
 
 // watchDAGs redeploys the DAG folder's changed files, so an edit shows up without a command.
-func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, every time.Duration) {
+func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, every time.Duration, wantBigQuery func()) {
 	last := map[string]string{}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -249,6 +254,9 @@ func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, ever
 				continue
 			}
 			last[d.Source.File] = d.Source.Hash
+			if dagUsesBigQuery(d) {
+				wantBigQuery()
+			}
 			if out != engine.Unchanged {
 				fmt.Fprintf(a.Stdout, "%s %s (%s)\n", out, d.ID, d.Source.File)
 			}
