@@ -168,6 +168,9 @@ func parse(file string, data []byte, opts Options) (*DAG, int, Problems) {
 		MaxActiveTasks: DefaultMaxActiveTasks,
 		Source:         SourceInfo{File: file, Hash: hex.EncodeToString(sum[:])},
 	}
+	if !p.checkFileSize(data) {
+		return nil, 0, sortProblems(p.probs)
+	}
 	root := p.decode(data)
 	if root == nil {
 		return nil, 0, sortProblems(p.probs)
@@ -180,6 +183,7 @@ func parse(file string, data []byte, opts Options) (*DAG, int, Problems) {
 	infos := p.tasks(d, f, root)
 	p.checkGraph(d, infos)
 	p.checkTemplates(d, infos)
+	p.checkLimits(d, data)
 	if len(p.probs) > 0 {
 		return nil, idLine, sortProblems(p.probs)
 	}
