@@ -412,7 +412,7 @@ func apiLogs(ctx context.Context, a *App, c *apiClient, args []string) error {
 		}
 		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.Try, at.AttemptID, at.State, at.Worker)
 		if len(d.Rendered) > 0 {
-			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", d.Rendered)
+			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(d.Rendered))
 		}
 		var after int64
 		for {

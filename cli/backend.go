@@ -106,7 +106,7 @@ func (a *App) openStore(ctx context.Context) (*fsstore.Store, backend, error) {
 
 // openEngine connects to the backend's Firestore and Pub/Sub.
 func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, error) {
-	return a.openEngineLog(ctx, a.logger())
+	return a.openEngineLog(ctx, a.quietLogger())
 }
 
 // openEngineLog is openEngine with the engine's logger.

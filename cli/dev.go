@@ -138,7 +138,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	}
 	stack, err := local.Open(ctx, local.Config{
 		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd,
-		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr, Alerts: alertCfg,
+		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: newConsoleLines(a.Stderr), Alerts: alertCfg,
 	})
 	if err != nil {
 		return err
@@ -190,25 +190,26 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	}
 	defer os.Remove(a.stateFile())
 
-	fmt.Fprintf(a.Stdout, `
+	banner := fmt.Sprintf(`
 Updraft is running locally (project %s on the emulators).
   UI          %s/ (as %s, admin; the Slack inbox at %s/slack)
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
-  stand-ins   BigQuery (%s, dataset updraft_examples; %s), Secret Manager, Slack (updraft slack inbox),
+  stand-ins   BigQuery (%s, dataset updraft_examples; %s), Secret Manager, Slack ({{bin}} slack inbox),
               Cloud Run jobs (%s)
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
-  alerts      to the fake Slack; a digest of failures to %s every %s (updraft slack inbox)
+  alerts      to the fake Slack; a digest of failures to %s every %s ({{bin}} slack inbox)
   logs        %s
 
 Try, in another terminal:
-  updraft dags list
-  updraft runs list every_minute          # a new run appears each minute
-  updraft trigger hello_chain && updraft runs list hello_chain
-  updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
+  {{bin}} dags list
+  {{bin}} runs list every_minute          # a new run appears each minute
+  {{bin}} trigger hello_chain && {{bin}} runs list hello_chain
+  {{bin}} runs show hello_chain/<RUN_ID>   ·   {{bin}} logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
 `, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host(), bq.Status(), filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir)
+	fmt.Fprint(a.Stdout, strings.ReplaceAll(banner, "{{bin}}", a.name()))
 
 	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second, bq.Want)
 	err = stack.Run(ctx)

@@ -189,7 +189,7 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 					note = fmt.Sprintf("lease expired %s ago (worker %s lost?)", now.Sub(at.Rec.LeaseExpiresAt).Round(time.Second), at.Rec.Worker)
 				}
 				if at.Rec.Rendered != "" {
-					rendered = append(rendered, fmt.Sprintf("  %s: %s", ti.TaskID, shorten(at.Rec.Rendered, 300)))
+					rendered = append(rendered, fmt.Sprintf("  %s: %s", ti.TaskID, shorten(readableJSON(at.Rec.Rendered), 300)))
 				}
 			}
 		}
@@ -260,7 +260,7 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 		}
 		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.TryNumber, at.ID, at.State, at.Worker)
 		if at.Rendered != "" {
-			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", at.Rendered)
+			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(at.Rendered))
 		}
 		if err := printLog(a, at.LogRef, *raw); err != nil {
 			fmt.Fprintf(a.Stdout, "(log unavailable: %v)\n", err)
@@ -312,8 +312,7 @@ func cmdTick(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	fmt.Fprintln(a.Stdout, string(b))
+	fmt.Fprintln(a.Stdout, jsonText(rep, true))
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/dag"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	"github.com/updraft-dev/updraft/fsstore"
@@ -153,7 +153,13 @@ type testTarget struct {
 // own: the emulators (running ones, or started now), the stand-ins, and BigQuery only when the
 // DAG uses it, seeded as `make dev` seeds them.
 func (a *App) testTarget(ctx context.Context, d *dag.DAG, logw io.Writer) (*testTarget, error) {
-	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// JSON lines to the file, the console format with -v: one format either way (workers
+	// write JSON lines of their own).
+	log := cloudlog.New(logw)
+	if logw == a.Stderr {
+		log = a.logger()
+		logw = newConsoleLines(a.Stderr)
+	}
 	if st := a.readDevState(); st != nil && a.Getenv("GOOGLE_CLOUD_PROJECT") == "" {
 		d.ID = "test__" + d.ID
 		if err := dag.ValidateID(d.ID); err != nil {
