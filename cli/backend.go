@@ -26,6 +26,8 @@ type devState struct {
 	Addr          string `json:"addr"`
 	// StandIns holds the stand-ins' variables (Secret Manager, Slack, Cloud Run, BigQuery).
 	StandIns []string `json:"stand_ins"`
+	// DagDir is the DAG folder dev deploys and watches (its import errors show in dags list).
+	DagDir string `json:"dag_dir,omitempty"`
 }
 
 func (a *App) home() string {

@@ -83,7 +83,7 @@ func (a *App) commands() []command {
 	return []command{
 		{name: "dags validate", args: "PATH...", help: "check DAG files; every problem with file:line, field and a fix hint", run: cmdValidate},
 		{name: "dags deploy", args: "[--prune] PATH...", help: "store DAGs (one bad file never blocks the others)", run: cmdDeploy},
-		{name: "dags list", help: "list deployed DAGs with their next run", run: cmdDagsList},
+		{name: "dags list", args: "[--all]", help: "list deployed DAGs with their next run, and the DAG files that fail to load", run: cmdDagsList},
 		{name: "dags pause", args: "DAG", help: "stop creating runs", run: cmdPause},
 		{name: "dags unpause", args: "DAG", help: "resume (without catchup only the latest interval runs)", run: cmdUnpause},
 		{name: "schedule next", args: "DAG_FILE [-n N] [--after RFC3339]", help: "print the next runs that become due", run: cmdScheduleNext},

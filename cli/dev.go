@@ -184,7 +184,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	defer srv.Close()
 
 	state := devState{PID: os.Getpid(), Project: *project, FirestoreHost: set.Firestore.Host, PubSubHost: set.PubSub.Host,
-		LogDir: logDir, Addr: ln.Addr().String(), StandIns: append(standIns.Env(), bq.Env()...)}
+		LogDir: logDir, Addr: ln.Addr().String(), StandIns: append(standIns.Env(), bq.Env()...), DagDir: absPath(dagDir)}
 	if err := writeState(a.stateFile(), state); err != nil {
 		return err
 	}

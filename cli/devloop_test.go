@@ -106,14 +106,18 @@ func TestUpdraftTestStandaloneRunsOnceAgainAndAgain(t *testing.T) {
 // against a running `updraft dev`: each replaces the previous test run, executes the task
 // once, and exits 0; the test DAG never gets a scheduled run of its own.
 func TestUpdraftTestWithDevRunningCanBeRepeated(t *testing.T) {
-	home := t.TempDir()
+	home, dagDir := t.TempDir(), t.TempDir()
+	broken := "id: broken_one\nowner: data-eng@example.com\nschedule: \"61 * * * *\"\ntasks:\n  - {id: a, type: noop}\n"
+	if err := os.WriteFile(filepath.Join(dagDir, "broken_one.yaml"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"UPDRAFT_HOME": home, "UPDRAFT_WORKER_CMD": workerCmd}
 	ctx, cancel := context.WithCancel(context.Background())
 	devDone := make(chan string)
 	go func() {
 		var out, errb bytes.Buffer
 		app := &App{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(k string) string { return env[k] }}
-		code := app.Run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--tick", "0.5", "--project", emutest.Project(t), t.TempDir()})
+		code := app.Run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--tick", "0.5", "--project", emutest.Project(t), dagDir})
 		devDone <- fmt.Sprintf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}()
 	defer func() {
@@ -150,6 +154,18 @@ func TestUpdraftTestWithDevRunningCanBeRepeated(t *testing.T) {
 	out, errOut, code := run(t, env, "runs", "list", "test__appends_in_dev")
 	if code != 0 || strings.Count(out, "__") != 1 || !strings.Contains(out, "manual__2025-01-15") {
 		t.Fatalf("runs of the test DAG: exit %d\n%s%s\nwant the one test run", code, out, errOut)
+	}
+
+	// dags list: the DAG file that fails to load is there with its first error; the test
+	// DAG is not (unless --all).
+	out, errOut, code = run(t, env, "dags", "list")
+	if code != 0 || !strings.Contains(out, "1 DAG file(s) in "+dagDir+" failed to load") ||
+		!strings.Contains(out, filepath.Join(dagDir, "broken_one.yaml")+":3: schedule:") ||
+		strings.Contains(out, "test__appends_in_dev") || !strings.Contains(out, "1 test DAG(s)") {
+		t.Fatalf("dags list: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, _ := run(t, env, "dags", "list", "--all"); !strings.Contains(out, "test__appends_in_dev") {
+		t.Fatalf("dags list --all lacks the test DAG:\n%s", out)
 	}
 }
 
