@@ -136,8 +136,13 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if alertCfg.DigestChannel == "" {
 		alertCfg.DigestChannel = devDigestChannel
 	}
+	// The engine's settings (UPDRAFT_RETENTION, UPDRAFT_LEASE…) as every other entry point reads them.
+	engCfg, err := engine.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		return err
+	}
 	stack, err := local.Open(ctx, local.Config{
-		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd,
+		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd, Engine: engCfg,
 		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: newConsoleLines(a.Stderr), Alerts: alertCfg,
 	})
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/emulators/emutest"
+	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
 )
 
 // appendDAG writes a scheduled DAG whose one shell task appends a line to a file, so the
@@ -111,13 +113,19 @@ func TestUpdraftTestWithDevRunningCanBeRepeated(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dagDir, "broken_one.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"UPDRAFT_HOME": home, "UPDRAFT_WORKER_CMD": workerCmd}
+	hourly := "id: hourly_in_dev\nowner: data-eng@example.com\nschedule: \"@hourly\"\nstart: 2025-01-01\ntasks:\n  - {id: a, type: noop}\n"
+	if err := os.WriteFile(filepath.Join(dagDir, "hourly_in_dev.yaml"), []byte(hourly), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// dev reads the engine's settings as every entry point does: its runs expire after 3 days.
+	env := map[string]string{"UPDRAFT_HOME": home, "UPDRAFT_WORKER_CMD": workerCmd, "UPDRAFT_RETENTION": "3d"}
+	project := emutest.Project(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	devDone := make(chan string)
 	go func() {
 		var out, errb bytes.Buffer
 		app := &App{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(k string) string { return env[k] }}
-		code := app.Run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--tick", "0.5", "--project", emutest.Project(t), dagDir})
+		code := app.Run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--tick", "0.5", "--project", project, dagDir})
 		devDone <- fmt.Sprintf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}()
 	defer func() {
@@ -166,6 +174,26 @@ func TestUpdraftTestWithDevRunningCanBeRepeated(t *testing.T) {
 	}
 	if out, _, _ := run(t, env, "dags", "list", "--all"); !strings.Contains(out, "test__appends_in_dev") {
 		t.Fatalf("dags list --all lacks the test DAG:\n%s", out)
+	}
+
+	st, err := fsstore.Open(context.Background(), project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var runs []fsstore.Versioned[scheduler.Run]
+	for deadline := time.Now().Add(30 * time.Second); len(runs) == 0; {
+		if runs, err = st.ListRuns(context.Background(), "hourly_in_dev", 5); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("dev's tick made no run of hourly_in_dev within 30s")
+		}
+		time.Sleep(100 * time.Millisecond) // polling the store for the tick's run (a condition, bounded)
+	}
+	r := runs[0].Rec
+	if got := r.ExpireAt.Sub(r.CreatedAt); got != 72*time.Hour {
+		t.Fatalf("dev's run expires %s after its creation; want UPDRAFT_RETENTION=3d", got)
 	}
 }
 

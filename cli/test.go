@@ -126,7 +126,7 @@ func (a *App) testLog(dagID string, verbose bool) (io.Writer, string, func(), er
 	if verbose {
 		return a.Stderr, "", func() {}, nil
 	}
-	dir := filepath.Join(a.home(), "logs", "test")
+	dir := filepath.Join(a.home(), "test-logs") // not in the attempt logs' folder, which db clean tidies
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", nil, err
 	}
@@ -223,8 +223,12 @@ func (a *App) testTarget(ctx context.Context, d *dag.DAG, logw io.Writer) (*test
 		}
 	}
 	env := append(append(set.Env(), standIns.Env()...), bq.Env()...)
+	engCfg, err := engine.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		return fail(err)
+	}
 	stack, err := local.Open(ctx, local.Config{
-		Project: project, Env: env, LogDir: filepath.Join(a.home(), "logs"), WorkerCmd: workerCmd,
+		Project: project, Env: env, LogDir: filepath.Join(a.home(), "logs"), WorkerCmd: workerCmd, Engine: engCfg,
 		TickEvery: time.Second, Log: log, WorkerStderr: logw,
 	})
 	if err != nil {
