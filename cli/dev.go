@@ -27,6 +27,7 @@ import (
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/web"
+	"google.golang.org/api/option"
 )
 
 // workerCmd is how the local dispatcher starts a worker: UPDRAFT_WORKER_CMD, else this very
@@ -112,8 +113,8 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	// BigQuery starts when a DAG uses it (or a request asks for it), building it first if
 	// this machine never did: in the background, with a progress line.
 	bq, err := local.NewBigQuery(local.BigQueryConfig{Project: *project, LogDir: filepath.Join(a.home(), "stand-ins"),
-		OnReady: func(ctx context.Context, bq *local.BigQuery) error {
-			return local.SeedExamples(ctx, *project, time.Now(), bq.ClientOptions()...)
+		OnReady: func(ctx context.Context, emulator []option.ClientOption) error {
+			return local.SeedExamples(ctx, *project, time.Now(), emulator...)
 		},
 		OnProgress: func(line string) { fmt.Fprintln(a.Stderr, "BigQuery emulator: "+line) },
 	})
@@ -193,7 +194,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if err := writeState(a.stateFile(), state); err != nil {
 		return err
 	}
-	defer os.Remove(a.stateFile())
+	defer a.removeOwnState()
 
 	banner := fmt.Sprintf(`
 Updraft is running locally (project %s on the emulators).
@@ -358,4 +359,18 @@ func devUI(ctx context.Context, a *App, stack *local.Stack, dagDir, slackURL str
 		Auth: auth.NewDev(devEmail(a), a.logger()).Middleware, CSRFSecret: secret, Dev: true,
 		SlackInbox: web.FakeSlackInbox(slackURL), Log: a.logger(),
 	}), nil
+}
+
+// removeOwnState deletes dev.json if it is still this process's: a second dev that replaced
+// it keeps it.
+func (a *App) removeOwnState() {
+	b, err := os.ReadFile(a.stateFile())
+	if err != nil {
+		return
+	}
+	var st devState
+	if json.Unmarshal(b, &st) == nil && st.PID != os.Getpid() {
+		return
+	}
+	_ = os.Remove(a.stateFile())
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler"
+	"google.golang.org/api/option"
 )
 
 // cmdTest runs one run of a DAG file for a logical date in a throwaway project on the
@@ -207,8 +208,8 @@ func (a *App) testTarget(ctx context.Context, d *dag.DAG, logw io.Writer) (*test
 	}
 	cleanups = append(cleanups, standIns.Stop)
 	bq, err := local.NewBigQuery(local.BigQueryConfig{Project: project, LogDir: dir,
-		OnReady: func(ctx context.Context, bq *local.BigQuery) error {
-			return local.SeedExamples(ctx, project, time.Now(), bq.ClientOptions()...)
+		OnReady: func(ctx context.Context, emulator []option.ClientOption) error {
+			return local.SeedExamples(ctx, project, time.Now(), emulator...)
 		},
 		OnProgress: func(line string) { fmt.Fprintln(a.Stderr, "BigQuery emulator: "+line) },
 	})

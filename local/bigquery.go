@@ -22,8 +22,8 @@ import (
 // build of the emulator runs in the background.
 type BigQuery struct {
 	project, logDir string
-	// OnReady runs once the emulator answers, before requests reach it (seed data).
-	onReady func(context.Context, *BigQuery) error
+	// onReady runs once the emulator answers, before requests reach it (seed data).
+	onReady func(context.Context, []option.ClientOption) error
 	// OnProgress is told each change of state (a progress line).
 	onProgress func(string)
 
@@ -47,8 +47,9 @@ type BigQueryConfig struct {
 	Project string
 	// LogDir receives the emulator's log (bigquery.log).
 	LogDir string
-	// OnReady runs once the emulator answers, before requests are forwarded (e.g. seeds).
-	OnReady func(ctx context.Context, bq *BigQuery) error
+	// OnReady runs once the emulator answers, before any request is forwarded to it (e.g.
+	// seeds), with options that connect a client to the emulator itself.
+	OnReady func(ctx context.Context, emulator []option.ClientOption) error
 	// OnProgress is told each change of state: "building the BigQuery emulator (once): 42%".
 	OnProgress func(line string)
 }
@@ -133,16 +134,20 @@ func (b *BigQuery) start() {
 		b.setStatus("starting", true)
 		emu, err = bqemu.Start(b.ctx, b.project, b.logDir)
 	}
-	if err == nil {
-		target, _ := url.Parse("http://" + emu.Host)
+	if emu != nil {
 		b.mu.Lock()
-		b.emu, b.proxy = emu, httputil.NewSingleHostReverseProxy(target)
+		b.emu = emu // stopped by Stop, even if seeding fails
 		b.mu.Unlock()
-		if b.onReady != nil {
-			err = b.onReady(b.ctx, b)
-		}
+	}
+	if err == nil && b.onReady != nil {
+		b.setStatus("seeding", false)
+		err = b.onReady(b.ctx, emu.ClientOptions())
 	}
 	b.mu.Lock()
+	if err == nil { // only now do requests reach it: seeded, as the DAGs expect
+		target, _ := url.Parse("http://" + emu.Host)
+		b.proxy = httputil.NewSingleHostReverseProxy(target)
+	}
 	if err != nil {
 		b.err = fmt.Errorf("the BigQuery emulator did not start: %w", err)
 		b.status = "failed: " + err.Error()
