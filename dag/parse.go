@@ -61,7 +61,7 @@ var (
 	}
 	defaultsFields = []string{
 		"retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "timeout",
-		"resources", "depends_on_past", "trigger_rule",
+		"resources", "depends_on_past", "trigger_rule", "alerts",
 	}
 	alertsFields    = []string{"slack"}
 	slackFields     = []string{"channel", "on", "connection"}
@@ -626,6 +626,9 @@ func (p *parser) defaults(pr pair) TaskDefaults {
 	if x, ok := get(f, "trigger_rule"); ok {
 		def.TriggerRule, _ = p.triggerRule(x, "defaults.trigger_rule")
 	}
+	if x, ok := get(f, "alerts"); ok {
+		def.Alerts = p.alerts(x, "defaults.alerts")
+	}
 	return def
 }
 
@@ -948,6 +951,9 @@ func applyDefaults(t *Task, set map[string]bool, def TaskDefaults) {
 		if def.Resources != "" {
 			t.Resources = def.Resources
 		}
+	}
+	if t.Alerts == nil && def.Alerts != nil {
+		t.Alerts = def.Alerts
 	}
 	if !set["trigger_rule"] {
 		t.TriggerRule = DefaultTriggerRule
