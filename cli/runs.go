@@ -249,6 +249,12 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	loc := time.UTC // log times in the DAG's timezone, as the UI shows them
+	if d, err := st.GetDAG(ctx, v.Rec.DagID); err == nil {
+		if l, err := time.LoadLocation(d.Rec.Timezone); err == nil {
+			loc = l
+		}
+	}
 	if len(attempts) == 0 {
 		fmt.Fprintf(a.Stdout, "task %s has not started yet in %s/%s\n", pos[1], v.Rec.DagID, v.Rec.RunID)
 		return nil
@@ -262,7 +268,7 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 		if at.Rendered != "" {
 			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(at.Rendered))
 		}
-		if err := printLog(a, at.LogRef, *raw); err != nil {
+		if err := printLog(a, at.LogRef, *raw, loc); err != nil {
 			fmt.Fprintf(a.Stdout, "(log unavailable: %v)\n", err)
 		}
 		if at.Error != "" {
@@ -272,7 +278,8 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 	return nil
 }
 
-func printLog(a *App, ref string, raw bool) error {
+// printLog prints an attempt's log; times are in loc (the DAG's timezone), its zone named.
+func printLog(a *App, ref string, raw bool, loc *time.Location) error {
 	path, ok := strings.CutPrefix(ref, "file:")
 	if !ok {
 		return fmt.Errorf("no local log kept (log ref %q)", ref)
@@ -297,7 +304,7 @@ func printLog(a *App, ref string, raw bool) error {
 			fmt.Fprintln(a.Stdout, sc.Text())
 			continue
 		}
-		fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.Message)
+		fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.In(loc).Format("15:04:05.000 MST"), e.Severity, e.Message)
 	}
 	return sc.Err()
 }

@@ -56,7 +56,7 @@ func cmdSlackInbox(ctx context.Context, a *App, args []string) error {
 		if m.ThreadTS != "" {
 			thread = " ↳ in thread " + m.ThreadTS
 		}
-		fmt.Fprintf(a.Stdout, "── %s %s (ts %s)%s\n%s\n", m.Time.Local().Format(time.DateTime), ch, m.TS, thread, strings.TrimSpace(m.Text))
+		fmt.Fprintf(a.Stdout, "── %s %s (ts %s)%s\n%s\n", m.Time.Local().Format(time.DateTime+" MST"), ch, m.TS, thread, strings.TrimSpace(m.Text))
 		if m.Blocks != nil {
 			fmt.Fprintf(a.Stdout, "   blocks: %s\n", shorten(jsonText(m.Blocks, false), 300))
 		}
