@@ -21,10 +21,22 @@ import (
 // parseOptions are the DAG parser's options: the real cron check and the built-in task
 // types' argument checks.
 func parseOptions() dag.Options {
+	cfg, _ := repoConfig()
 	return dag.Options{
 		ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err },
 		CheckArgs:    tasks.Builtins().CheckArgs,
+		OwnerDomains: cfg.OwnerDomains,
 	}
+}
+
+// repoConfig reads the repository's updraft.yaml (owner_domain), found from the working
+// directory up; its problems are reported by dags validate.
+func repoConfig() (dag.RepoConfig, dag.Problems) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return dag.RepoConfig{}, nil
+	}
+	return dag.LoadRepoConfig(wd)
 }
 
 // loadDAGs loads files and prints each bad file's problems.
@@ -59,12 +71,16 @@ func cmdValidate(_ context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	n := 0
+	n, files := 0, len(res.Errors)
 	for _, ps := range res.Errors {
 		n += len(ps)
 	}
+	if _, probs := repoConfig(); len(probs) > 0 {
+		fmt.Fprintln(a.Stderr, probs.Error())
+		n, files = n+len(probs), files+1
+	}
 	if n > 0 {
-		fmt.Fprintf(a.Stderr, "%d problem(s) in %d file(s); %d DAG(s) valid\n", n, len(res.Errors), len(res.DAGs))
+		fmt.Fprintf(a.Stderr, "%d problem(s) in %d file(s); %d DAG(s) valid\n", n, files, len(res.DAGs))
 		return silentError{1}
 	}
 	fmt.Fprintf(a.Stdout, "ok: %d DAG(s) valid\n", len(res.DAGs))

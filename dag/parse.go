@@ -28,6 +28,9 @@ type Options struct {
 	// name an argument path such as "url" or "headers.Accept"; the parser adds the file, the
 	// line of that argument and the task's path. Nil means arguments are not checked.
 	CheckArgs func(taskType string, with map[string]any) []ArgProblem
+	// OwnerDomains, when set, are the email domains an owner must have (updraft.yaml's
+	// owner_domain, see LoadRepoConfig).
+	OwnerDomains []string
 }
 
 // ArgProblem is one thing wrong with a task's arguments.
@@ -418,6 +421,8 @@ func (p *parser) dagFields(d *DAG, f map[string]pair, root *yaml.Node) int {
 			if why := checkEmail(s); why != "" {
 				p.add(pr.val.Line, "owner", fmt.Sprintf("owner %s is not an email address: %s", quoteShort(s), why),
 					"write one email address, e.g. owner: data-eng@example.com; it is used for Slack mentions and audit")
+			} else {
+				p.checkOwnerDomain(pr.val.Line, s)
 			}
 			d.Owner = s
 		}
