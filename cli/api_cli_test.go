@@ -56,6 +56,16 @@ tasks:
 	}
 	runID := strings.TrimSpace(strings.TrimPrefix(out, "triggered etl/"))
 
+	// One run per logical date through the API too: the second trigger names the first run.
+	code, out, _ = run("tok-op", "trigger", "etl", "--logical-date", "2025-01-15T00:00:00Z")
+	if code != 0 || !strings.Contains(out, "etl/manual__2025-01-15T00:00:00Z") {
+		t.Fatalf("trigger for 2025-01-15: %d %q", code, out)
+	}
+	code, _, errOut = run("tok-op", "trigger", "etl", "--logical-date", "2025-01-15T09:00:00+09:00")
+	if code != 1 || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "already has a run with logical date 2025-01-15T00:00:00Z: manual__2025-01-15T00:00:00Z") {
+		t.Fatalf("a second trigger for the same logical date: %d %q", code, errOut)
+	}
+
 	code, out, errOut = run("tok-viewer", "runs", "list", "etl")
 	if code != 0 || !strings.Contains(out, runID) || !strings.Contains(out, "manual") {
 		t.Fatalf("runs list: %d %q %q", code, out, errOut)

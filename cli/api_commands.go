@@ -360,7 +360,7 @@ func apiBackfillStatus(ctx context.Context, a *App, c *apiClient, args []string)
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "BACKFILL\tSTATE\tTOTAL\tCREATED\tRERUN\tSKIPPED\tREPROCESS\tSTARTED")
 	for _, b := range res.Backfills {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.BackfillID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, b.CreatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.BackfillID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, b.CreatedAt.Local().Format(time.DateTime+" MST"))
 	}
 	return w.Flush()
 }
@@ -412,7 +412,7 @@ func apiLogs(ctx context.Context, a *App, c *apiClient, args []string) error {
 		}
 		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.Try, at.AttemptID, at.State, at.Worker)
 		if len(d.Rendered) > 0 {
-			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", d.Rendered)
+			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(d.Rendered))
 		}
 		var after int64
 		for {
@@ -427,7 +427,7 @@ func apiLogs(ctx context.Context, a *App, c *apiClient, args []string) error {
 				fmt.Fprintf(a.Stdout, "(log unavailable: %s)\n", l.Unavailable)
 			}
 			for _, e := range l.Entries {
-				fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.Message)
+				fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.Local().Format("15:04:05.000 MST"), e.Severity, e.Message)
 			}
 			if len(l.Entries) == 0 || l.Next == after {
 				break
@@ -530,7 +530,7 @@ func apiUsersList(ctx context.Context, a *App, c *apiClient, args []string) erro
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "EMAIL\tROLE\tGRANTED BY\tGRANTED AT")
 	for _, u := range res.Users {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Email, u.Role, u.GrantedBy, u.GrantedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Email, u.Role, u.GrantedBy, u.GrantedAt.Local().Format(time.DateTime+" MST"))
 	}
 	return w.Flush()
 }

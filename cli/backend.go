@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,8 @@ type devState struct {
 	Addr          string `json:"addr"`
 	// StandIns holds the stand-ins' variables (Secret Manager, Slack, Cloud Run, BigQuery).
 	StandIns []string `json:"stand_ins"`
+	// DagDir is the DAG folder dev deploys and watches (its import errors show in dags list).
+	DagDir string `json:"dag_dir,omitempty"`
 }
 
 func (a *App) home() string {
@@ -143,6 +146,11 @@ func (a *App) openStore(ctx context.Context) (*fsstore.Store, backend, error) {
 
 // openEngine connects to the backend's Firestore and Pub/Sub.
 func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, error) {
+	return a.openEngineLog(ctx, a.quietLogger())
+}
+
+// openEngineLog is openEngine with the engine's logger.
+func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engine, func(), backend, error) {
 	st, b, err := a.openStore(ctx)
 	if err != nil {
 		return nil, nil, b, err
@@ -170,7 +178,7 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 		q.Close()
 		return nil, nil, b, err
 	}
-	eng := engine.New(st, q, cfg, nil, a.logger())
+	eng := engine.New(st, q, cfg, nil, log)
 	if len(b.Env) > 0 { // local: workers are processes on this machine
 		eng.SetExecutor(local.Processes{})
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -18,6 +20,50 @@ type App struct {
 	Stdin          io.Reader
 	// Getenv reads the environment (os.Getenv by default).
 	Getenv func(string) string
+	// Name is the command as the user ran it ("bin/updraft"), for the commands messages
+	// suggest; "updraft" when empty.
+	Name string
+}
+
+// NameAsRun is how messages name the binary: argv[0] as typed when it is a path (bin/updraft,
+// ./updraft), else its base name (found on PATH).
+func NameAsRun(argv0 string) string {
+	if argv0 == "" || filepath.IsAbs(argv0) || !strings.Contains(argv0, string(filepath.Separator)) {
+		if argv0 == "" {
+			return "updraft"
+		}
+		if filepath.IsAbs(argv0) && isOnPath(argv0) {
+			return filepath.Base(argv0)
+		}
+		if filepath.IsAbs(argv0) {
+			return argv0
+		}
+		return filepath.Base(argv0)
+	}
+	return argv0
+}
+
+// isOnPath reports whether the binary at p is what its base name finds on PATH.
+func isOnPath(p string) bool {
+	found, err := exec.LookPath(filepath.Base(p))
+	return err == nil && found == p
+}
+
+// named rewrites the commands a message suggests (`updraft dags list`) with the binary as the
+// user ran it (`bin/updraft dags list`).
+func (a *App) named(msg string) string {
+	if a.name() == "updraft" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, "`updraft ", "`"+a.name()+" ")
+}
+
+// name is the binary as the user ran it.
+func (a *App) name() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return "updraft"
 }
 
 // usageError is a mistake in the command line: printed with the command's usage, exit 2.
@@ -37,7 +83,7 @@ func (a *App) commands() []command {
 	return []command{
 		{name: "dags validate", args: "PATH...", help: "check DAG files; every problem with file:line, field and a fix hint", run: cmdValidate},
 		{name: "dags deploy", args: "[--prune] PATH...", help: "store DAGs (one bad file never blocks the others)", run: cmdDeploy},
-		{name: "dags list", help: "list deployed DAGs with their next run", run: cmdDagsList},
+		{name: "dags list", args: "[--all]", help: "list deployed DAGs with their next run, and the DAG files that fail to load", run: cmdDagsList},
 		{name: "dags pause", args: "DAG", help: "stop creating runs", run: cmdPause},
 		{name: "dags unpause", args: "DAG", help: "resume (without catchup only the latest interval runs)", run: cmdUnpause},
 		{name: "schedule next", args: "DAG_FILE [-n N] [--after RFC3339]", help: "print the next runs that become due", run: cmdScheduleNext},
@@ -84,6 +130,10 @@ func (a *App) Run(ctx context.Context, argv []string) int {
 	for _, c := range cmds {
 		if joined == c.name || strings.HasPrefix(joined, c.name+" ") {
 			rest := argv[len(strings.Fields(c.name)):]
+			if asksHelp(rest) {
+				fmt.Fprintf(a.Stdout, "usage: %s %s %s\n  %s\n", a.name(), c.name, c.args, c.help)
+				return 0
+			}
 			if apiURL != "" {
 				return a.exit(c, a.runOverAPI(ctx, apiURL, c.name, rest))
 			}
@@ -91,13 +141,57 @@ func (a *App) Run(ctx context.Context, argv []string) int {
 			return a.exit(c, err)
 		}
 	}
-	if len(argv) > 0 && argv[0] != "help" && argv[0] != "-h" && argv[0] != "--help" {
-		fmt.Fprintf(a.Stderr, "updraft: unknown command %q\n\n", joined)
-		a.usage()
+	if len(argv) > 0 && a.groupUsage(argv) {
+		if asksHelp(argv[1:]) {
+			return 0
+		}
 		return 2
 	}
-	a.usage()
+	if len(argv) > 0 && argv[0] != "help" && argv[0] != "-h" && argv[0] != "--help" {
+		fmt.Fprintf(a.Stderr, "%s: unknown command %q\n\n", a.name(), joined)
+		a.usage(a.Stderr)
+		return 2
+	}
+	a.usage(a.Stdout)
 	return 0
+}
+
+// asksHelp reports whether the arguments ask for help (-h, -help, --help before any "--").
+func asksHelp(args []string) bool {
+	for _, s := range args {
+		switch s {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// groupUsage prints the commands of a group named alone (`updraft vars`) and reports whether
+// argv named one.
+func (a *App) groupUsage(argv []string) bool {
+	var in []command
+	for _, c := range a.commands() {
+		if f := strings.Fields(c.name); len(f) > 1 && f[0] == argv[0] && !c.hidden {
+			in = append(in, c)
+		}
+	}
+	if len(in) == 0 {
+		return false
+	}
+	w := a.Stderr
+	if asksHelp(argv[1:]) {
+		w = a.Stdout
+	} else if len(argv) > 1 {
+		fmt.Fprintf(w, "%s %s: unknown command %q\n", a.name(), argv[0], strings.Join(argv[1:], " "))
+	}
+	fmt.Fprintf(w, "usage:\n")
+	for _, c := range in {
+		fmt.Fprintf(w, "  %s %-16s %-44s %s\n", a.name(), c.name, c.args, c.help)
+	}
+	return true
 }
 
 func (a *App) exit(c command, err error) int {
@@ -109,13 +203,15 @@ func (a *App) exit(c command, err error) int {
 	case errors.As(err, &se):
 		return se.code
 	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(a.Stderr, "updraft %s: %v\n", c.name, err)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(a.Stdout, "usage: %s %s %s\n  %s\n", a.name(), c.name, c.args, c.help)
+			return 0
 		}
-		fmt.Fprintf(a.Stderr, "usage: updraft %s %s\n  %s\n", c.name, c.args, c.help)
+		fmt.Fprintf(a.Stderr, "%s %s: %s\n", a.name(), c.name, a.named(err.Error()))
+		fmt.Fprintf(a.Stderr, "usage: %s %s %s\n  %s\n", a.name(), c.name, c.args, c.help)
 		return 2
 	default:
-		fmt.Fprintf(a.Stderr, "updraft %s: %v\n", c.name, err)
+		fmt.Fprintf(a.Stderr, "%s %s: %s\n", a.name(), c.name, a.named(err.Error()))
 		return 1
 	}
 }
@@ -125,12 +221,12 @@ type silentError struct{ code int }
 
 func (e silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-func (a *App) usage() {
-	fmt.Fprintln(a.Stderr, "updraft: Airflow-style workflows on Google Cloud, serverless.\n\n"+
+func (a *App) usage(w io.Writer) {
+	fmt.Fprintln(w, a.name()+": Airflow-style workflows on Google Cloud, serverless.\n\n"+
 		"Global flag: --api URL (or UPDRAFT_API) runs commands through a deployment's REST API (see docs/api.md).\n\nCommands:")
 	for _, c := range a.commands() {
 		if !c.hidden {
-			fmt.Fprintf(a.Stderr, "  %-16s %-44s %s\n", c.name, c.args, c.help)
+			fmt.Fprintf(w, "  %-16s %-44s %s\n", c.name, c.args, c.help)
 		}
 	}
 }
@@ -155,6 +251,13 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// logger is the log of a long-running command (dev): its own lines on stderr, for a person.
 func (a *App) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(newConsoleHandler(a.Stderr, slog.LevelInfo))
+}
+
+// quietLogger is the log of a one-shot command (trigger, clear…): what it did is its output,
+// so only warnings and errors are logged.
+func (a *App) quietLogger() *slog.Logger {
+	return slog.New(newConsoleHandler(a.Stderr, slog.LevelWarn))
 }

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,10 +21,22 @@ import (
 // parseOptions are the DAG parser's options: the real cron check and the built-in task
 // types' argument checks.
 func parseOptions() dag.Options {
+	cfg, _ := repoConfig()
 	return dag.Options{
 		ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err },
 		CheckArgs:    tasks.Builtins().CheckArgs,
+		OwnerDomains: cfg.OwnerDomains,
 	}
+}
+
+// repoConfig reads the repository's updraft.yaml (owner_domain), found from the working
+// directory up; its problems are reported by dags validate.
+func repoConfig() (dag.RepoConfig, dag.Problems) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return dag.RepoConfig{}, nil
+	}
+	return dag.LoadRepoConfig(wd)
 }
 
 // loadDAGs loads files and prints each bad file's problems.
@@ -57,12 +71,16 @@ func cmdValidate(_ context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	n := 0
+	n, files := 0, len(res.Errors)
 	for _, ps := range res.Errors {
 		n += len(ps)
 	}
+	if _, probs := repoConfig(); len(probs) > 0 {
+		fmt.Fprintln(a.Stderr, probs.Error())
+		n, files = n+len(probs), files+1
+	}
 	if n > 0 {
-		fmt.Fprintf(a.Stderr, "%d problem(s) in %d file(s); %d DAG(s) valid\n", n, len(res.Errors), len(res.DAGs))
+		fmt.Fprintf(a.Stderr, "%d problem(s) in %d file(s); %d DAG(s) valid\n", n, files, len(res.DAGs))
 		return silentError{1}
 	}
 	fmt.Fprintf(a.Stdout, "ok: %d DAG(s) valid\n", len(res.DAGs))
@@ -127,6 +145,15 @@ func deployAll(ctx context.Context, a *App, eng *engine.Engine, res *dag.LoadRes
 }
 
 func cmdDagsList(ctx context.Context, a *App, args []string) error {
+	fs := flag.NewFlagSet("dags list", flag.ContinueOnError)
+	all := fs.Bool("all", false, "also list the test__ DAGs that updraft test made")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("dags list takes no arguments")
+	}
 	st, _, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -138,8 +165,13 @@ func cmdDagsList(ctx context.Context, a *App, args []string) error {
 	}
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "DAG\tSCHEDULE\tTIMEZONE\tOWNER\tSTATE\tNEXT RUN DUE")
+	tests := 0
 	for _, v := range dags {
 		d := v.Rec
+		if strings.HasPrefix(d.DagID, testDAGPrefix) && !*all {
+			tests++
+			continue
+		}
 		state := "active"
 		switch {
 		case !d.Active:
@@ -157,7 +189,49 @@ func cmdDagsList(ctx context.Context, a *App, args []string) error {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DagID, sched, d.Timezone, d.Owner, state, next)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if tests > 0 {
+		fmt.Fprintf(a.Stdout, "(%d test DAG(s) from updraft test not shown: --all lists them)\n", tests)
+	}
+	a.printImportErrors()
+	return nil
+}
+
+// testDAGPrefix starts the id of a DAG that `updraft test` deployed into a running dev.
+const testDAGPrefix = "test__"
+
+// printImportErrors lists the files of the running dev's DAG folder that fail to load, each
+// with its first problem: a DAG that does not load is not in the store, so the list alone
+// would leave it out.
+func (a *App) printImportErrors() {
+	st := a.readDevState()
+	if st == nil || st.DagDir == "" || a.Getenv("GOOGLE_CLOUD_PROJECT") != "" {
+		return
+	}
+	res, err := dag.LoadDir(st.DagDir, parseOptions())
+	if err != nil {
+		fmt.Fprintf(a.Stdout, "\nthe DAG folder %s could not be read: %v\n", st.DagDir, err)
+		return
+	}
+	if len(res.Errors) == 0 {
+		return
+	}
+	files := make([]string, 0, len(res.Errors))
+	for f := range res.Errors {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	fmt.Fprintf(a.Stdout, "\n%d DAG file(s) in %s failed to load:\n", len(files), st.DagDir)
+	for _, f := range files {
+		ps := res.Errors[f]
+		more := ""
+		if len(ps) > 1 {
+			more = fmt.Sprintf(" (and %d more: %s dags validate %s)", len(ps)-1, a.name(), f)
+		}
+		fmt.Fprintf(a.Stdout, "  %s%s\n", ps[0].Error(), more)
+	}
 }
 
 func inZone(t time.Time, tz string) string {
@@ -217,4 +291,12 @@ func parseOne(path string) (*dag.DAG, error) {
 		return nil, err
 	}
 	return dag.Parse(path, data, parseOptions())
+}
+
+// absPath is p made absolute (p itself if that fails), for state other processes read.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

@@ -2,12 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/fsstore"
 )
 
 // cmdDBClean deletes finished runs whose logical date is before --before, with their task
@@ -31,7 +36,7 @@ func cmdDBClean(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	eng, closeFn, _, err := a.openEngine(ctx)
+	eng, closeFn, b, err := a.openEngine(ctx)
 	if err != nil {
 		return err
 	}
@@ -42,7 +47,54 @@ func cmdDBClean(ctx context.Context, a *App, args []string) error {
 	}
 	rep, err := eng.CleanRuns(ctx, t, *dry, nil)
 	printClean(a, rep)
+	if err != nil || *dry || b.LogDir == "" {
+		return err
+	}
+	n, err := removeRunLogs(ctx, eng.Store(), b.LogDir)
+	if n > 0 {
+		fmt.Fprintf(a.Stdout, "deleted the logs of %d run(s) from %s\n", n, b.LogDir)
+	}
 	return err
+}
+
+// removeRunLogs deletes the local log folders (LOG_DIR/DAG/RUN_ID) of runs that are no
+// longer in the store: deleted by this clean, by an earlier one, or replaced. Logs go with
+// their runs, as Cloud Logging's retention does on GCP.
+func removeRunLogs(ctx context.Context, st *fsstore.Store, logDir string) (int, error) {
+	dags, err := os.ReadDir(logDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, d := range dags {
+		if !d.IsDir() || dag.ValidateID(d.Name()) != nil {
+			continue
+		}
+		runs, err := os.ReadDir(filepath.Join(logDir, d.Name()))
+		if err != nil {
+			return removed, err
+		}
+		for _, r := range runs {
+			if !r.IsDir() {
+				continue
+			}
+			v, err := st.GetRun(ctx, d.Name(), r.Name())
+			if err == nil && v.Rec.RunID == r.Name() {
+				continue
+			}
+			if err != nil && !errors.Is(err, fsstore.ErrNotFound) {
+				return removed, err
+			}
+			if err := os.RemoveAll(filepath.Join(logDir, d.Name(), r.Name())); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
 }
 
 // parseCleanDate reads YYYY-MM-DD (midnight UTC) or an RFC 3339 time.

@@ -14,6 +14,7 @@ func TestDBCleanDeletesOldFinishedRuns(t *testing.T) {
 		"GOOGLE_CLOUD_PROJECT":    emutest.Project(t),
 		"FIRESTORE_EMULATOR_HOST": os.Getenv("FIRESTORE_EMULATOR_HOST"),
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
+		"UPDRAFT_LOG_DIR":         t.TempDir(),
 	}
 	must := func(want string, args ...string) string {
 		t.Helper()
@@ -37,7 +38,27 @@ func TestDBCleanDeletesOldFinishedRuns(t *testing.T) {
 		t.Fatalf("dry run output:\n%s\nwant the unfinished run named", out)
 	}
 	must("manual__2025-01-01", "runs", "list", "quick")
-	must("deleted 1 run(s), 2 task instance(s), 0 attempt(s)", "db", "clean", "--before", "2025-01-15")
+	// Each run's log folder, as the local worker keeps it (LOG_DIR/DAG/RUN_ID/TASK/...).
+	oldLog := filepath.Join(env["UPDRAFT_LOG_DIR"], "quick", "manual__2025-01-01T00:00:00Z", "a")
+	newLog := filepath.Join(env["UPDRAFT_LOG_DIR"], "quick", "manual__2025-02-01T00:00:00Z", "a")
+	for _, d := range []string{oldLog, newLog} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "try-1-x.log"), []byte("{}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out = must("deleted 1 run(s), 2 task instance(s), 0 attempt(s)", "db", "clean", "--before", "2025-01-15")
+	if !strings.Contains(out, "deleted the logs of 1 run(s)") {
+		t.Fatalf("db clean:\n%s\nwant the deleted run's logs deleted", out)
+	}
+	if _, err := os.Stat(filepath.Dir(oldLog)); !os.IsNotExist(err) {
+		t.Fatalf("the deleted run's logs are still on disk (%v)", err)
+	}
+	if _, err := os.Stat(newLog); err != nil {
+		t.Fatalf("the kept run's logs are gone: %v", err)
+	}
 	out = must("manual__2025-02-01", "runs", "list", "quick")
 	if strings.Contains(out, "manual__2025-01-01") {
 		t.Fatalf("runs list after clean:\n%s\nthe old run is still there", out)

@@ -21,13 +21,13 @@ import (
 	"github.com/updraft-dev/updraft/console"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
-	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/web"
+	"google.golang.org/api/option"
 )
 
 // workerCmd is how the local dispatcher starts a worker: UPDRAFT_WORKER_CMD, else this very
@@ -120,17 +120,18 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer standIns.Stop()
-	if _, err := bqemu.EnsureBuilt(ctx); err != nil {
-		return err
-	}
-	bq, err := bqemu.Start(ctx, *project, filepath.Join(a.home(), "stand-ins"))
+	// BigQuery starts when a DAG uses it (or a request asks for it), building it first if
+	// this machine never did: in the background, with a progress line.
+	bq, err := local.NewBigQuery(local.BigQueryConfig{Project: *project, LogDir: filepath.Join(a.home(), "stand-ins"),
+		OnReady: func(ctx context.Context, emulator []option.ClientOption) error {
+			return local.SeedExamples(ctx, *project, time.Now(), emulator...)
+		},
+		OnProgress: func(line string) { fmt.Fprintln(a.Stderr, "BigQuery emulator: "+line) },
+	})
 	if err != nil {
 		return err
 	}
 	defer bq.Stop()
-	if err := local.SeedExamples(ctx, *project, time.Now(), bq.ClientOptions()...); err != nil {
-		return err
-	}
 	env := append(append(set.Env(), standIns.Env()...), bq.Env()...)
 
 	logDir := filepath.Join(a.home(), "logs")
@@ -146,9 +147,14 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if alertCfg.DigestChannel == "" {
 		alertCfg.DigestChannel = devDigestChannel
 	}
+	// The engine's settings (UPDRAFT_RETENTION, UPDRAFT_LEASE…) as every other entry point reads them.
+	engCfg, err := engine.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		return err
+	}
 	stack, err := local.Open(ctx, local.Config{
-		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd,
-		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr, Alerts: alertCfg,
+		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd, Engine: engCfg,
+		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: newConsoleLines(a.Stderr), Alerts: alertCfg,
 	})
 	if err != nil {
 		return err
@@ -160,6 +166,11 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	}
 	if err := deployAll(ctx, a, stack.Engine, res, true); err != nil && len(res.Errors) == 0 {
 		return err
+	}
+	for _, d := range res.DAGs {
+		if dagUsesBigQuery(d) {
+			bq.Want()
+		}
 	}
 
 	stack.Healer.Redeploy = devRedeploy(a, stack, dagDir)
@@ -193,34 +204,35 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	defer srv.Close()
 
 	state := devState{PID: os.Getpid(), Project: *project, FirestoreHost: set.Firestore.Host, PubSubHost: set.PubSub.Host,
-		LogDir: logDir, Addr: ln.Addr().String(), StandIns: append(standIns.Env(), bq.Env()...)}
+		LogDir: logDir, Addr: ln.Addr().String(), StandIns: append(standIns.Env(), bq.Env()...), DagDir: absPath(dagDir)}
 	if err := writeState(a.stateFile(), state); err != nil {
 		return err
 	}
-	defer os.Remove(a.stateFile())
+	defer a.removeOwnState()
 
-	fmt.Fprintf(a.Stdout, `
+	banner := fmt.Sprintf(`
 Updraft is running locally (project %s on the emulators).
   UI          %s/ (as %s, admin; the Slack inbox at %s/slack)
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
-  stand-ins   BigQuery (%s, dataset updraft_examples), Secret Manager, Slack (updraft slack inbox),
+  stand-ins   BigQuery (%s, dataset updraft_examples; %s), Secret Manager, Slack ({{bin}} slack inbox),
               Cloud Run jobs (%s)
   DAGs        %s (edits are redeployed within seconds), ticking every %gs
-  alerts      to the fake Slack; a digest of failures to %s every %s (updraft slack inbox)
+  alerts      to the fake Slack; a digest of failures to %s every %s ({{bin}} slack inbox)
   logs        %s
-  state       %s (kept across restarts; updraft dev --reset starts clean)
+  state       %s (kept across restarts; {{bin}} dev --reset starts clean)
 
 Try, in another terminal:
-  updraft dags list
-  updraft runs list every_minute          # a new run appears each minute
-  updraft trigger hello_chain && updraft runs list hello_chain
-  updraft runs show hello_chain/<RUN_ID>   ·   updraft logs hello_chain/<RUN_ID> extract
+  {{bin}} dags list
+  {{bin}} runs list every_minute          # a new run appears each minute
+  {{bin}} trigger hello_chain && {{bin}} runs list hello_chain
+  {{bin}} runs show hello_chain/<RUN_ID>   ·   {{bin}} logs hello_chain/<RUN_ID> extract
 
 Ctrl-C stops everything (workers and the emulators' JVMs included).
-`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host, filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir, devStateWhere(a, set))
+`, *project, url, devEmail(a), url, url, url, url, set.Firestore.Host, set.PubSub.Host, bq.Host(), bq.Status(), filepath.Join(filepath.Dir(dagDir), "cloudrun-jobs.json"), dagDir, *tick, alertCfg.DigestChannel, stack.Alerter.Config().DigestEvery, logDir, devStateWhere(a, set))
+	fmt.Fprint(a.Stdout, strings.ReplaceAll(banner, "{{bin}}", a.name()))
 
-	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second)
+	go watchDAGs(ctx, a, stack.Engine, dagDir, 2*time.Second, bq.Want)
 	err = stack.Run(ctx)
 	fmt.Fprintln(a.Stderr, "stopping…")
 	if err != nil && !errors.Is(err, context.Canceled) {
@@ -230,7 +242,7 @@ Ctrl-C stops everything (workers and the emulators' JVMs included).
 }
 
 // watchDAGs redeploys the DAG folder's changed files, so an edit shows up without a command.
-func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, every time.Duration) {
+func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, every time.Duration, wantBigQuery func()) {
 	last := map[string]string{}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -264,6 +276,9 @@ func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, ever
 				continue
 			}
 			last[d.Source.File] = d.Source.Hash
+			if dagUsesBigQuery(d) {
+				wantBigQuery()
+			}
 			if out != engine.Unchanged {
 				fmt.Fprintf(a.Stdout, "%s %s (%s)\n", out, d.ID, d.Source.File)
 			}
@@ -359,4 +374,18 @@ func devUI(ctx context.Context, a *App, stack *local.Stack, dagDir, slackURL str
 		Auth: auth.NewDev(devEmail(a), a.logger()).Middleware, CSRFSecret: secret, Dev: true,
 		SlackInbox: web.FakeSlackInbox(slackURL), Log: a.logger(),
 	}), nil
+}
+
+// removeOwnState deletes dev.json if it is still this process's: a second dev that replaced
+// it keeps it.
+func (a *App) removeOwnState() {
+	b, err := os.ReadFile(a.stateFile())
+	if err != nil {
+		return
+	}
+	var st devState
+	if json.Unmarshal(b, &st) == nil && st.PID != os.Getpid() {
+		return
+	}
+	_ = os.Remove(a.stateFile())
 }

@@ -225,7 +225,7 @@ func cmdBackfillStatus(ctx context.Context, a *App, args []string) error {
 	fmt.Fprintln(w, "BACKFILL\tSTATE\tINTERVALS\tRUN\tRE-RUN\tSKIPPED\tREPROCESS\tSTARTED")
 	for _, v := range fills {
 		b := v.Rec
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.ID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, b.CreatedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.ID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, b.CreatedAt.Local().Format(time.DateTime+" MST"))
 	}
 	return w.Flush()
 }

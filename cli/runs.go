@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
@@ -23,6 +24,7 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
 	confArg := fs.String("conf", "", "JSON object overriding the DAG's params")
 	at := fs.String("logical-date", "", "RFC 3339 logical date (default now)")
+	replace := fs.Bool("replace", false, "replace the finished run that already has this logical date")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -48,6 +50,16 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 	}
 	defer closeFn()
 	r, err := eng.Trigger(ctx, pos[0], conf, T)
+	var exists *engine.RunExistsError
+	if errors.As(err, &exists) {
+		if !*replace {
+			return fmt.Errorf("%w\n  see it: %s runs show %s/%s · replace it: add --replace", err, a.name(), exists.Existing.DagID, exists.Existing.RunID)
+		}
+		if _, err := eng.DeleteRunAt(ctx, pos[0], exists.Existing.LogicalDate, false); err != nil {
+			return err
+		}
+		r, err = eng.Trigger(ctx, pos[0], conf, T)
+	}
 	if err != nil {
 		return err
 	}
@@ -177,7 +189,7 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 					note = fmt.Sprintf("lease expired %s ago (worker %s lost?)", now.Sub(at.Rec.LeaseExpiresAt).Round(time.Second), at.Rec.Worker)
 				}
 				if at.Rec.Rendered != "" {
-					rendered = append(rendered, fmt.Sprintf("  %s: %s", ti.TaskID, shorten(at.Rec.Rendered, 300)))
+					rendered = append(rendered, fmt.Sprintf("  %s: %s", ti.TaskID, shorten(readableJSON(at.Rec.Rendered), 300)))
 				}
 			}
 		}
@@ -237,6 +249,12 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	loc := time.UTC // log times in the DAG's timezone, as the UI shows them
+	if d, err := st.GetDAG(ctx, v.Rec.DagID); err == nil {
+		if l, err := time.LoadLocation(d.Rec.Timezone); err == nil {
+			loc = l
+		}
+	}
 	if len(attempts) == 0 {
 		fmt.Fprintf(a.Stdout, "task %s has not started yet in %s/%s\n", pos[1], v.Rec.DagID, v.Rec.RunID)
 		return nil
@@ -248,9 +266,9 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 		}
 		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.TryNumber, at.ID, at.State, at.Worker)
 		if at.Rendered != "" {
-			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", at.Rendered)
+			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(at.Rendered))
 		}
-		if err := printLog(a, at.LogRef, *raw); err != nil {
+		if err := printLog(a, at.LogRef, *raw, loc); err != nil {
 			fmt.Fprintf(a.Stdout, "(log unavailable: %v)\n", err)
 		}
 		if at.Error != "" {
@@ -260,7 +278,8 @@ func cmdLogs(ctx context.Context, a *App, args []string) error {
 	return nil
 }
 
-func printLog(a *App, ref string, raw bool) error {
+// printLog prints an attempt's log; times are in loc (the DAG's timezone), its zone named.
+func printLog(a *App, ref string, raw bool, loc *time.Location) error {
 	path, ok := strings.CutPrefix(ref, "file:")
 	if !ok {
 		return fmt.Errorf("no local log kept (log ref %q)", ref)
@@ -285,7 +304,7 @@ func printLog(a *App, ref string, raw bool) error {
 			fmt.Fprintln(a.Stdout, sc.Text())
 			continue
 		}
-		fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.Local().Format("15:04:05.000"), e.Severity, e.Message)
+		fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.In(loc).Format("15:04:05.000 MST"), e.Severity, e.Message)
 	}
 	return sc.Err()
 }
@@ -300,8 +319,7 @@ func cmdTick(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	fmt.Fprintln(a.Stdout, string(b))
+	fmt.Fprintln(a.Stdout, jsonText(rep, true))
 	return nil
 }
 

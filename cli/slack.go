@@ -56,10 +56,9 @@ func cmdSlackInbox(ctx context.Context, a *App, args []string) error {
 		if m.ThreadTS != "" {
 			thread = " ↳ in thread " + m.ThreadTS
 		}
-		fmt.Fprintf(a.Stdout, "── %s %s (ts %s)%s\n%s\n", m.Time.Local().Format(time.DateTime), ch, m.TS, thread, strings.TrimSpace(m.Text))
+		fmt.Fprintf(a.Stdout, "── %s %s (ts %s)%s\n%s\n", m.Time.Local().Format(time.DateTime+" MST"), ch, m.TS, thread, strings.TrimSpace(m.Text))
 		if m.Blocks != nil {
-			b, _ := json.Marshal(m.Blocks)
-			fmt.Fprintf(a.Stdout, "   blocks: %s\n", shorten(string(b), 300))
+			fmt.Fprintf(a.Stdout, "   blocks: %s\n", shorten(jsonText(m.Blocks, false), 300))
 		}
 	}
 	return nil

@@ -73,6 +73,11 @@ func (c *Console) Trigger(ctx context.Context, who Caller, req TriggerRequest) (
 			State: scheduler.RunQueued, LogicalDate: T.UTC()}
 		if !req.DryRun {
 			r, err := c.eng.Trigger(ctx, d.DagID, conf, T)
+			var exists *engine.RunExistsError
+			if errors.As(err, &exists) {
+				return "", Errorf(CodeConflict, "%s already has a run with logical date %s: %s (one run per DAG and logical date)",
+					d.DagID, T.UTC().Format(time.RFC3339Nano), exists.Existing.RunID)
+			}
 			if errors.Is(err, engine.ErrRunExists) {
 				return "", Errorf(CodeConflict, "a run of %s with logical date %s already exists", d.DagID, T.UTC().Format(time.RFC3339Nano))
 			}

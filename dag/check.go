@@ -305,6 +305,7 @@ func (p *parser) checkTemplate(n *yaml.Node, path string) []xcomCall {
 		}
 		return nil
 	}
+	p.checkContext(n, path, t)
 	var calls []xcomCall
 	for _, tt := range t.Templates() {
 		if tt.Tree == nil {

@@ -48,6 +48,8 @@ type TaskDefaults struct {
 	Resources               string         `json:"resources,omitempty"`
 	DependsOnPast           *bool          `json:"depends_on_past,omitempty"`
 	TriggerRule             string         `json:"trigger_rule,omitempty"`
+	// Alerts is the alerts block of every task that has none of its own.
+	Alerts *Alerts `json:"alerts,omitempty"`
 }
 
 // Alerts says where and when a DAG or task posts to Slack.

@@ -28,6 +28,9 @@ type Options struct {
 	// name an argument path such as "url" or "headers.Accept"; the parser adds the file, the
 	// line of that argument and the task's path. Nil means arguments are not checked.
 	CheckArgs func(taskType string, with map[string]any) []ArgProblem
+	// OwnerDomains, when set, are the email domains an owner must have (updraft.yaml's
+	// owner_domain, see LoadRepoConfig).
+	OwnerDomains []string
 }
 
 // ArgProblem is one thing wrong with a task's arguments.
@@ -61,7 +64,7 @@ var (
 	}
 	defaultsFields = []string{
 		"retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "timeout",
-		"resources", "depends_on_past", "trigger_rule",
+		"resources", "depends_on_past", "trigger_rule", "alerts",
 	}
 	alertsFields    = []string{"slack"}
 	slackFields     = []string{"channel", "on", "connection"}
@@ -168,6 +171,9 @@ func parse(file string, data []byte, opts Options) (*DAG, int, Problems) {
 		MaxActiveTasks: DefaultMaxActiveTasks,
 		Source:         SourceInfo{File: file, Hash: hex.EncodeToString(sum[:])},
 	}
+	if !p.checkFileSize(data) {
+		return nil, 0, sortProblems(p.probs)
+	}
 	root := p.decode(data)
 	if root == nil {
 		return nil, 0, sortProblems(p.probs)
@@ -181,6 +187,7 @@ func parse(file string, data []byte, opts Options) (*DAG, int, Problems) {
 	p.checkGraph(d, infos)
 	p.checkTemplates(d, infos)
 	p.checkValues(d, infos)
+	p.checkLimits(d, data)
 	if len(p.probs) > 0 {
 		return nil, idLine, sortProblems(p.probs)
 	}
@@ -415,6 +422,8 @@ func (p *parser) dagFields(d *DAG, f map[string]pair, root *yaml.Node) int {
 			if why := checkEmail(s); why != "" {
 				p.add(pr.val.Line, "owner", fmt.Sprintf("owner %s is not an email address: %s", quoteShort(s), why),
 					"write one email address, e.g. owner: data-eng@example.com; it is used for Slack mentions and audit")
+			} else {
+				p.checkOwnerDomain(pr.val.Line, s)
 			}
 			d.Owner = s
 		}
@@ -623,6 +632,9 @@ func (p *parser) defaults(pr pair) TaskDefaults {
 	}
 	if x, ok := get(f, "trigger_rule"); ok {
 		def.TriggerRule, _ = p.triggerRule(x, "defaults.trigger_rule")
+	}
+	if x, ok := get(f, "alerts"); ok {
+		def.Alerts = p.alerts(x, "defaults.alerts")
 	}
 	return def
 }
@@ -946,6 +958,9 @@ func applyDefaults(t *Task, set map[string]bool, def TaskDefaults) {
 		if def.Resources != "" {
 			t.Resources = def.Resources
 		}
+	}
+	if t.Alerts == nil && def.Alerts != nil {
+		t.Alerts = def.Alerts
 	}
 	if !set["trigger_rule"] {
 		t.TriggerRule = DefaultTriggerRule

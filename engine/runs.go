@@ -89,7 +89,7 @@ func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 	}
 	if err := e.store.CreateRun(ctx, &r); err != nil {
 		if errors.Is(err, fsstore.ErrExists) {
-			return nil, fmt.Errorf("%w: %s/%s", ErrRunExists, r.DagID, r.RunID)
+			return nil, e.runExists(ctx, &r)
 		}
 		return nil, err
 	}

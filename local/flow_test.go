@@ -99,7 +99,7 @@ func TestWaitFanOutBranchAndTriggerExample(t *testing.T) {
 	}
 
 	// 2025-02-26's export is there but empty: the branch takes the nothing_to_load path.
-	empty, err := s.stack.Engine.Trigger(s.ctx, "events_to_marts_daily", nil, time.Date(2025, 2, 27, 2, 0, 0, 0, seoul))
+	empty, err := s.stack.Engine.Trigger(s.ctx, "events_to_marts_daily", nil, time.Date(2025, 2, 26, 2, 0, 0, 0, seoul)) // ds: the logical date's date
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestWaitFanOutBranchAndTriggerExample(t *testing.T) {
 	marts(empty)
 
 	// 2025-03-02's export is not there yet: the sensor waits, holding no worker.
-	r, err := s.stack.Engine.Trigger(s.ctx, "events_to_marts_daily", nil, time.Date(2025, 3, 3, 2, 0, 0, 0, seoul))
+	r, err := s.stack.Engine.Trigger(s.ctx, "events_to_marts_daily", nil, time.Date(2025, 3, 2, 2, 0, 0, 0, seoul))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,7 +164,7 @@ func (s *Stack) Run(ctx context.Context) error {
 		defer wg.Done()
 		errs <- s.Queue.Receive(ctx, psqueue.SubAdvance, 64, func(ctx context.Context, data []byte) error {
 			err := s.Engine.HandleEvent(ctx, data)
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				s.Log.Warn("advance failed", "error", err)
 			}
 			s.mu.Lock()
@@ -193,7 +193,7 @@ func (s *Stack) Run(ctx context.Context) error {
 		defer wg.Done()
 		errs <- s.Queue.Receive(ctx, psqueue.SubAlerts, 16, func(ctx context.Context, data []byte) error {
 			err := s.Alerter.HandleEvent(ctx, data)
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				s.Log.Warn("alert event failed", "error", err)
 			}
 			return err
@@ -237,6 +237,9 @@ func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
 		s.Log.Error("tick failed", "error", err)
 	}
 	for _, e := range rep.Errors {
+		if ctx.Err() != nil { // stopping (Ctrl-C): each cut-short step is no news
+			break
+		}
 		s.Log.Warn("tick", "error", e)
 	}
 	if rep.RunsCreated+rep.Republished+rep.Retried+rep.RunsStarted+rep.LostWorkers+rep.FollowedUp > 0 {
@@ -252,6 +255,9 @@ func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
 		s.Log.Error("alerts tick failed", "error", err)
 	}
 	for _, e := range arep.Errors {
+		if ctx.Err() != nil {
+			break
+		}
 		s.Log.Warn("alerts tick", "error", e)
 	}
 	if arep.Digest+arep.SLAMisses > 0 {

@@ -427,7 +427,7 @@ tasks:
   - id: broken
     type: shell
     retries: 3
-    with: {command: 'echo {{ .no_such_value }}'}
+    with: {command: 'echo {{ .params.no_such_value }}'} # validation can't know; rendering fails
 `
 	d, err := dag.Parse("templated.yaml", []byte(src), dag.Options{})
 	if err != nil {
@@ -608,9 +608,9 @@ func TestExamplePipelinesOnBigQuery(t *testing.T) {
 	}
 
 	// The usage summary: query per user, format over the rows, post to the channel variable's
-	// default. The run for ds 2025-03-01 (KST) is the one created at 2025-03-02 00:05 KST.
+	// default. A manual run's ds is its logical date's date (Airflow 2): 2025-03-01 (KST).
 	before := len(testStandIns.Slack.Messages())
-	run("bigquery_usage_daily", time.Date(2025, 3, 2, 1, 0, 0, 0, seoul))
+	run("bigquery_usage_daily", time.Date(2025, 3, 1, 1, 0, 0, 0, seoul))
 	msgs := testStandIns.Slack.Messages()[before:]
 	if len(msgs) != 1 || msgs[0].ChannelName != "data-alerts-test" || !strings.Contains(msgs[0].Text, "BigQuery usage for 2025-03-01") ||
 		!strings.Contains(msgs[0].Text, "*etl@example.com*: `2.00` GiB") {
@@ -621,7 +621,7 @@ func TestExamplePipelinesOnBigQuery(t *testing.T) {
 	count := func(day string) int64 {
 		return countRows(t, bq, "SELECT COUNT(*) FROM updraft_examples.orders WHERE order_date = DATE '"+day+"'")
 	}
-	r := run("orders_to_warehouse_daily", time.Date(2025, 3, 2, 3, 0, 0, 0, seoul))
+	r := run("orders_to_warehouse_daily", time.Date(2025, 3, 1, 3, 0, 0, 0, seoul))
 	first := count("2025-03-01")
 	if first < 3 {
 		t.Fatalf("loaded %d orders for 2025-03-01; want the API's 3 or more", first)
@@ -651,7 +651,7 @@ func TestExamplePipelinesOnBigQuery(t *testing.T) {
 	}
 
 	// The DRY pipeline: four sources loaded from one definition.
-	run("marketing_sources_daily", time.Date(2025, 3, 2, 7, 0, 0, 0, seoul))
+	run("marketing_sources_daily", time.Date(2025, 3, 1, 7, 0, 0, 0, seoul))
 	for _, src := range []string{"google_ads", "meta_ads", "naver_ads", "kakao_moment"} {
 		if n := countRows(t, bq, "SELECT COUNT(*) FROM updraft_examples.spend_"+src+"_20250301 WHERE source = '"+src+"'"); n != 1 {
 			t.Errorf("spend_%s_20250301 has %d rows; want 1", src, n)

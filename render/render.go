@@ -41,6 +41,8 @@ type Run struct {
 	// Index and Item are set for an instance of a for_each task: .index and .item.
 	Index *int
 	Item  any
+	// MaxTries is the number of the task's last try (.ti.max_tries).
+	MaxTries int
 }
 
 // Data returns the template context, with Airflow's names.
@@ -50,7 +52,7 @@ func Data(r Run) map[string]any {
 		loc = time.UTC
 	}
 	at := func(t time.Time) Time { return Time{t.In(loc)} }
-	ds := r.IntervalStart.In(loc).Format("2006-01-02")
+	ds := r.LogicalDate.In(loc).Format("2006-01-02") // Airflow 2: the logical date's date (for a manual run too)
 	var prev any
 	if r.PrevSuccessStart != nil {
 		prev = at(*r.PrevSuccessStart)
@@ -74,7 +76,7 @@ func Data(r Run) map[string]any {
 		"prev_data_interval_start_success": prev,
 		"params":                           params,
 		"dag_run":                          map[string]any{"run_id": r.RunID, "conf": conf, "run_type": r.RunType, "logical_date": at(r.LogicalDate)},
-		"ti":                               map[string]any{"task_id": r.TaskID, "try_number": r.TryNumber},
+		"ti":                               map[string]any{"task_id": r.TaskID, "try_number": r.TryNumber, "max_tries": r.MaxTries},
 		"dag":                              map[string]any{"dag_id": r.DagID, "owner": r.Owner, "timezone": loc.String()},
 		"run_id":                           r.RunID,
 	}

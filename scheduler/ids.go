@@ -31,11 +31,12 @@ func RunID(t RunType, logical time.Time) string {
 // keySep joins ids into document keys. It cannot occur in DAG, run or task ids.
 const keySep = "~"
 
-// RunKey is the document id of a run. Scheduled and backfill runs of the same logical date
-// share one key (`DAG~@DATE`), so there is one run per (DAG, logical date) whichever made it;
-// manual runs have their own (`DAG~manual__…`).
+// RunKey is the document id of a run. Scheduled, backfill and manual runs of the same
+// logical date share one key (`DAG~@DATE`; a manual run's date keeps its microseconds, which
+// a schedule point never has), so there is one run per (DAG, logical date) whichever made it,
+// enforced by the create, as Airflow 2's unique logical date.
 func RunKey(dagID, runID string) string {
-	for _, t := range []RunType{RunScheduled, RunBackfill} {
+	for _, t := range []RunType{RunScheduled, RunBackfill, RunManual} {
 		if date, ok := strings.CutPrefix(runID, string(t)+"__"); ok {
 			return dagID + keySep + "@" + date
 		}

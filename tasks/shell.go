@@ -226,7 +226,7 @@ func taskEnv(tc *Context) []string {
 		"UPDRAFT_TASK_ID=" + tc.Ref.TaskID,
 		"UPDRAFT_TRY_NUMBER=" + itoa(tc.Ref.TryNumber),
 		"UPDRAFT_LOGICAL_DATE=" + tc.Run.LogicalDate.In(tc.DAG.Location()).Format(time.RFC3339),
-		"UPDRAFT_DS=" + tc.Run.IntervalStart.In(tc.DAG.Location()).Format("2006-01-02"),
+		"UPDRAFT_DS=" + tc.Run.LogicalDate.In(tc.DAG.Location()).Format("2006-01-02"),
 	}
 	if m, ok := tc.Args["env"].(map[string]any); ok {
 		keys := make([]string, 0, len(m))

@@ -327,7 +327,7 @@ func (w *Worker) templateEnv(ctx context.Context, claim *engine.Claim, resolver 
 	}
 	r := render.Run{
 		DagID: d.ID, RunID: run.RunID, RunType: string(run.RunType), TaskID: task.ID, Owner: d.Owner,
-		TryNumber: claim.Ref.TryNumber, Loc: d.Location(), LogicalDate: run.LogicalDate,
+		TryNumber: claim.Ref.TryNumber, MaxTries: claim.MaxTries(), Loc: d.Location(), LogicalDate: run.LogicalDate,
 		IntervalStart: run.IntervalStart, IntervalEnd: run.IntervalEnd, Params: params, Conf: conf,
 	}
 	if ti := claim.Instance(); ti.MapIndex != nil {

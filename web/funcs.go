@@ -17,6 +17,7 @@ var funcs = template.FuncMap{
 	"pill":       pill,
 	"fill":       fillClass,
 	"at":         timeTag,
+	"clock":      clockTag,
 	"dur":        duration,
 	"pretty":     prettyJSON,
 	"path":       url.PathEscape,
@@ -76,6 +77,13 @@ func timeTag(v any, tz string) template.HTML {
 	local := t.In(loc).Format("2006-01-02 15:04:05 MST")
 	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="UTC %s">%s</time>`,
 		t.UTC().Format(time.RFC3339), t.UTC().Format("2006-01-02 15:04:05"), html.EscapeString(local)))
+}
+
+// clockTag renders a log line's time of day in the timezone tz with the zone named
+// ("15:58:49.432 KST"), the UTC instant on hover.
+func clockTag(t time.Time, tz string) template.HTML {
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="UTC %s">%s</time>`,
+		t.UTC().Format(time.RFC3339Nano), t.UTC().Format("2006-01-02 15:04:05.000"), html.EscapeString(t.In(location(tz)).Format("15:04:05.000 MST"))))
 }
 
 // duration is end - start, or "" when either is missing (a *time.Time nil).

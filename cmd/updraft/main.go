@@ -15,7 +15,7 @@ import (
 func main() {
 	proctree.Init() // first: this binary is also the supervisor of the tasks' process trees
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, os.Args[1:])
+	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr, Name: cli.NameAsRun(os.Args[0])}).Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

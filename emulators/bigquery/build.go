@@ -1,10 +1,12 @@
 package bqemu
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -50,6 +52,30 @@ func BinaryPath() (string, error) {
 // under its final name only when complete. A cold build prints one line to
 // stderr first; it takes about 4 minutes and several GB of memory.
 func EnsureBuilt(ctx context.Context) (string, error) {
+	return EnsureBuiltProgress(ctx, nil)
+}
+
+// Progress is told how a build is going: the packages compiled so far out of those the
+// emulator needs (total 0 while that is not known yet, done -1 while another process holds
+// the build lock).
+type Progress func(done, total int)
+
+// Built reports whether the emulator binary is there (cached, or named by BinaryEnv), so
+// that a caller can tell a start from a build.
+func Built() bool {
+	if p := os.Getenv(BinaryEnv); p != "" {
+		return executable(p) == nil
+	}
+	bin, err := BinaryPath()
+	return err == nil && executable(bin) == nil
+}
+
+// EnsureBuiltProgress is EnsureBuilt telling progress (nil: no one) how a build goes.
+func EnsureBuiltProgress(ctx context.Context, progress Progress) (string, error) {
+	quiet := progress != nil // the caller shows progress its own way
+	if progress == nil {
+		progress = func(int, int) {}
+	}
 	if p := os.Getenv(BinaryEnv); p != "" {
 		if err := executable(p); err != nil {
 			return "", fmt.Errorf("bqemu: %s=%s: %w", BinaryEnv, p, err)
@@ -66,6 +92,7 @@ func EnsureBuilt(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", fmt.Errorf("bqemu: %w", err)
 	}
+	progress(-1, 0)
 	unlock, err := lockFile(ctx, bin+".lock")
 	if err != nil {
 		return "", fmt.Errorf("bqemu: waiting for the build lock: %w", err)
@@ -78,20 +105,47 @@ func EnsureBuilt(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintln(os.Stderr, buildNote)
+	if !quiet {
+		fmt.Fprintln(os.Stderr, buildNote)
+	}
 	tmp := fmt.Sprintf("%s.tmp-%d", bin, os.Getpid())
 	defer os.Remove(tmp)
 	gobin, err := goCommand()
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, gobin, "build", "-o", tmp, Package)
-	cmd.Dir = dir
 	// The tools module stands alone: no workspace, its own go.sum.
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	env := append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	progress(0, 0)
+	deps := dependencies(ctx, gobin, dir, env)
+	progress(0, len(deps))
+	cmd := exec.CommandContext(ctx, gobin, "build", "-v", "-o", tmp, Package)
+	cmd.Dir = dir
+	cmd.Env = env
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
+	cmd.Stdout = &out
+	// -v names each package as it is compiled, on stderr: count those against deps.
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		done := 0
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			if deps[line] {
+				done++
+				progress(min(done, len(deps)), len(deps))
+				continue
+			}
+			out.WriteString(line + "\n")
+		}
+	}()
+	err = cmd.Run()
+	pw.Close()
+	<-counted
+	if err != nil {
 		return "", fmt.Errorf("bqemu: go build %s in %s: %w\n%s", Package, dir, err, tail(out.String(), 40))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
@@ -164,4 +218,21 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// dependencies lists the packages the emulator's build compiles (standard library ones
+// included: a fresh toolchain cache compiles them too); empty if go list fails, which only
+// costs the progress count.
+func dependencies(ctx context.Context, gobin, dir string, env []string) map[string]bool {
+	cmd := exec.CommandContext(ctx, gobin, "list", "-deps", Package)
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.Output()
+	deps := map[string]bool{}
+	if err != nil {
+		return deps
+	}
+	for _, p := range strings.Fields(string(out)) {
+		deps[p] = true
+	}
+	return deps
 }
