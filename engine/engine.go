@@ -75,6 +75,7 @@ type Engine struct {
 
 	executor    Executor
 	deadLetters DeadLetters
+	jobs        JobCanceller // cancels deferred tasks' jobs (deferred.go)
 
 	// Stats counts what the engine did, for /metrics and tests.
 	Stats Stats

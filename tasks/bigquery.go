@@ -56,7 +56,8 @@ const (
 // (jobs.insert answers 409, the job is fetched and waited for) instead of running it again.
 // When the task's context ends (its timeout), the job is cancelled.
 func BigQueryQuery() Type {
-	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery}
+	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery,
+		InlineLimit: bigQueryInlineLimit, InlineCleanup: cancelTimeout}
 }
 
 var bigqueryArgs = []string{"sql", "location", "project", "destination", "write", "max_rows", "labels", "params"}
@@ -419,20 +420,14 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 	defer client.Close()
 	client.Location = args.location
 
-	q := client.Query(args.sql)
-	q.Labels = args.labels
-	q.Parameters = args.params
-	if tc.Ref.AttemptID != "" {
-		q.JobID = jobID(tc.Ref.AttemptID)
-	} else {
+	if tc.Job != nil && tc.Ref.AttemptID != "" {
+		return deferBigQuery(ctx, tc, client, args, emulator) // bigquery_defer.go
+	}
+	// Without a claim to hold the job between pokes (a direct call), wait inline.
+	q := buildQuery(client, args, tc.Ref.AttemptID)
+	if q.JobID == "" {
 		tc.Log.Warn("bigquery: this attempt has no id: the job gets a random one and a redelivery would run it again")
 	}
-	if args.dst != nil {
-		q.Dst = client.DatasetInProject(args.dst.Project, args.dst.Dataset).Table(args.dst.Table)
-		q.WriteDisposition = args.write
-		q.CreateDisposition = bigquery.CreateIfNeeded
-	}
-
 	job, reattached, err := submit(ctx, client, q, args, emulator, tc.Log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -460,7 +455,28 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 	if err := status.Err(); err != nil {
 		return failed(nil, fmt.Sprintf("bigquery: job %s failed: %s", job.ID(), describeJobErrors(status)))
 	}
+	return bigQueryDone(ctx, tc, job, status, args)
+}
 
+// buildQuery is the query job of an attempt: its job id derives from the attempt id.
+func buildQuery(client *bigquery.Client, args *bqQuery, attemptID string) *bigquery.Query {
+	q := client.Query(args.sql)
+	q.Labels = args.labels
+	q.Parameters = args.params
+	if attemptID != "" {
+		q.JobID = jobID(attemptID)
+	}
+	if args.dst != nil {
+		q.Dst = client.DatasetInProject(args.dst.Project, args.dst.Dataset).Table(args.dst.Table)
+		q.WriteDisposition = args.write
+		q.CreateDisposition = bigquery.CreateIfNeeded
+	}
+	return q
+}
+
+// bigQueryDone reads a finished job's results into the attempt's XCom: its rows (bounded),
+// or the destination table it wrote.
+func bigQueryDone(ctx context.Context, tc *Context, job *bigquery.Job, status *bigquery.JobStatus, args *bqQuery) engine.Result {
 	out := map[string]any{"job_id": job.ID()}
 	var (
 		qs    *bigquery.QueryStatistics

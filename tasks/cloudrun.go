@@ -54,7 +54,8 @@ const (
 // It runs inline and waits for the execution within the attempt, bounded by the task's
 // timeout; when that ends, the execution is cancelled.
 func CloudRunJob() Type {
-	return Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob}
+	return Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob,
+		InlineLimit: cloudRunInlineLimit, InlineCleanup: cloudRunCancelTimeout}
 }
 
 var cloudRunArgs = []string{"job", "region", "project", "args", "env", "timeout", "poll_interval"}
@@ -319,7 +320,11 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 	}
 	defer jobs.Close()
 	defer execs.Close()
+	if tc.Job != nil && tc.Ref.AttemptID != "" {
+		return deferCloudRun(ctx, tc, req, jobs, execs) // cloudrun_defer.go
+	}
 
+	// Without a claim to hold the execution between pokes (a direct call), wait inline.
 	op, err := jobs.RunJob(ctx, req.run)
 	if err != nil {
 		return runJobError(ctx, req.job, err)

@@ -85,7 +85,7 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 		return fmt.Errorf("claim %s: %w", ref.AttemptID, err)
 	}
 	// The result is recorded even when the worker is being stopped (SIGTERM cancels ctx).
-	finishCtx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	finishCtx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancelFinish()
 	finish := func(res engine.Result) error {
 		err := claim.Finish(finishCtx, res)
@@ -178,7 +178,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	}
 	rendered := res.Rendered
 	res = typ.Run(runCtx, &Context{Ref: claim.Ref, Task: claim.Task, DAG: claim.DAG, Run: claim.Run, Log: logger,
-		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine})
+		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine, Job: claim})
 	res.Rendered = rendered
 	return res
 }
