@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/updraft-dev/updraft/dag"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
-	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )

@@ -1,0 +1,346 @@
+package local_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/emulators"
+	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
+	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
+	"github.com/updraft-dev/updraft/emulators/emutest"
+	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/local/localtest"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/tasks"
+)
+
+// pushDeadline is the push deadline these tests shrink inline attempts to
+// (UPDRAFT_INLINE_DEADLINE): a job waited for inline past it would fail.
+const pushDeadline = 2 * time.Second
+
+// startDeferStack is a local stack with a fast ticker (it queues the pokes) whose inline
+// attempts are cut at pushDeadline; extraEnv reaches inline types (the BigQuery proxy).
+func startDeferStack(t *testing.T, extraEnv ...string) *stackBundle {
+	t.Helper()
+	return startDeferStackProject(t, emutest.Project(t), extraEnv...)
+}
+
+func (s *stackBundle) deploy(t *testing.T, src string) {
+	t.Helper()
+	d, err := dag.Parse("d.yaml", []byte(src), dag.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.stack.Engine.Deploy(s.ctx, d, []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openAttempts counts a run's attempts that are running now: an inline attempt running is a
+// request held open.
+func (s *stackBundle) openAttempts(t *testing.T, r *scheduler.Run) (open, all int) {
+	t.Helper()
+	as, err := s.stack.Store.RunAttempts(s.ctx, r.DagID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.Rec.State == scheduler.AttemptRunning {
+			open++
+		}
+	}
+	return open, len(as)
+}
+
+// lines counts the lines of a file (0 when it does not exist).
+func lines(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+
+func TestCloudRunJobLongerThanThePushDeadlineWaitsHoldingNothing(t *testing.T) {
+	s := startDeferStack(t)
+	dir := t.TempDir()
+	count := filepath.Join(dir, "runs")
+	job := fmt.Sprintf("long-%d", time.Now().UnixNano()%1e9)
+	// 3 × the push deadline, then done: a wait held inline would be cut off at the deadline.
+	testStandIns.CloudRun.SetJob(job, runemu.JobSpec{Command: []string{"/bin/sh", "-c",
+		fmt.Sprintf("echo ran >> %s; sleep %d; echo finished", count, int(3*pushDeadline/time.Second))}})
+	s.deploy(t, fmt.Sprintf(`id: long_cloudrun
+owner: owner@example.com
+tasks:
+  - id: export
+    type: cloudrun.job
+    poke_interval: 1s
+    with: {job: "projects/p/locations/us-central1/jobs/%s", poll_interval: 500ms}
+`, job))
+	r, err := s.stack.Engine.Trigger(s.ctx, "long_cloudrun", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.until(t, "the job to start", func() bool { return lines(count) == 1 })
+	// While the execution runs, the task waits between pokes holding no process and no
+	// request: sample until such a moment is seen with the execution still running.
+	var reads0, writes0 = s.stack.Store.Counts()
+	start := time.Now()
+	idle := 0
+	for !strings.Contains(strings.Join(stateList(testStandIns.CloudRun.ExecutionStates(job)), ","), "succeeded") {
+		ti := mustTI(t, s, r, "export")
+		open, _ := s.openAttempts(t, r)
+		if ti.State == scheduler.TaskUpForReschedule && open == 0 && len(s.stack.Dispatcher.Running()) == 0 {
+			idle++
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatal("the execution did not finish within a minute")
+		}
+		time.Sleep(100 * time.Millisecond) // sampling the store, not a timing assumption
+	}
+	waited := time.Since(start)
+	reads1, writes1 := s.stack.Store.Counts()
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s: %v", got, mustTI(t, s, r, "export").Error)
+	}
+	if idle == 0 {
+		t.Fatal("never saw the task waiting in up_for_reschedule with no attempt open while its execution ran")
+	}
+	if n := lines(count); n != 1 || testStandIns.CloudRun.ExecutionCount(job) != 1 {
+		t.Fatalf("the job ran %d times (%d executions); want once", n, testStandIns.CloudRun.ExecutionCount(job))
+	}
+	if n := s.stack.Dispatcher.Spawned.Load(); n != 0 {
+		t.Fatalf("%d worker processes; cloudrun.job runs inline", n)
+	}
+	ti := mustTI(t, s, r, "export")
+	if ti.TryNumber != 1 {
+		t.Fatalf("try %d; pokes use no tries", ti.TryNumber)
+	}
+	_, attempts := s.openAttempts(t, r)
+	a, _ := s.stack.Store.GetAttempt(s.ctx, ti.AttemptID)
+	var x map[string]string
+	_ = json.Unmarshal([]byte(a.Rec.XCom), &x)
+	if !strings.Contains(x["execution"], job) {
+		t.Fatalf("XCom %s; want the execution", a.Rec.XCom)
+	}
+	t.Logf("execution of %s: %d attempts (1 submit + pokes), %d samples idle between pokes; Firestore while waiting (whole stack, with a 200 ms tick): %d reads, %d writes",
+		waited.Round(time.Millisecond), attempts, idle, reads1-reads0, writes1-writes0)
+}
+
+func stateList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestClearDuringACloudRunWaitCancelsTheExecution(t *testing.T) {
+	s := startDeferStack(t)
+	dir := t.TempDir()
+	holdFile := filepath.Join(dir, "hold")
+	if err := os.WriteFile(holdFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := fmt.Sprintf("held-%d", time.Now().UnixNano()%1e9)
+	// Runs while the hold file exists (at most a minute), so the re-run after the clear ends.
+	testStandIns.CloudRun.SetJob(job, runemu.JobSpec{Command: []string{"/bin/sh", "-c",
+		fmt.Sprintf("i=0; while [ -e %s ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done", holdFile)}})
+	s.deploy(t, fmt.Sprintf(`id: cleared_wait
+owner: owner@example.com
+tasks:
+  - {id: export, type: cloudrun.job, poke_interval: 1s, with: {job: "projects/p/locations/us-central1/jobs/%s"}}
+`, job))
+	r, err := s.stack.Engine.Trigger(s.ctx, "cleared_wait", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.until(t, "the task to wait for its execution", func() bool {
+		return mustTI(t, s, r, "export").State == scheduler.TaskUpForReschedule
+	})
+	first := mustTI(t, s, r, "export")
+	ref, ok := engine.ParseJobRef(first.Job)
+	if !ok || ref.Execution == "" {
+		t.Fatalf("no execution saved on the task: %q", first.Job)
+	}
+	if _, err := s.stack.Engine.ClearTasks(s.ctx, r.DagID, r.RunID, []string{"export"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	short := ref.Execution[strings.LastIndex(ref.Execution, "/")+1:]
+	s.until(t, "the cleared try's execution to end cancelled", func() bool {
+		return testStandIns.CloudRun.ExecutionStates(job)[short] == "cancelled"
+	})
+	s.until(t, "the re-run to start its own execution", func() bool { return testStandIns.CloudRun.ExecutionCount(job) == 2 })
+	if err := os.Remove(holdFile); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s after the clear: %s", got, mustTI(t, s, r, "export").Error)
+	}
+	if n := testStandIns.CloudRun.ExecutionCount(job); n != 2 {
+		t.Fatalf("%d executions; want the cancelled one and the re-run's", n)
+	}
+}
+
+// bigQueryProxy starts a BigQuery emulator for project and the proxy in front of it.
+func bigQueryProxy(t *testing.T, project string, hold time.Duration) *bqemu.Proxy {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := bqemu.EnsureBuilt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bq, err := bqemu.Start(ctx, project, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bq.Stop() })
+	p, err := bqemu.StartProxy(bq.Host, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestBigQueryJobHeldRunningPastThePushDeadlineSucceedsOnce(t *testing.T) {
+	project := emutest.Project(t)
+	proxy := bigQueryProxy(t, project, 3*pushDeadline)
+	s := startDeferStackProject(t, project, bqemu.EnvVar+"="+proxy.Host)
+	s.deploy(t, `id: long_query
+owner: owner@example.com
+tasks:
+  - {id: q, type: bigquery.query, poke_interval: 1s, with: {sql: "SELECT 42 AS answer, 'kr' AS region"}}
+  - {id: timed, type: bigquery.query, timeout: 3s, with: {sql: "SELECT 1 AS n"}}
+`)
+	proxy.SetHold(3 * pushDeadline)
+	r, err := s.stack.Engine.Trigger(s.ctx, "long_query", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// timed is held for 3 × the deadline too, past its 3 s timeout.
+	if got := s.waitRun(t, r); got != scheduler.RunFailed {
+		t.Fatalf("run %s; want failed (timed timed out)", got)
+	}
+	q := mustTI(t, s, r, "q")
+	if q.State != scheduler.TaskSuccess {
+		t.Fatalf("q: %s %s", q.State, q.Error)
+	}
+	a, _ := s.stack.Store.GetAttempt(s.ctx, q.AttemptID)
+	var x struct {
+		JobID string           `json:"job_id"`
+		Rows  []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(a.Rec.XCom), &x); err != nil || len(x.Rows) != 1 || x.Rows[0]["answer"] != float64(42) {
+		t.Fatalf("q's XCom %s (%v)", a.Rec.XCom, err)
+	}
+	if proxy.Inserts(x.JobID) != 1 || proxy.Gets(x.JobID) < 2 {
+		t.Fatalf("job %s: %d inserts, %d status reads; want 1 insert and pokes while it ran", x.JobID, proxy.Inserts(x.JobID), proxy.Gets(x.JobID))
+	}
+	timed := mustTI(t, s, r, "timed")
+	ref, _ := engine.ParseJobRef(timed.Job)
+	if timed.State != scheduler.TaskFailed || !strings.Contains(timed.Error, "timed out after 3s") || !proxy.Cancelled(ref.Name) {
+		t.Fatalf("timed: %s %q, job %s cancelled %v; want failed by its timeout and the job cancelled", timed.State, timed.Error, ref.Name, proxy.Cancelled(ref.Name))
+	}
+	if n := len(proxy.Jobs()); n != 2 {
+		t.Fatalf("%d jobs created; want one per task", n)
+	}
+}
+
+// startDeferStackProject is startDeferStack on a given project (the BigQuery emulator serves one).
+func startDeferStackProject(t *testing.T, project string, extraEnv ...string) *stackBundle {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	set, ok := emulators.FromEnv()
+	if !ok {
+		t.Fatal("emulators not in the environment")
+	}
+	logDir := t.TempDir()
+	stderr := &localtest.SyncBuffer{}
+	st, err := local.Open(ctx, local.Config{
+		Project: project, Env: append(set.Env(), testStandIns.Env()...), LogDir: logDir, WorkerCmd: []string{updraftBin, "worker"},
+		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr, TickEvery: 200 * time.Millisecond,
+		WorkerEnv: append([]string{tasks.EnvInlineDeadline + "=" + pushDeadline.String()}, extraEnv...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st.Close()
+		if t.Failed() {
+			t.Logf("stack stderr:\n%s", stderr.String())
+		}
+	})
+	return &stackBundle{ctx: ctx, stack: st, logDir: logDir, stderr: stderr}
+}
+
+func TestFiftyLongWaitsLeaveOtherDAGsInlineTasksRunning(t *testing.T) {
+	project := emutest.Project(t)
+	proxy := bigQueryProxy(t, project, time.Hour) // held until released
+	s := startDeferStackProject(t, project, bqemu.EnvVar+"="+proxy.Host)
+	var src strings.Builder
+	src.WriteString("id: fifty_waits\nowner: owner@example.com\nmax_active_tasks: 50\ntasks:\n")
+	for i := range 50 {
+		fmt.Fprintf(&src, "  - {id: q%02d, type: bigquery.query, poke_interval: 1s, with: {sql: \"SELECT %d AS i\"}}\n", i, i)
+	}
+	s.deploy(t, src.String())
+	s.deploy(t, `id: quick_inline
+owner: owner@example.com
+tasks:
+  - {id: a, type: sensor.time, with: {target_time: "2000-01-01T00:00:00Z"}}
+  - {id: b, type: branch, needs: [a], with: {choose: c}}
+  - {id: c, type: sensor.time, needs: [b], with: {target_time: "2000-01-01T00:00:00Z"}}
+`)
+	waits, err := s.stack.Engine.Trigger(s.ctx, "fifty_waits", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.until(t, "50 jobs submitted and waiting", func() bool {
+		n := 0
+		for _, st := range s.states(t, waits) {
+			if st == scheduler.TaskUpForReschedule {
+				n++
+			}
+		}
+		return n == 50 && len(proxy.Jobs()) == 50
+	})
+	quick, err := s.stack.Engine.Trigger(s.ctx, "quick_inline", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, quick); got != scheduler.RunSuccess {
+		t.Fatalf("quick_inline: %s %v", got, s.states(t, quick))
+	}
+	pending := 0
+	for _, st := range s.states(t, waits) {
+		if !st.Finished() {
+			pending++
+		}
+	}
+	if pending != 50 {
+		t.Fatalf("%d of the 50 waits pending when the other DAG finished; want all (they are held)", pending)
+	}
+	for _, id := range proxy.Jobs() {
+		proxy.Release(id)
+	}
+	if got := s.waitRun(t, waits); got != scheduler.RunSuccess {
+		t.Fatalf("fifty_waits: %s", got)
+	}
+	for _, id := range proxy.Jobs() {
+		if n := proxy.Inserts(id); n != 1 {
+			t.Fatalf("job %s created %d times", id, n)
+		}
+	}
+	if n := len(proxy.Jobs()); n != 50 {
+		t.Fatalf("%d jobs; want 50", n)
+	}
+}
