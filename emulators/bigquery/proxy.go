@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -66,6 +67,7 @@ func StartProxy(target string, hold time.Duration) (*Proxy, error) {
 		r.Header.Del("Accept-Encoding") // answers are rewritten: have them plain
 	}
 	rp.ModifyResponse = p.rewrite
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a client that gave up is not the proxy's error
 	p.srv = &http.Server{Handler: p.handler(rp), ReadHeaderTimeout: 10 * time.Second}
 	go func() { defer close(p.done); _ = p.srv.Serve(lis) }()
 	return p, nil
