@@ -13,7 +13,6 @@ import (
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/psqueue"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // Backend is a service's store, queue and engine.
@@ -45,11 +44,7 @@ func Open(ctx context.Context, getenv func(string) string, log *slog.Logger) (*B
 		st.Close()
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	eng := engine.New(st, q, cfg, nil, log)
-	// Clear, mark and dagrun_timeout cancel a deferred task's BigQuery job or Cloud Run
-	// execution, from whichever service does them.
-	eng.SetJobCanceller(tasks.JobCanceller{Getenv: getenv})
-	return &Backend{Project: project, Store: st, Queue: q, Engine: eng}, nil
+	return &Backend{Project: project, Store: st, Queue: q, Engine: engine.New(st, q, cfg, nil, log)}, nil
 }
 
 // Close releases the queue and the store.

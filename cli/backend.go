@@ -13,7 +13,6 @@ import (
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // devState is what a running `updraft dev` leaves for the other commands to find it.
@@ -132,18 +131,5 @@ func (a *App) openEngine(ctx context.Context) (*engine.Engine, func(), backend, 
 	if len(b.Env) > 0 { // local: workers are processes on this machine
 		eng.SetExecutor(local.Processes{})
 	}
-	eng.SetJobCanceller(tasks.JobCanceller{Getenv: envFirst(b.Env, a.Getenv)})
 	return eng, func() { q.Close(); st.Close() }, b, nil
-}
-
-// envFirst reads kv (KEY=VALUE) before getenv: the stand-ins' hosts of a running `updraft dev`.
-func envFirst(kv []string, getenv func(string) string) func(string) string {
-	return func(k string) string {
-		for _, e := range kv {
-			if v, ok := strings.CutPrefix(e, k+"="); ok {
-				return v
-			}
-		}
-		return getenv(k)
-	}
 }

@@ -58,42 +58,34 @@ func (r JobRef) String() string {
 	return string(b)
 }
 
-// JobCanceller cancels deferred tasks' jobs (tasks.JobCanceller: BigQuery and Cloud Run).
+// JobCanceller cancels deferred tasks' jobs where a task message asking for it is handled
+// (tasks.JobCanceller, in the dispatchers).
 type JobCanceller interface {
 	// CancelJob asks the job's service to cancel it; a job already finished or gone needs
 	// nothing. It does not wait for the job to stop.
 	CancelJob(ctx context.Context, ref JobRef) error
 }
 
-// SetJobCanceller sets what cancels a deferred task's job when the task is cleared, marked or
-// its run times out. Without one those jobs run on to their end (and are logged).
-func (e *Engine) SetJobCanceller(x JobCanceller) { e.jobs = x }
-
-// jobCancelTimeout bounds one cancellation request.
-const jobCancelTimeout = 30 * time.Second
-
-// cancelJobOf cancels the job a task instance waited for, unless it finished well (best
-// effort: a failure is logged; the job then runs to its end, and no try adopts it). It
-// returns the job field to store: the reference marked cancelled ("" when there is none).
+// cancelJobOf asks for the job a task instance waited for to be cancelled, unless it
+// finished well: a task message with CancelJob goes to the dispatcher, which holds the
+// permissions on the users' jobs (best effort: a lost message leaves the job running to its
+// end, and no try adopts it). It returns the job field to store: the reference marked
+// cancelled.
 func (e *Engine) cancelJobOf(ctx context.Context, ti *scheduler.TaskInstance, why string) string {
 	ref, ok := ParseJobRef(ti.Job)
-	if !ok {
-		return ti.Job
-	}
-	if ref.Cancelled || ti.State == scheduler.TaskSuccess {
+	if !ok || ref.Cancelled || ti.State == scheduler.TaskSuccess {
 		return ti.Job
 	}
 	ref.Cancelled = true
-	if e.jobs == nil {
-		e.log.Warn("a deferred job is left running: this service cannot cancel jobs", "task", ti.Key(), "job", ref.Name, "execution", ref.Execution, "reason", why)
-		return ref.String()
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobCancelTimeout)
-	defer cancel()
-	if err := e.jobs.CancelJob(cctx, ref); err != nil {
-		e.log.Warn("could not cancel a deferred job", "task", ti.Key(), "job", ref.Name, "execution", ref.Execution, "reason", why, "error", err)
+	msg, _ := json.Marshal(scheduler.TaskMessage{
+		AttemptRef: scheduler.AttemptRef{DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, TryNumber: max(ref.Try, 1), AttemptID: ref.Tag},
+		Type:       ti.Type, CancelJob: ref.String(),
+	})
+	if err := e.pub.PublishTask(ctx, msg); err != nil {
+		e.Stats.PublishFailures.Add(1)
+		e.log.Warn("could not ask for a deferred job to be cancelled; it runs to its end", "task", ti.Key(), "job", ref.Name, "execution", ref.Execution, "reason", why, "error", err)
 	} else {
-		e.log.Info("cancelled a deferred job", "task", ti.Key(), "job", ref.Name, "execution", ref.Execution, "reason", why)
+		e.log.Info("asked for a deferred job to be cancelled", "task", ti.Key(), "job", ref.Name, "execution", ref.Execution, "reason", why)
 	}
 	return ref.String()
 }

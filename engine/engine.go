@@ -75,7 +75,6 @@ type Engine struct {
 
 	executor    Executor
 	deadLetters DeadLetters
-	jobs        JobCanceller // cancels deferred tasks' jobs (deferred.go)
 
 	// Stats counts what the engine did, for /metrics and tests.
 	Stats Stats

@@ -297,14 +297,20 @@ func startDeferStackProject(t *testing.T, project string, deadline time.Duration
 }
 
 func TestFiftyLongWaitsLeaveOtherDAGsInlineTasksRunning(t *testing.T) {
-	project := emutest.Project(t)
-	proxy := bigQueryProxy(t, project, time.Hour) // held until released
-	// The emulator runs 50 concurrent inserts one by one: a roomier deadline than the others'.
-	s := startDeferStackProject(t, project, time.Minute, bqemu.EnvVar+"="+proxy.Host)
+	s := startDeferStack(t)
+	dir := t.TempDir()
+	holdFile, count := filepath.Join(dir, "hold"), filepath.Join(dir, "runs")
+	if err := os.WriteFile(holdFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	job := fmt.Sprintf("wait50-%d", time.Now().UnixNano()%1e9)
+	// Each execution runs until the hold file is gone (at most two minutes).
+	testStandIns.CloudRun.SetJob(job, runemu.JobSpec{Command: []string{"/bin/sh", "-c",
+		fmt.Sprintf("echo ran >> %s; i=0; while [ -e %s ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done", count, holdFile)}})
 	var src strings.Builder
 	src.WriteString("id: fifty_waits\nowner: owner@example.com\nmax_active_tasks: 50\ntasks:\n")
 	for i := range 50 {
-		fmt.Fprintf(&src, "  - {id: q%02d, type: bigquery.query, poke_interval: 3s, with: {sql: \"SELECT %d AS i\"}}\n", i, i)
+		fmt.Fprintf(&src, "  - {id: w%02d, type: cloudrun.job, poke_interval: 2s, with: {job: \"projects/p/locations/us-central1/jobs/%s\"}}\n", i, job)
 	}
 	s.deploy(t, src.String())
 	s.deploy(t, `id: quick_inline
@@ -318,7 +324,7 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.until(t, "50 jobs submitted", func() bool { return len(proxy.Jobs()) == 50 })
+	s.until(t, "50 executions running", func() bool { return lines(count) == 50 })
 	quick, err := s.stack.Engine.Trigger(s.ctx, "quick_inline", nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +333,7 @@ tasks:
 		t.Fatalf("quick_inline: %s %v", got, s.states(t, quick))
 	}
 	if v, err := s.stack.Store.GetRun(s.ctx, quick.DagID, quick.RunID); err == nil && v.Rec.StartedAt != nil && v.Rec.EndedAt != nil {
-		t.Logf("quick_inline (3 inline tasks) ran in %s while 50 jobs waited", v.Rec.EndedAt.Sub(*v.Rec.StartedAt).Round(time.Millisecond))
+		t.Logf("quick_inline (3 inline tasks) ran in %s while 50 executions were waited for", v.Rec.EndedAt.Sub(*v.Rec.StartedAt).Round(time.Millisecond))
 	}
 	pending := 0
 	for _, st := range s.states(t, waits) {
@@ -336,20 +342,18 @@ tasks:
 		}
 	}
 	if pending != 50 {
-		t.Fatalf("%d of the 50 waits pending when the other DAG finished; want all (they are held)", pending)
+		t.Fatalf("%d of the 50 waits pending when the other DAG finished; want all (their executions run)", pending)
 	}
-	for _, id := range proxy.Jobs() {
-		proxy.Release(id)
+	if n := s.stack.Dispatcher.Spawned.Load(); n != 0 {
+		t.Fatalf("%d worker processes while waiting; want none", n)
+	}
+	if err := os.Remove(holdFile); err != nil {
+		t.Fatal(err)
 	}
 	if got := s.waitRun(t, waits); got != scheduler.RunSuccess {
 		t.Fatalf("fifty_waits: %s", got)
 	}
-	for _, id := range proxy.Jobs() {
-		if n := proxy.Inserts(id); n != 1 {
-			t.Fatalf("job %s created %d times", id, n)
-		}
-	}
-	if n := len(proxy.Jobs()); n != 50 {
-		t.Fatalf("%d jobs; want 50", n)
+	if n, m := lines(count), testStandIns.CloudRun.ExecutionCount(job); n != 50 || m != 50 {
+		t.Fatalf("%d runs, %d executions; want 50, one per task", n, m)
 	}
 }

@@ -112,7 +112,6 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		return os.Getenv(k)
 	}
-	eng.SetJobCanceller(tasks.JobCanceller{Getenv: getenv})
 	acfg := cfg.Alerts
 	if acfg.SlackAPIURL == "" {
 		acfg.SlackAPIURL = getenv(alerts.EnvSlackAPIURL)

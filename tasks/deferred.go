@@ -147,3 +147,22 @@ func (j JobCanceller) CancelJob(ctx context.Context, ref engine.JobRef) error {
 }
 
 var osGetenv = os.Getenv
+
+// jobCancelTimeout bounds cancelling one job from a cancel message.
+const jobCancelTimeout = 30 * time.Second
+
+// CancelRequested handles a task message that asks for a deferred task's job to be
+// cancelled (scheduler.TaskMessage.CancelJob): the dispatchers call it where they would run
+// an attempt. A malformed reference is a bad message.
+func CancelRequested(ctx context.Context, msg scheduler.TaskMessage, getenv func(string) string) error {
+	ref, ok := engine.ParseJobRef(msg.CancelJob)
+	if !ok {
+		return fmt.Errorf("%w: cancel_job %q is not a job reference", scheduler.ErrBadMessage, msg.CancelJob)
+	}
+	ctx, cancel := context.WithTimeout(ctx, jobCancelTimeout)
+	defer cancel()
+	if err := (JobCanceller{Getenv: getenv}).CancelJob(ctx, ref); err != nil {
+		return fmt.Errorf("cancel the job of %s/%s/%s: %w", msg.DagID, msg.RunID, msg.TaskID, err)
+	}
+	return nil
+}
