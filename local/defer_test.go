@@ -379,3 +379,60 @@ tasks:
 		t.Fatalf("%d runs, %d executions; want 50, one per task", n, m)
 	}
 }
+
+func TestMarkAndDagrunTimeoutCancelTheWaitedExecution(t *testing.T) {
+	s := startDeferStack(t)
+	job := fmt.Sprintf("marked-%d", time.Now().UnixNano()%1e9)
+	testStandIns.CloudRun.SetJob(job, runemu.JobSpec{Command: []string{"/bin/sh", "-c", "sleep 120"}})
+	s.deploy(t, fmt.Sprintf(`id: marked_wait
+owner: owner@example.com
+tasks:
+  - {id: export, type: cloudrun.job, poke_interval: 1s, with: {job: "projects/p/locations/us-central1/jobs/%s"}}
+`, job))
+	s.deploy(t, fmt.Sprintf(`id: slow_run
+owner: owner@example.com
+dagrun_timeout: 4s
+tasks:
+  - {id: export, type: cloudrun.job, poke_interval: 1s, with: {job: "projects/p/locations/us-central1/jobs/%s"}}
+`, job))
+	marked, err := s.stack.Engine.Trigger(s.ctx, "marked_wait", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := s.stack.Engine.Trigger(s.ctx, "slow_run", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	execOf := func(r *scheduler.Run) string {
+		ref, ok := engine.ParseJobRef(mustTI(t, s, r, "export").Job)
+		if !ok || ref.Execution == "" {
+			return ""
+		}
+		return ref.Execution[strings.LastIndex(ref.Execution, "/")+1:]
+	}
+	s.until(t, "both tasks to wait for their executions", func() bool { return execOf(marked) != "" && execOf(slow) != "" })
+	s.until(t, "marked_wait's task to wait between pokes", func() bool {
+		return mustTI(t, s, marked, "export").State == scheduler.TaskUpForReschedule
+	})
+	if err := s.stack.Engine.MarkTask(s.ctx, marked.DagID, marked.RunID, "export", scheduler.TaskFailed); err != nil {
+		t.Fatal(err)
+	}
+	s.until(t, "the marked task's execution to end cancelled", func() bool {
+		return testStandIns.CloudRun.ExecutionStates(job)[execOf(marked)] == "cancelled"
+	})
+	if got := s.waitRun(t, marked); got != scheduler.RunFailed {
+		t.Fatalf("marked_wait: %s", got)
+	}
+	s.until(t, "slow_run's execution to end cancelled by its dagrun_timeout", func() bool {
+		return testStandIns.CloudRun.ExecutionStates(job)[execOf(slow)] == "cancelled"
+	})
+	if got := s.waitRun(t, slow); got != scheduler.RunFailed {
+		t.Fatalf("slow_run: %s", got)
+	}
+	if ti := mustTI(t, s, slow, "export"); ti.State != scheduler.TaskFailed || !strings.Contains(ti.Error, "dagrun_timeout") {
+		t.Fatalf("slow_run's task: %s %q; want failed by the dagrun_timeout (not skipped: it was waiting for its job)", ti.State, ti.Error)
+	}
+	if n := testStandIns.CloudRun.ExecutionCount(job); n != 2 {
+		t.Fatalf("%d executions; want one per run", n)
+	}
+}

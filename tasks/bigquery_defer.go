@@ -66,12 +66,15 @@ func deferBigQuery(ctx context.Context, tc *Context, client *bigquery.Client, ar
 		verb = "re-attached to"
 	}
 	tc.Log.Info(fmt.Sprintf("bigquery: %s job %s: %s", verb, job.ID(), consoleURL(job, args.location)))
-	if job.Location() != "" && job.Location() != ref.Location {
-		ref.Location = job.Location() // jobs.get needs it outside the US
-		if err := w.save(ctx, ref); err != nil {
-			cancelJob(ctx, client, job.ID(), job.Location(), tc.Log)
-			return failed(nil, "bigquery: "+err.Error()+"; the job was cancelled")
-		}
+	// Saved again once the job exists (with the location it reports: jobs.get needs it outside
+	// the US): a clear or mark that came between the first save and jobs.insert found no job to
+	// cancel, and is caught here.
+	if job.Location() != "" {
+		ref.Location = job.Location()
+	}
+	if err := w.save(ctx, ref); err != nil {
+		cancelJob(ctx, client, job.ID(), job.Location(), tc.Log)
+		return failed(nil, "bigquery: "+err.Error()+"; the job was cancelled")
 	}
 	return bigQueryStatus(ctx, tc, w, client, job, ref, args)
 }
