@@ -52,9 +52,11 @@ const (
 //	  max_rows: 1000                # rows kept in XCom without a destination (≤ 10000)
 //	  labels: {team: data}          # job labels, with updraft_dag, updraft_task, updraft_run
 //
-// The job id is "updraft_" + the attempt id, so a redelivered attempt re-attaches to its job
-// (jobs.insert answers 409, the job is fetched and waited for) instead of running it again.
-// When the task's context ends (its timeout), the job is cancelled.
+// The job id is "updraft_" + the id of the attempt that submits it, so a redelivered attempt
+// re-attaches to its job (jobs.insert answers 409) instead of running it again. The task then
+// waits for the job in up_for_reschedule, each later attempt reading its status once
+// (bigquery_defer.go); the task's timeout bounds the whole wait, and when it passes the job is
+// cancelled. Called without a claim to hold the job (Context.Job nil), it waits inline.
 func BigQueryQuery() Type {
 	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery,
 		InlineLimit: bigQueryInlineLimit, InlineCleanup: cancelTimeout}

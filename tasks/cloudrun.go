@@ -49,10 +49,13 @@ const (
 //	  args: [--date, "{{ .ds }}"]   # replace the container's args ([] clears them)
 //	  env: {TARGET: "orders_{{ .ds_nodash }}"}   # merged into the container's env
 //	  timeout: 30m               # the execution's task timeout
-//	  poll_interval: 5s          # how often the execution is read
+//	  poll_interval: 5s          # the first interval between pokes (then up to poke_interval)
 //
-// It runs inline and waits for the execution within the attempt, bounded by the task's
-// timeout; when that ends, the execution is cancelled.
+// One short inline attempt starts the execution (tagged with the attempt id, see
+// cloudrun_defer.go); the task then waits in up_for_reschedule and each later attempt reads
+// the execution once. The task's timeout bounds the whole wait; when it passes, the execution
+// is cancelled. Called without a claim to hold the execution (Context.Job nil), it waits
+// inline instead.
 func CloudRunJob() Type {
 	return Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob,
 		InlineLimit: cloudRunInlineLimit, InlineCleanup: cloudRunCancelTimeout}
