@@ -422,7 +422,7 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 	defer client.Close()
 	client.Location = args.location
 
-	if tc.Job != nil && tc.Ref.AttemptID != "" {
+	if tc.Job != nil && tc.Ref.AttemptID != "" && !inContainer(tc) {
 		return deferBigQuery(ctx, tc, client, args, emulator) // bigquery_defer.go
 	}
 	// Without a claim to hold the job between pokes (a direct call), wait inline.

@@ -323,7 +323,7 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 	}
 	defer jobs.Close()
 	defer execs.Close()
-	if tc.Job != nil && tc.Ref.AttemptID != "" {
+	if tc.Job != nil && tc.Ref.AttemptID != "" && !inContainer(tc) {
 		return deferCloudRun(ctx, tc, req, jobs, execs) // cloudrun_defer.go
 	}
 

@@ -64,6 +64,9 @@ func boundInline(t Type) Type {
 	}
 	run, limit := t.Run, t.InlineLimit
 	t.Run = func(ctx context.Context, tc *Context) engine.Result {
+		if inContainer(tc) {
+			return run(ctx, tc) // no push request: the task's timeout alone bounds it
+		}
 		d := limit
 		if tc.Getenv != nil {
 			if v, err := time.ParseDuration(tc.Getenv(EnvInlineDeadline)); err == nil && v > 0 && v < d {
@@ -92,3 +95,7 @@ func (r *Registry) Types() []Type {
 	}
 	return out
 }
+
+// inContainer reports whether an inline type's attempt runs in a worker container because its
+// task says `executor: job`.
+func inContainer(tc *Context) bool { return tc.Task != nil && tc.Task.Executor == "job" }

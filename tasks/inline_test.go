@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -39,6 +40,13 @@ func TestInlineTypesAreCutAtTheirLimit(t *testing.T) {
 	}
 	if res := run("waits.shrunk"); !strings.Contains(res.Error, "stopped after 80ms") {
 		t.Fatalf("inline type past UPDRAFT_INLINE_DEADLINE: %s %q", res.State, res.Error)
+	}
+	// In a container (executor: job) there is no push request: only the task's timeout cuts it.
+	typ, _ := r.Lookup("waits.inline")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if res := typ.Run(ctx, &Context{Task: &dag.Task{Executor: "job"}}); strings.Contains(res.Error, "stopped after") {
+		t.Fatalf("an inline type run in a container (executor: job) was cut at the inline limit: %q", res.Error)
 	}
 	if res := run("waits.container"); res.State != scheduler.AttemptSuccess {
 		t.Fatalf("a container type was cut: %s %q", res.State, res.Error)
