@@ -162,6 +162,11 @@ tasks:
 	if !strings.Contains(x["execution"], job) {
 		t.Fatalf("XCom %s; want the execution", a.Rec.XCom)
 	}
+	// The poke that saw it end copied the execution's log into the task's.
+	b, _ := os.ReadFile(tasks.LogPath(s.logDir, scheduler.AttemptRef{DagID: r.DagID, RunID: r.RunID, TaskID: "export", TryNumber: 1, AttemptID: ti.AttemptID}))
+	if !strings.Contains(string(b), "finished") || !strings.Contains(string(b), "succeeded") {
+		t.Fatalf("the last poke's log lacks the execution's output and status:\n%s", b)
+	}
 	pokes := int64(attempts - attempts0)
 	t.Logf("execution of %s: %d attempts (1 submit + pokes), %d samples idle between pokes; while waiting: %d pokes, %d Firestore reads and %d writes by the stack (tick every 200 ms included): %.1f reads and %.1f writes per poke",
 		waited.Round(time.Millisecond), attempts, idle, pokes, reads1-reads0, writes1-writes0,
