@@ -441,3 +441,46 @@ tasks:
 		t.Fatalf("%d executions; want one per run", n)
 	}
 }
+
+func TestAFailedPokeLeavesTheJobToTheRetryOrCancelsIt(t *testing.T) {
+	project := emutest.Project(t)
+	proxy := bigQueryProxy(t, project, time.Hour) // held until released
+	s := startDeferStackProject(t, project, pushDeadline, bqemu.EnvVar+"="+proxy.Host)
+	s.deploy(t, `id: flaky_pokes
+owner: owner@example.com
+tasks:
+  - {id: retried, type: bigquery.query, retries: 1, retry_delay: 1s, poke_interval: 1s, with: {sql: "SELECT 1 AS n"}}
+  - {id: final, type: bigquery.query, poke_interval: 1s, with: {sql: "SELECT 2 AS n"}}
+`)
+	r, err := s.stack.Engine.Trigger(s.ctx, "flaky_pokes", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobOf := func(task string) string {
+		ref, _ := engine.ParseJobRef(mustTI(t, s, r, task).Job)
+		return ref.Name
+	}
+	s.until(t, "both jobs submitted", func() bool { return len(proxy.Jobs()) == 2 && jobOf("retried") != "" && jobOf("final") != "" })
+	retried, final := jobOf("retried"), jobOf("final")
+	// The next status read of each fails: a poke fails, the retry policy applies.
+	proxy.FailGets(retried, 1)
+	proxy.FailGets(final, 1)
+	s.until(t, "final to fail and its job to be cancelled", func() bool {
+		return mustTI(t, s, r, "final").State == scheduler.TaskFailed && proxy.Cancelled(final)
+	})
+	s.until(t, "retried's second try to wait for the first try's job", func() bool {
+		ti := mustTI(t, s, r, "retried")
+		return ti.TryNumber == 2 && ti.State == scheduler.TaskUpForReschedule
+	})
+	proxy.Release(retried)
+	if got := s.waitRun(t, r); got != scheduler.RunFailed {
+		t.Fatalf("run %s; want failed (final failed)", got)
+	}
+	ti := mustTI(t, s, r, "retried")
+	if ti.State != scheduler.TaskSuccess || ti.TryNumber != 2 || jobOf("retried") != retried {
+		t.Fatalf("retried: %s try %d job %s; want success on try 2 with try 1's job %s", ti.State, ti.TryNumber, jobOf("retried"), retried)
+	}
+	if n := len(proxy.Jobs()); n != 2 || proxy.Inserts(retried) != 1 {
+		t.Fatalf("%d jobs, %d inserts of %s; want the retry to adopt the job, not submit another", n, proxy.Inserts(retried), retried)
+	}
+}

@@ -41,6 +41,7 @@ type proxiedJob struct {
 	inserted            time.Time
 	hold                time.Duration
 	inserts, gets       int
+	failGets            int
 	released, cancelled bool
 }
 
@@ -93,6 +94,16 @@ func (p *Proxy) Release(jobID string) {
 	defer p.mu.Unlock()
 	if j, ok := p.jobs[jobID]; ok {
 		j.released = true
+	}
+}
+
+// FailGets makes the next n jobs.get of a job answer 403 accessDenied, as BigQuery does when
+// a permission goes missing (a fault no retry of the client's hides).
+func (p *Proxy) FailGets(jobID string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if j, ok := p.jobs[jobID]; ok {
+		j.failGets = n
 	}
 }
 
@@ -154,6 +165,20 @@ func (p *Proxy) handler(rp *httputil.ReverseProxy) http.Handler {
 			case held:
 				writeJSON(w, http.StatusOK, map[string]any{"kind": "bigquery#getQueryResultsResponse",
 					"jobReference": map[string]any{"projectId": m[1], "jobId": m[2]}, "jobComplete": false})
+				return
+			}
+		}
+		if m := jobPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodGet {
+			p.mu.Lock()
+			j := p.jobs[m[2]]
+			fail := j != nil && j.failGets > 0
+			if fail {
+				j.failGets--
+			}
+			p.mu.Unlock()
+			if fail {
+				writeJSON(w, http.StatusForbidden, map[string]any{"error": map[string]any{
+					"code": 403, "message": "Access Denied: injected by the proxy", "errors": []any{map[string]any{"reason": "accessDenied", "message": "Access Denied: injected by the proxy"}}}})
 				return
 			}
 		}
