@@ -449,6 +449,9 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 			f["ended_at"] = now
 		}
 		f["error"] = errMsg
+		if state == scheduler.TaskFailed && v.Rec.Job != "" {
+			f["job"] = e.cancelJobOf(ctx, &v.Rec, "failed") // no try waits for its job any more (deferred.go)
+		}
 		if task.Type == "branch" && state == scheduler.TaskSuccess {
 			var follow []string
 			_ = json.Unmarshal(res.XCom, &follow)

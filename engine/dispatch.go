@@ -30,6 +30,12 @@ type Starter interface {
 	Alive(ctx context.Context, name string) (bool, error)
 }
 
+// Finder is a Starter that can also find an attempt's execution by the attempt it carries,
+// started since a time (runjobs looks at UPDRAFT_ATTEMPT), for a start whose answer was lost.
+type Finder interface {
+	Find(ctx context.Context, resources string, ref scheduler.AttemptRef, since time.Time) (string, error)
+}
+
 // StartGrace bounds how long a start may be in flight (RunJob answers with the execution's
 // name within seconds): a dispatch record still starting after it belongs to a delivery that
 // died, and a later delivery takes it over.
@@ -115,6 +121,16 @@ func (e *Engine) StartContainer(ctx context.Context, msg scheduler.TaskMessage, 
 		case d.Rec.Execution == "" && now.Sub(d.Rec.StartingAt) < StartGrace:
 			return StartReport{}, fmt.Errorf("%w (attempt %s, since %s)", ErrStartInFlight, ref.AttemptID, d.Rec.StartingAt.UTC().Format(time.RFC3339))
 		default:
+			if d.Rec.Execution == "" {
+				// A delivery that started an execution may have died before naming it.
+				if f, ok := s.(Finder); ok {
+					name, err := f.Find(ctx, msg.Resources, ref, d.Rec.StartingAt)
+					if err != nil {
+						return StartReport{}, fmt.Errorf("engine: find the execution of %s: %w", ref.AttemptID, err)
+					}
+					d.Rec.Execution = name
+				}
+			}
 			if d.Rec.Execution != "" {
 				alive, err := s.Alive(ctx, d.Rec.Execution)
 				if err != nil {

@@ -119,6 +119,9 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 		f["attempt_id"] = ""
 		f["error"] = ""
 		f["queued_at"], f["started_at"], f["ended_at"], f["tick_due_at"] = nil, nil, nil, nil
+		if v.Rec.Job != "" {
+			f["job"] = e.cancelJobOf(ctx, &v.Rec, "cleared") // deferred.go
+		}
 		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
 		if isConflict(err) {
 			continue
@@ -191,6 +194,9 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		f["ended_at"] = e.now()
 		f["tick_due_at"] = nil
 		f["error"] = "marked " + string(state) + " by hand"
+		if v.Rec.Job != "" {
+			f["job"] = e.cancelJobOf(ctx, &v.Rec, "marked "+string(state)) // deferred.go
+		}
 		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
 		if isConflict(err) {
 			continue
@@ -230,11 +236,14 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 			continue
 		}
 		state := scheduler.TaskSkipped
-		if v.Rec.State == scheduler.TaskQueued || v.Rec.State == scheduler.TaskRunning {
+		if v.Rec.State == scheduler.TaskQueued || v.Rec.State == scheduler.TaskRunning || waitingOnJob(&v.Rec) {
 			state = scheduler.TaskFailed
 		}
 		f := scheduler.StateFields(state)
 		f["ended_at"], f["error"], f["tick_due_at"] = now, msg, nil
+		if v.Rec.Job != "" {
+			f["job"] = e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout") // deferred.go
+		}
 		_, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
 		if err != nil && !isConflict(err) {
 			return err

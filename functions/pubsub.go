@@ -34,6 +34,14 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
+	if msg.CancelJob != "" {
+		// A deferred task's job to cancel (clear, mark, dagrun_timeout): best effort, once; a
+		// job that can't be cancelled runs to its end, and no try adopts it.
+		if err := tasks.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
+			d.Log.Warn("could not cancel a deferred job", "attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID, "error", err)
+		}
+		return nil
+	}
 	if d.Registry.Inline(msg) {
 		// A dropped push connection must not cancel the task: the request's own timeout
 		// still bounds it, and the outcome is recorded either way.

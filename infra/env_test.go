@@ -67,6 +67,7 @@ var envExempt = map[string]string{
 	"HOST":                                "local only (unset: all interfaces, as Cloud Run needs)",
 	"UPDRAFT_LOG_DIR":                     "local only: attempt logs on disk; on Cloud Run they go to stdout",
 	"UPDRAFT_DEV_USER":                    "local only: the dev identity when auth is off",
+	"UPDRAFT_INLINE_DEADLINE":             "tests only: shrinks inline attempts' limit (unset: each type's own, below the push deadline)",
 	// Local only: the CLI's dev commands, in the package whose `worker` command the worker
 	// binary runs.
 	"HOME":                       "local CLI only",

@@ -66,6 +66,16 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		d.Log.Error("dropping malformed task message", "error", err, "data", truncate(data, 200))
 		return fmt.Errorf("%w: %v", psqueue.ErrBadMessage, err)
 	}
+	if msg.CancelJob != "" { // a deferred task's job to cancel (clear, mark, dagrun_timeout)
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := tasks.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
+				d.Log.Warn("could not cancel a deferred job", "attempt_id", msg.AttemptID, "error", err)
+			}
+		}()
+		return nil
+	}
 	if d.Registry.Inline(msg) {
 		d.Inline.Add(1)
 		d.wg.Add(1)

@@ -58,7 +58,7 @@ tasks:
 	if got := b.waitRun(t, r); got != scheduler.RunSuccess {
 		t.Fatalf("run %s; want success, recorded by the worker that outlived the restart", got)
 	}
-	if n := lines(t, marks)["long"]; n != 1 {
+	if n := linesByWord(t, marks)["long"]; n != 1 {
 		t.Fatalf("the task ran %d times; want once", n)
 	}
 }

@@ -106,7 +106,7 @@ func kill(t *testing.T, e *emulators.Emulator) {
 }
 
 // lines counts each line of a file.
-func lines(t *testing.T, path string) map[string]int {
+func linesByWord(t *testing.T, path string) map[string]int {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -176,7 +176,7 @@ func TestPubSubRestartIsHealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	until(t, "task a to run", func() bool { return lines(t, marks)["a"] == 1 })
+	until(t, "task a to run", func() bool { return linesByWord(t, marks)["a"] == 1 })
 
 	host := b.set.PubSub.Host
 	kill(t, b.set.PubSub)
@@ -203,7 +203,7 @@ func TestPubSubRestartIsHealed(t *testing.T) {
 		t.Fatalf("run %s after the Pub/Sub restart; want success", got)
 	}
 	t.Logf("Pub/Sub answering again → the run finished: %v (the republish waits UPDRAFT_REPUBLISH_AFTER=2s)", time.Since(restarted).Round(time.Millisecond))
-	if n := lines(t, marks); n["a"] != 1 || n["b"] != 1 || n["c"] != 1 || len(n) != 3 {
+	if n := linesByWord(t, marks); n["a"] != 1 || n["b"] != 1 || n["c"] != 1 || len(n) != 3 {
 		t.Fatalf("executions %v; want a, b and c once each", n)
 	}
 	log := b.log.String()
@@ -488,7 +488,7 @@ tasks:
 	if got := updraft(t, home, "runs", "list", "kept"); !strings.Contains(got, runID) || !strings.Contains(got, "success") {
 		t.Fatalf("runs after a restart of updraft dev:\n%s\nwant %s, success", got, runID)
 	}
-	if n := lines(t, marks)["mark"]; n != 1 {
+	if n := linesByWord(t, marks)["mark"]; n != 1 {
 		t.Fatalf("the task ran %d times; want once (a restart must not run it again)", n)
 	}
 	dev.stop(t)

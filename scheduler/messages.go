@@ -21,6 +21,10 @@ type TaskMessage struct {
 	// Expand marks the attempt that evaluates a for_each task's list: it runs inline whatever
 	// the task's type, and its result creates the instances.
 	Expand bool `json:"expand,omitempty"`
+	// CancelJob, when set, asks the dispatcher to cancel a deferred task's job (an
+	// engine.JobRef as JSON) instead of running an attempt: the dispatcher is where the
+	// permissions on the users' jobs are. AttemptID is then the attempt that submitted it.
+	CancelJob string `json:"cancel_job,omitempty"`
 }
 
 // TaskEvent is what the events topic carries: a task instance reached a state.

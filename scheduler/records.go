@@ -99,6 +99,9 @@ type TaskInstance struct {
 	// SensorStartedAt is when the current try's first poke was claimed: sensor_timeout
 	// counts from it, across the pokes of the try.
 	SensorStartedAt *time.Time `firestore:"sensor_started_at" json:"sensor_started_at,omitempty"`
+	// Job is the external job a deferred task (bigquery.query, cloudrun.job) submitted and
+	// waits for between pokes: engine.JobRef as JSON, saved before the job is submitted.
+	Job string `firestore:"job" json:"job,omitempty"`
 	// Follow is what a branch task chose: the downstream tasks to run (the others are skipped).
 	Follow []string `firestore:"follow" json:"follow,omitempty"`
 	// MapCount is set on a for_each task once it expanded: how many instances (id[0] …) it has.

@@ -52,11 +52,14 @@ const (
 //	  max_rows: 1000                # rows kept in XCom without a destination (≤ 10000)
 //	  labels: {team: data}          # job labels, with updraft_dag, updraft_task, updraft_run
 //
-// The job id is "updraft_" + the attempt id, so a redelivered attempt re-attaches to its job
-// (jobs.insert answers 409, the job is fetched and waited for) instead of running it again.
-// When the task's context ends (its timeout), the job is cancelled.
+// The job id is "updraft_" + the id of the attempt that submits it, so a redelivered attempt
+// re-attaches to its job (jobs.insert answers 409) instead of running it again. The task then
+// waits for the job in up_for_reschedule, each later attempt reading its status once
+// (bigquery_defer.go); the task's timeout bounds the whole wait, and when it passes the job is
+// cancelled. Called without a claim to hold the job (Context.Job nil), it waits inline.
 func BigQueryQuery() Type {
-	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery}
+	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery,
+		InlineLimit: bigQueryInlineLimit, InlineCleanup: cancelTimeout}
 }
 
 var bigqueryArgs = []string{"sql", "location", "project", "destination", "write", "max_rows", "labels", "params"}
@@ -419,20 +422,14 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 	defer client.Close()
 	client.Location = args.location
 
-	q := client.Query(args.sql)
-	q.Labels = args.labels
-	q.Parameters = args.params
-	if tc.Ref.AttemptID != "" {
-		q.JobID = jobID(tc.Ref.AttemptID)
-	} else {
+	if tc.Job != nil && tc.Ref.AttemptID != "" && !inContainer(tc) {
+		return deferBigQuery(ctx, tc, client, args, emulator) // bigquery_defer.go
+	}
+	// Without a claim to hold the job between pokes (a direct call), wait inline.
+	q := buildQuery(client, args, tc.Ref.AttemptID)
+	if q.JobID == "" {
 		tc.Log.Warn("bigquery: this attempt has no id: the job gets a random one and a redelivery would run it again")
 	}
-	if args.dst != nil {
-		q.Dst = client.DatasetInProject(args.dst.Project, args.dst.Dataset).Table(args.dst.Table)
-		q.WriteDisposition = args.write
-		q.CreateDisposition = bigquery.CreateIfNeeded
-	}
-
 	job, reattached, err := submit(ctx, client, q, args, emulator, tc.Log)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -460,7 +457,28 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 	if err := status.Err(); err != nil {
 		return failed(nil, fmt.Sprintf("bigquery: job %s failed: %s", job.ID(), describeJobErrors(status)))
 	}
+	return bigQueryDone(ctx, tc, job, status, args)
+}
 
+// buildQuery is the query job of an attempt: its job id derives from the attempt id.
+func buildQuery(client *bigquery.Client, args *bqQuery, attemptID string) *bigquery.Query {
+	q := client.Query(args.sql)
+	q.Labels = args.labels
+	q.Parameters = args.params
+	if attemptID != "" {
+		q.JobID = jobID(attemptID)
+	}
+	if args.dst != nil {
+		q.Dst = client.DatasetInProject(args.dst.Project, args.dst.Dataset).Table(args.dst.Table)
+		q.WriteDisposition = args.write
+		q.CreateDisposition = bigquery.CreateIfNeeded
+	}
+	return q
+}
+
+// bigQueryDone reads a finished job's results into the attempt's XCom: its rows (bounded),
+// or the destination table it wrote.
+func bigQueryDone(ctx context.Context, tc *Context, job *bigquery.Job, status *bigquery.JobStatus, args *bqQuery) engine.Result {
 	out := map[string]any{"job_id": job.ID()}
 	var (
 		qs    *bigquery.QueryStatistics

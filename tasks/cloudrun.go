@@ -49,12 +49,16 @@ const (
 //	  args: [--date, "{{ .ds }}"]   # replace the container's args ([] clears them)
 //	  env: {TARGET: "orders_{{ .ds_nodash }}"}   # merged into the container's env
 //	  timeout: 30m               # the execution's task timeout
-//	  poll_interval: 5s          # how often the execution is read
+//	  poll_interval: 5s          # the first interval between pokes (then up to poke_interval)
 //
-// It runs inline and waits for the execution within the attempt, bounded by the task's
-// timeout; when that ends, the execution is cancelled.
+// One short inline attempt starts the execution (tagged with the attempt id, see
+// cloudrun_defer.go); the task then waits in up_for_reschedule and each later attempt reads
+// the execution once. The task's timeout bounds the whole wait; when it passes, the execution
+// is cancelled. Called without a claim to hold the execution (Context.Job nil), it waits
+// inline instead.
 func CloudRunJob() Type {
-	return Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob}
+	return Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob,
+		InlineLimit: cloudRunInlineLimit, InlineCleanup: cloudRunCancelTimeout}
 }
 
 var cloudRunArgs = []string{"job", "region", "project", "args", "env", "timeout", "poll_interval"}
@@ -319,7 +323,11 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 	}
 	defer jobs.Close()
 	defer execs.Close()
+	if tc.Job != nil && tc.Ref.AttemptID != "" && !inContainer(tc) {
+		return deferCloudRun(ctx, tc, req, jobs, execs) // cloudrun_defer.go
+	}
 
+	// Without a claim to hold the execution between pokes (a direct call), wait inline.
 	op, err := jobs.RunJob(ctx, req.run)
 	if err != nil {
 		return runJobError(ctx, req.job, err)

@@ -31,6 +31,9 @@ type Context struct {
 	Now func() time.Time
 	// Runs reads and triggers DAG runs, for dag.trigger and sensor.dag_run.
 	Runs Runs
+	// Job holds a deferred type's job reference across the attempts of a try (deferred.go);
+	// nil where nothing can hold it (the type then waits inline).
+	Job JobHold
 }
 
 // Runs is what dag.trigger and sensor.dag_run need of the engine.
@@ -76,6 +79,10 @@ type Type struct {
 	// Check validates the type's `with` at `dags validate` time, before rendering (values may
 	// still be templates). Nil accepts anything.
 	Check func(with map[string]any) []dag.ArgProblem
+	// InlineLimit bounds an inline attempt's Run (its context ends then), and InlineCleanup
+	// the work its Run may still do after that (a bounded cancel): together the type's
+	// worst-case time inside Dispatch's push request (inline.go).
+	InlineLimit, InlineCleanup time.Duration
 }
 
 // Registry maps type names to their implementations.
@@ -100,8 +107,9 @@ func Builtins() *Registry {
 	return r
 }
 
-// Add registers a type, replacing one of the same name.
-func (r *Registry) Add(t Type) { r.types[t.Name] = t }
+// Add registers a type, replacing one of the same name. An inline type's Run is bounded by
+// its InlineLimit (see boundInline).
+func (r *Registry) Add(t Type) { r.types[t.Name] = boundInline(t) }
 
 // Lookup finds a type.
 func (r *Registry) Lookup(name string) (Type, error) {

@@ -243,7 +243,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	}
 	rendered := res.Rendered
 	res = typ.Run(runCtx, &Context{Ref: claim.Ref, Task: claim.Task, DAG: claim.DAG, Run: claim.Run, Log: logger,
-		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine})
+		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine, Job: claim})
 	res.Rendered = rendered
 	return res
 }

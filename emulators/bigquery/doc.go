@@ -48,7 +48,8 @@
 //     jobInternalError "job ID is already created", not 409 duplicate; the
 //     repeated statement is rolled back, so it has no effect.
 //   - jobs.insert runs the query synchronously and returns the job DONE: there
-//     is never a running job to wait for or cancel.
+//     is never a running job to wait for or cancel. Proxy (proxy.go) holds jobs
+//     RUNNING in front of the emulator, so long jobs can be tested for real.
 //   - A failed query's error has reason "jobInternalError", no location, and
 //     a message such as "failed to analyze: Unrecognized name: foo [at 1:8]"
 //     (BigQuery: reason "invalidQuery", location "query"). The jobs.insert

@@ -11,7 +11,9 @@
 //
 //   - Jobs: GetJob and RunJob. RunJob returns a long-running operation whose metadata is the
 //     Execution and whose response, once the execution has finished, is the Execution.
-//   - Executions: GetExecution, ListExecutions and CancelExecution.
+//   - Executions: GetExecution, ListExecutions and CancelExecution. An execution's template
+//     shows the env the run's overrides gave it (Updraft finds executions by the attempt id
+//     it puts there); ExecutionCount and ExecutionStates let tests count what ran.
 //   - google.longrunning.Operations: GetOperation and WaitOperation, so op.Wait works.
 //
 // There are no images: what a job runs is configured (Config, SetJob, LoadConfig) as a command,
