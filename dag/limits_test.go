@@ -34,7 +34,7 @@ func TestValidateChecksTemplateContext(t *testing.T) {
 			t.Errorf("%s\ngot:  %s\nwant: %s", c.src, got, c.want)
 		}
 	}
-	ok := limitsHead + "  - id: a\n    type: shell\n    with:\n      command: " +
+	ok := limitsHead + "  - id: a\n    type: shell\n    with:\n      command: 'echo \"$X\"'\n      env:\n        X: " +
 		`'{{ .ds }} {{ .ts_nodash }} {{ .dag.dag_id }} {{ .ti.try_number }} {{ .dag_run.conf }} {{ .run_id }} {{ range .params.rows }}{{ .user }}{{ end }} {{ with .params.x }}{{ .anything }}{{ end }}'` + "\n"
 	if got := validateText(t, ok); got != "" {
 		t.Fatalf("names the context has were refused:\n%s", got)

@@ -172,8 +172,8 @@ func TestOrdersDedupeDailyRunsOnTheCustomWorker(t *testing.T) {
 	}
 	b.deploy(t, d, src)
 	seoul, _ := time.LoadLocation("Asia/Seoul")
-	// The latest interval complete at 09:00 KST on March 2 is the one whose ds is March 1.
-	r, err := b.stack.Engine.Trigger(b.ctx, d.ID, nil, time.Date(2025, 3, 2, 9, 0, 0, 0, seoul))
+	// A manual run's ds is its logical date's date (as in Airflow 2): March 1.
+	r, err := b.stack.Engine.Trigger(b.ctx, d.ID, nil, time.Date(2025, 3, 1, 9, 0, 0, 0, seoul))
 	if err != nil {
 		t.Fatal(err)
 	}
