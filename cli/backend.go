@@ -67,7 +67,7 @@ var errNoBackend = errors.New("no Updraft to talk to: start the local stack with
 func (a *App) backend() (backend, error) {
 	if p := a.Getenv("GOOGLE_CLOUD_PROJECT"); p != "" {
 		b := backend{Project: p, LogDir: a.Getenv("UPDRAFT_LOG_DIR")}
-		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"} {
+		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"} {
 			if v := a.Getenv(k); v != "" {
 				b.Env = append(b.Env, k+"="+v)
 			}

@@ -148,6 +148,9 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := pinLocal(res.DAGs, dagDir); err != nil { // the folder in place: edits show at the next try
+		return err
+	}
 	if err := deployAll(ctx, a, stack.Engine, res, true); err != nil && len(res.Errors) == 0 {
 		return err
 	}
@@ -225,8 +228,8 @@ func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, ever
 			return
 		case <-t.C:
 		}
-		res, err := dag.LoadFiles([]string{dir}, parseOptions())
-		if err != nil {
+		res, err := dag.LoadFiles([]string{dir}, parseOptionsIn(dir))
+		if err != nil || pinLocal(res.DAGs, dir) != nil {
 			continue
 		}
 		for f, ps := range res.Errors {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/dag"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	"github.com/updraft-dev/updraft/fsstore"
@@ -29,6 +30,7 @@ func cmdTest(ctx context.Context, a *App, args []string) error {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	date := fs.String("date", "", "logical date YYYY-MM-DD in the DAG's timezone (default today)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	bundleDir := fs.String("bundle", "", "the DAG's bundle folder, used in place (default: the nearest folder above the file with a .updraftignore, else the file's folder)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -42,6 +44,12 @@ func cmdTest(ctx context.Context, a *App, args []string) error {
 	}
 	src, err := os.ReadFile(pos[0])
 	if err != nil {
+		return err
+	}
+	if *bundleDir == "" {
+		*bundleDir = bundle.FindRoot(pos[0])
+	}
+	if err := pinLocal([]*dag.DAG{d}, *bundleDir); err != nil {
 		return err
 	}
 	loc := d.Location()

@@ -56,7 +56,7 @@ const (
 // (jobs.insert answers 409, the job is fetched and waited for) instead of running it again.
 // When the task's context ends (its timeout), the job is cancelled.
 func BigQueryQuery() Type {
-	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery}
+	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: sqlFileCheck(checkBigQuery)}
 }
 
 var bigqueryArgs = []string{"sql", "location", "project", "destination", "write", "max_rows", "labels", "params"}

@@ -31,6 +31,9 @@ type Context struct {
 	Now func() time.Time
 	// Runs reads and triggers DAG runs, for dag.trigger and sensor.dag_run.
 	Runs Runs
+	// Bundle is the root folder of the DAG version's bundle on this machine ("" when the DAG
+	// was deployed without one); DAG.Bundle.File is the DAG file inside it.
+	Bundle string
 }
 
 // Runs is what dag.trigger and sensor.dag_run need of the engine.
@@ -97,6 +100,7 @@ func Builtins() *Registry {
 	r.Add(SensorHTTP())
 	r.Add(SensorBigQueryTable())
 	r.Add(GoTask())
+	r.Add(Python())
 	return r
 }
 

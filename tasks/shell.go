@@ -31,13 +31,15 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 	if strings.TrimSpace(command) == "" {
 		return failed(nil, "shell: with.command is empty")
 	}
+	var err error
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(os.Environ(), taskEnv(tc)...)
-	if cwd, _ := tc.Args["cwd"].(string); cwd != "" {
-		cmd.Dir = cwd
+	cwd, _ := tc.Args["cwd"].(string)
+	if cmd.Dir, err = workDir(tc, cwd); err != nil {
+		return failed(nil, "shell: "+err.Error())
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -137,6 +139,7 @@ func taskEnv(tc *Context) []string {
 		"UPDRAFT_LOGICAL_DATE=" + tc.Run.LogicalDate.In(tc.DAG.Location()).Format(time.RFC3339),
 		"UPDRAFT_DS=" + tc.Run.IntervalStart.In(tc.DAG.Location()).Format("2006-01-02"),
 	}
+	env = append(env, bundleEnv(tc)...)
 	if m, ok := tc.Args["env"].(map[string]any); ok {
 		keys := make([]string, 0, len(m))
 		for k := range m {
