@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -45,10 +46,15 @@ func (s *Store) Close() error { return s.client.Close() }
 func Object(hash string) string { return "bundles/" + hash + ".tar.gz" }
 
 // Put stores an archive unless an object of that name is there already (the name is the
-// contents' hash, so it holds the same bytes; a tampered one is caught when fetched).
+// contents' hash, so it holds the same bytes; a tampered one is caught when fetched). Either
+// way the object's custom time becomes now: the bucket's lifecycle rule deletes the bundles
+// no deploy has named for a while (infra/bundles.tf).
 func (s *Store) Put(ctx context.Context, hash string, archive []byte) error {
-	w := s.client.Bucket(s.bucket).Object(Object(hash)).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
+	now := time.Now().UTC()
+	obj := s.client.Bucket(s.bucket).Object(Object(hash))
+	w := obj.If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
 	w.ContentType = "application/gzip"
+	w.CustomTime = now
 	w.ChunkSize = 0 // one request: bundles are small
 	if _, err := w.Write(archive); err != nil {
 		_ = w.Close()
@@ -57,6 +63,9 @@ func (s *Store) Put(ctx context.Context, hash string, archive []byte) error {
 	err := w.Close()
 	var gerr *googleapi.Error
 	if errors.As(err, &gerr) && gerr.Code == 412 {
+		if _, err := obj.Update(ctx, storage.ObjectAttrsToUpdate{CustomTime: now}); err != nil {
+			return fmt.Errorf("gcsbundles: mark %s as deployed again: %w", hash, err)
+		}
 		return nil
 	}
 	if err != nil {

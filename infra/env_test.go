@@ -74,6 +74,8 @@ var envExempt = map[string]string{
 	"UPDRAFT_HOME":               "local CLI only",
 	"UPDRAFT_USER":               "local CLI only",
 	"UPDRAFT_WORKER_CMD":         "local dispatcher only",
+	"UPDRAFT_BUNDLE_CACHE":       "where bundles unpack: the user cache dir suits Cloud Run's in-memory disk",
+	"UPDRAFT_PYTHON":             "set by the worker image (ENV in deploy/Dockerfile.worker), not Terraform",
 	"UPDRAFT_WORKER_STATS":       "local benchmarks only",
 	"UPDRAFT_CACHE":              "local emulators only",
 	"UPDRAFT_GCLOUD_SDK_ROOT":    "local emulators only",
