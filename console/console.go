@@ -228,6 +228,8 @@ type DAGDetail struct {
 	Tasks         []TaskSummary  `json:"tasks"`
 	Source        string         `json:"source"`
 	DeployedAt    time.Time      `json:"deployed_at"`
+	// Bundle is the hash of the folder deployed with the version ("dir:PATH" locally).
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // GridQuery selects the grid's runs: Runs of them (default 25, at most 100), newest first,
@@ -313,6 +315,8 @@ type RunDetail struct {
 	BackfillID        string             `json:"backfill_id,omitempty"`
 	Tasks             []TaskInstanceView `json:"tasks"`
 	Attempts          []AttemptView      `json:"attempts"`
+	// Bundle is the hash of the bundle the run's version runs with (its tasks' code).
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // AttemptDetail is an attempt's page: everything as stored, so secrets are already masked.

@@ -211,6 +211,9 @@ func TestDeployMidRunKeepsTheRunsBundle(t *testing.T) {
 			t.Errorf("%s reports %s; want the run's own bundle %s", task, got, want)
 		}
 	}
+	if out, errOut, code := s.cli("runs", "show", "pinned/"+r.RunID); code != 0 || !strings.Contains(out, "bundle "+old) {
+		t.Errorf("runs show does not name the run's bundle %s: %s %s", old, out, errOut)
+	}
 	r2, err := s.stack.Engine.Trigger(s.ctx, "pinned", nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
