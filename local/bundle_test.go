@@ -13,6 +13,7 @@ import (
 	"github.com/updraft-dev/updraft/emulators/gcs"
 	"github.com/updraft-dev/updraft/gcsbundles"
 	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -331,4 +332,44 @@ func mustDAG(t *testing.T, s *stackBundle, id string) string {
 		t.Fatal(err)
 	}
 	return v.Rec.Version
+}
+
+// The examples as a team's repository: a python task formatting query rows with a helper
+// module shared by two DAGs, a repository script, and (in TestExamplePipelinesOnBigQuery) the
+// MERGE from a .sql file.
+func TestExampleTeamRepo(t *testing.T) {
+	t.Setenv(bundle.EnvCache, t.TempDir())
+	s := startStack(t, time.Minute)
+	bigQuery(t, s)
+	s.deployExamples(t)
+	sm, err := secrets.Open(s.ctx, s.stack.Project, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	if err := sm.Set(s.ctx, "updraft-connections-slack", `{"conn_type": "slack", "password": "`+"xox"+`b-examples-fake"}`); err != nil {
+		t.Fatal(err)
+	}
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	run := func(dagID string, at time.Time) *scheduler.Run {
+		t.Helper()
+		r, err := s.stack.Engine.Trigger(s.ctx, dagID, nil, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+			t.Fatalf("%s: run %s %v", dagID, got, s.states(t, r))
+		}
+		return r
+	}
+	before := len(testStandIns.Slack.Messages())
+	run("usage_to_slack_daily", time.Date(2025, 3, 2, 1, 0, 0, 0, seoul))
+	msgs := testStandIns.Slack.Messages()[before:]
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "BigQuery usage for 2025-03-01") || !strings.Contains(msgs[0].Text, "• *etl@example.com*: `2.00` GiB") {
+		t.Fatalf("the usage message built in Python: %+v", msgs)
+	}
+	r := run("events_export_daily", time.Date(2025, 3, 2, 2, 0, 0, 0, seoul))
+	if got := xcomString(t, s, r, "report"); !strings.Contains(got, "Exports for 2025-03-01") || !strings.Contains(got, "• events: 3 rows") {
+		t.Errorf("the export report: %s", got)
+	}
 }

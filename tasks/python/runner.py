@@ -21,8 +21,8 @@ EXIT_SKIP = 99
 
 def _write(path, obj):
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False)
     os.replace(tmp, path)
 
 
