@@ -151,4 +151,3 @@ func writeFiles(dir string, files map[string]string) {
 }
 
 func humanKB(n int) string { return fmt.Sprintf("%.0f KiB", float64(n)/1024) }
-
