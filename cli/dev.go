@@ -24,6 +24,7 @@ import (
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/gcsbundles"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
@@ -340,8 +341,12 @@ func devUI(ctx context.Context, a *App, stack *local.Stack, dagDir, slackURL str
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
+	bundles, err := gcsbundles.NewCache(ctx, os.Getenv) // the stand-in's bucket, set by local.Open
+	if err != nil {
+		return nil, err
+	}
 	c := console.New(console.Config{Engine: stack.Engine, Store: stack.Store, Access: acc, Logs: console.FileLogs{},
-		ImportErrors: console.DirImportErrors(dagDir, parseOptions())})
+		ImportErrors: console.DirImportErrors(dagDir, parseOptions()), Bundles: bundles})
 	return web.New(web.Config{
 		Console: c, API: api.New(c, api.Options{Identify: web.Identify, CSRFSecret: secret}),
 		Auth: auth.NewDev(devEmail(a), a.logger()).Middleware, CSRFSecret: secret, Dev: true,

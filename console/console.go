@@ -31,6 +31,8 @@ type Config struct {
 	// DAGOptions are the DAG parser's options for Deploy; zero means the ones the CLI uses
 	// (DefaultDAGOptions).
 	DAGOptions dag.Options
+	// Bundles gives a bundle's folder, for the code page's files (nil: files not shown).
+	Bundles BundleRoots
 }
 
 // Console is the set of operations. It is safe for concurrent use.
@@ -43,6 +45,7 @@ type Console struct {
 	importErrors func(ctx context.Context) ([]ImportError, error)
 	recent       int
 	dagOpts      dag.Options
+	bundles      BundleRoots
 
 	metaMu sync.Mutex
 	meta   map[string]specMeta // dagID~version → what the DAG list shows of a version
@@ -65,6 +68,7 @@ func New(cfg Config) *Console {
 	return &Console{
 		eng: cfg.Engine, store: cfg.Store, access: cfg.Access, logs: cfg.Logs, now: cfg.Now,
 		importErrors: cfg.ImportErrors, recent: cfg.RecentRuns, dagOpts: cfg.DAGOptions, meta: map[string]specMeta{},
+		bundles: cfg.Bundles,
 	}
 }
 

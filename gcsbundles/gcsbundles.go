@@ -104,3 +104,18 @@ func (s *Store) PutRaw(ctx context.Context, hash string, data []byte) error {
 	}
 	return w.Close()
 }
+
+// NewCache is the bundle cache of a component, from its environment: the bucket named by
+// UPDRAFT_BUNDLE_BUCKET (none: only folders used in place can be read) and the folder
+// UPDRAFT_BUNDLE_CACHE (default the user cache folder's updraft/bundles).
+func NewCache(ctx context.Context, getenv func(string) string) (*bundle.Cache, error) {
+	c := &bundle.Cache{Dir: bundle.DefaultCacheDir(getenv)}
+	if bucket := getenv(bundle.EnvBucket); bucket != "" {
+		st, err := Open(ctx, bucket)
+		if err != nil {
+			return nil, err
+		}
+		c.Store = st
+	}
+	return c, nil
+}

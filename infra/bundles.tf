@@ -31,6 +31,12 @@ resource "google_storage_bucket_iam_member" "dispatch_bundles" {
   member = google_service_account.dispatch.member
 }
 
+resource "google_storage_bucket_iam_member" "ui_bundles" {
+  bucket = google_storage_bucket.bundles.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.ui.member
+}
+
 resource "google_storage_bucket_iam_member" "worker_bundles" {
   bucket = google_storage_bucket.bundles.name
   role   = "roles/storage.objectViewer"

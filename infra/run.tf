@@ -124,6 +124,10 @@ resource "google_cloud_run_v2_service" "ui" {
         name  = "UPDRAFT_REGION"
         value = var.region
       }
+      env {
+        name  = "UPDRAFT_BUNDLE_BUCKET"
+        value = google_storage_bucket.bundles.name
+      }
     }
   }
   depends_on = [google_project_service.apis]

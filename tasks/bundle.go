@@ -28,17 +28,7 @@ type bundles struct {
 }
 
 func (b *bundles) get(getenv func(string) string) (*bundle.Cache, error) {
-	b.once.Do(func() {
-		b.cache = &bundle.Cache{Dir: bundle.DefaultCacheDir(getenv)}
-		if bucket := getenv(bundle.EnvBucket); bucket != "" {
-			st, err := gcsbundles.Open(context.Background(), bucket)
-			if err != nil {
-				b.err = err
-				return
-			}
-			b.cache.Store = st
-		}
-	})
+	b.once.Do(func() { b.cache, b.err = gcsbundles.NewCache(context.Background(), getenv) })
 	return b.cache, b.err
 }
 
