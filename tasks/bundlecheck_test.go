@@ -77,3 +77,38 @@ tasks:
 		t.Errorf("%d problems; want 6 (the good task and the present files are fine):\n%s", n, got)
 	}
 }
+
+func TestPythonArgumentChecks(t *testing.T) {
+	t.Parallel()
+	check := tasks.Builtins().CheckArgs
+	for _, c := range []struct {
+		with map[string]any
+		want string
+	}{
+		{map[string]any{}, "needs with.callable"},
+		{map[string]any{"callable": "pipelines.orders"}, "is not module.path:function"},
+		{map[string]any{"callable": "a:b", "file": "x.py"}, "not both"},
+		{map[string]any{"file": "x.py"}, "file needs function"},
+		{map[string]any{"file": "../outside.py", "function": "f"}, "inside the bundle"},
+		{map[string]any{"callable": "a:b", "kwargs": "x"}, "kwargs must be a mapping"},
+		{map[string]any{"callable": "a:b", "nope": 1}, "nope"},
+	} {
+		ps := check("python", c.with)
+		var msgs []string
+		for _, p := range ps {
+			msgs = append(msgs, p.Arg+": "+p.Msg)
+		}
+		if !strings.Contains(strings.Join(msgs, "\n"), c.want) {
+			t.Errorf("%v: problems %q; want %q", c.with, msgs, c.want)
+		}
+	}
+	if ps := check("python", map[string]any{"callable": "pipelines.orders:load", "kwargs": map[string]any{"a": 1}}); len(ps) != 0 {
+		t.Errorf("a good python task has problems: %v", ps)
+	}
+	if ps := check("bigquery.query", map[string]any{"sql_file": "sql/q.sql"}); len(ps) != 0 {
+		t.Errorf("sql_file instead of sql: %v", ps)
+	}
+	if ps := check("bigquery.query", map[string]any{"sql_file": "sql/q.sql", "sql": "SELECT 1"}); len(ps) != 1 {
+		t.Errorf("sql and sql_file both: %v; want one problem", ps)
+	}
+}

@@ -57,6 +57,9 @@ func checkPython(with map[string]any) []dag.ArgProblem {
 		if !strings.HasSuffix(f, ".py") {
 			ps = append(ps, dag.ArgProblem{Arg: "file", Msg: fmt.Sprintf("file %q is not a .py file", f)})
 		}
+		if !filepath.IsLocal(filepath.FromSlash(f)) {
+			ps = append(ps, dag.ArgProblem{Arg: "file", Msg: fmt.Sprintf("file %q must be a path inside the bundle (relative, no ..)", f)})
+		}
 	default:
 		ps = append(ps, dag.ArgProblem{Arg: "callable", Msg: "a python task needs with.callable (module:function) or with.file and with.function",
 			Hint: "callable: pipelines.orders:load"})
@@ -123,6 +126,9 @@ func runPython(ctx context.Context, tc *Context) engine.Result {
 	spec := pythonSpec{Root: tc.Bundle, Kwargs: pythonKwargs(tc), Context: pythonContext(tc), Result: filepath.Join(scratch, "result.json")}
 	spec.Callable, _ = tc.Args["callable"].(string)
 	spec.File, _ = tc.Args["file"].(string)
+	if spec.File != "" && !filepath.IsLocal(filepath.FromSlash(spec.File)) {
+		return final(fmt.Sprintf("python: file %q must be a path inside the bundle (relative, no ..)", spec.File))
+	}
 	spec.Function, _ = tc.Args["function"].(string)
 	b, err := json.Marshal(spec)
 	if err != nil {
