@@ -27,15 +27,20 @@ func Pin(d *dag.DAG, root, hash string) error {
 	if err != nil || !filepath.IsLocal(rel) {
 		return fmt.Errorf("bundle: DAG file %s is not inside the bundle folder %s", d.Source.File, root)
 	}
-	ref := &dag.BundleRef{Hash: hash, File: filepath.ToSlash(rel)}
-	if hash == "" {
-		ref.Dir = absRoot
-	} else {
-		sum := sha256.Sum256([]byte(d.Source.Hash + "\x00bundle\x00" + hash))
-		d.Source.Hash = hex.EncodeToString(sum[:])
+	if hash != "" {
+		PinStored(d, hash, filepath.ToSlash(rel))
+		return nil
 	}
-	d.Bundle = ref
+	d.Bundle = &dag.BundleRef{Dir: absRoot, File: filepath.ToSlash(rel)}
 	return nil
+}
+
+// PinStored records on d the stored bundle hash, d's file being file (slash path from the
+// bundle root), and folds the hash into d's version (see Pin).
+func PinStored(d *dag.DAG, hash, file string) {
+	sum := sha256.Sum256([]byte(d.Source.Hash + "\x00bundle\x00" + hash))
+	d.Source.Hash = hex.EncodeToString(sum[:])
+	d.Bundle = &dag.BundleRef{Hash: hash, File: file}
 }
 
 // FindRoot is the bundle folder of a lone DAG file (`updraft test FILE`): the nearest folder

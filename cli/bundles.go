@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"time"
 
 	"github.com/updraft-dev/updraft/bundle"
@@ -56,32 +57,46 @@ func pinLocal(dags []*dag.DAG, root string) error {
 
 // uploadBundle builds root's bundle, stores it in the bundle bucket and pins every DAG to it.
 func (a *App) uploadBundle(ctx context.Context, root string, dags []*dag.DAG) error {
+	hash, err := a.storeBundle(ctx, root)
+	if err != nil {
+		return err
+	}
+	for _, d := range dags {
+		if err := bundle.Pin(d, root, hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storeBundle builds root's bundle and stores it in the bundle bucket, returning its hash.
+func (a *App) storeBundle(ctx context.Context, root string) (string, error) {
 	bucket := a.Getenv(bundle.EnvBucket)
 	if bucket == "" {
-		return fmt.Errorf("no bundle bucket: set %s (Terraform's bundle_bucket output), or run `make dev`", bundle.EnvBucket)
+		return "", fmt.Errorf("no bundle bucket: set %s (Terraform's bundle_bucket output), or run `make dev`", bundle.EnvBucket)
+	}
+	if h := a.Getenv("STORAGE_EMULATOR_HOST"); h != "" {
+		if err := os.Setenv("STORAGE_EMULATOR_HOST", h); err != nil { // the storage client reads it
+			return "", err
+		}
 	}
 	start := time.Now()
 	b, err := bundle.Build(root)
 	if err != nil {
-		return err
+		return "", err
 	}
 	built := time.Since(start)
 	store, err := gcsbundles.Open(ctx, bucket)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer store.Close()
 	if err := store.Put(ctx, b.Hash, b.Archive); err != nil {
-		return err
-	}
-	for _, d := range dags {
-		if err := bundle.Pin(d, root, b.Hash); err != nil {
-			return err
-		}
+		return "", err
 	}
 	fmt.Fprintf(a.Stdout, "bundle    %s: %d files, %s archived (built in %s, stored in %s)\n", b.Hash[:12], len(b.Files),
 		humanBytes(len(b.Archive)), built.Round(time.Millisecond), (time.Since(start) - built).Round(time.Millisecond))
-	return nil
+	return b.Hash, nil
 }
 
 func humanBytes(n int) string {
@@ -89,4 +104,19 @@ func humanBytes(n int) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+}
+
+// hasCode reports whether a folder holds code a bundle would carry (Python, SQL, scripts).
+func hasCode(root string) bool {
+	files, err := bundle.List(root)
+	if err != nil {
+		return false
+	}
+	for _, f := range files {
+		switch path.Ext(f.Path) {
+		case ".py", ".sql", ".sh", ".bash":
+			return true
+		}
+	}
+	return false
 }

@@ -91,7 +91,9 @@ func cmdDeploy(ctx context.Context, a *App, args []string) error {
 	}
 	if root := bundleRoot(paths); root != "" && len(res.DAGs) > 0 {
 		if a.Getenv(bundle.EnvBucket) == "" {
-			fmt.Fprintf(a.Stderr, "note: %s is not set: the DAGs are deployed without their folder (python tasks, sql_file and include need it)\n", bundle.EnvBucket)
+			if hasCode(root) {
+				fmt.Fprintf(a.Stderr, "note: %s is not set: the DAGs are deployed without their folder (python tasks, sql_file and include need it)\n", bundle.EnvBucket)
+			}
 		} else if err := a.uploadBundle(ctx, root, res.DAGs); err != nil {
 			return err
 		}

@@ -3,13 +3,17 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/tasks"
 )
 
 // BundleRoots gives the folder holding a bundle's files on this machine (bundle.Cache).
@@ -70,4 +74,55 @@ func (c *Console) BundleFiles(ctx context.Context, who Caller, dagID string) ([]
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, nil
+}
+
+// bundleOptions are the parser's options for a deploy's files: with a bundle, the bundle is
+// fetched (which verifies its hash) and the files tasks name are checked in it.
+func (c *Console) bundleOptions(ctx context.Context, up *BundleUpload) (func(name string) dag.Options, error) {
+	plain := func(string) dag.Options { return c.dagOpts }
+	if up == nil {
+		return plain, nil
+	}
+	if !hashPattern.MatchString(up.Hash) {
+		return nil, Errorf(CodeBadRequest, "bundle.hash %q is not a bundle hash (64 hex digits)", up.Hash)
+	}
+	if c.bundles == nil {
+		return plain, nil
+	}
+	root, err := c.bundles.Root(ctx, dag.BundleRef{Hash: up.Hash})
+	if err != nil {
+		return nil, Errorf(CodeBadRequest, "bundle %.12s: %v (upload it first: `updraft dags deploy` does)", up.Hash, err)
+	}
+	check := tasks.CheckBundleFiles(root, "python3")
+	return func(name string) dag.Options {
+		o := c.dagOpts
+		rel := relToRoot(name, up.Root)
+		o.CheckFiles = func(_ string, typ string, with map[string]any) []dag.ArgProblem {
+			return check(filepath.Join(root, filepath.FromSlash(rel)), typ, with)
+		}
+		return o
+	}, nil
+}
+
+var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// pinUpload pins a parsed file's DAG to the deploy's stored bundle.
+func pinUpload(d *dag.DAG, up *BundleUpload, name string) error {
+	if up == nil {
+		return nil
+	}
+	rel := relToRoot(name, up.Root)
+	if !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return fmt.Errorf("%s is not under the bundle root %q", name, up.Root)
+	}
+	bundle.PinStored(d, up.Hash, rel)
+	return nil
+}
+
+func relToRoot(name, root string) string {
+	root = strings.TrimSuffix(root, "/")
+	if root == "" || root == "." {
+		return name
+	}
+	return strings.TrimPrefix(name, root+"/")
 }
