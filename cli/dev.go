@@ -195,8 +195,8 @@ Updraft is running locally (project %s on the emulators).
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
   stand-ins   BigQuery (%s, dataset updraft_examples), Secret Manager, Slack (updraft slack inbox),
-              Cloud Run jobs (%s)
-  DAGs        %s (edits are redeployed within seconds), ticking every %gs
+              Cloud Run jobs (%s), Cloud Storage (the bundle bucket of updraft dags deploy)
+  DAGs        %s (edits are redeployed within seconds; scripts and Python are used in place), ticking every %gs
   alerts      to the fake Slack; a digest of failures to %s every %s (updraft slack inbox)
   logs        %s
 

@@ -15,7 +15,7 @@ import (
 )
 
 // StandIns are the local servers for the services Google ships no emulator for: Secret
-// Manager, Slack and the Cloud Run Admin API (DESIGN.md's table of stand-ins).
+// Manager, Slack, the Cloud Run Admin API and Cloud Storage (DESIGN.md's table of stand-ins).
 type StandIns struct {
 	Secrets  *smemu.Server
 	Slack    *slackfake.Server
