@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -39,7 +40,7 @@ type bundleKey struct{}
 // this machine) and returns ctx carrying its root; a DAG deployed without a bundle has none.
 func (w *Worker) fetchBundle(ctx context.Context, claim *engine.Claim, logger *Logger) (context.Context, string, error) {
 	ref := claim.DAG.Bundle
-	if ref == nil {
+	if ref == nil || !needsBundle(claim.Task) {
 		return ctx, "", nil
 	}
 	getenv := w.Getenv
@@ -57,6 +58,21 @@ func (w *Worker) fetchBundle(ctx context.Context, claim *engine.Claim, logger *L
 	}
 	logger.Info(fmt.Sprintf("bundle %s at %s (%s)", ref.Short(), root, time.Since(start).Round(time.Millisecond)))
 	return context.WithValue(ctx, bundleKey{}, root), root, nil
+}
+
+// needsBundle reports whether a task reads its bundle: processes run in it (shell, python,
+// go), and any type with an sql_file or an include. The others (an http call in Dispatch)
+// start without fetching it.
+func needsBundle(t *dag.Task) bool {
+	switch t.Type {
+	case "shell", "python", "go":
+		return true
+	}
+	if _, ok := t.With["sql_file"]; ok {
+		return true
+	}
+	b, _ := json.Marshal([]any{t.With, t.ForEach})
+	return strings.Contains(string(b), "include") // over-inclusive is only a fetch
 }
 
 // bundleFailure is the result of a bundle that could not be had: a tampered one is final.
