@@ -73,9 +73,9 @@ deploy-check: ## check the tools, login and PROJECT/REGION that deploy, images a
 	fi
 
 .PHONY: images
-images: deploy-check ## build the images and push them to Artifact Registry (BUILDER=cloudbuild|docker, TAG=)
+images: deploy-check ## build the images and push them to Artifact Registry (BUILDER=cloudbuild|docker, TAG=, REQUIREMENTS= the python tasks' requirements.txt)
 	gcloud services enable cloudbuild.googleapis.com artifactregistry.googleapis.com --project '$(PROJECT)'
-	PROJECT='$(PROJECT)' REGION='$(REGION)' REPO='$(REPO)' TAG='$(TAG)' deploy/build.sh
+	PROJECT='$(PROJECT)' REGION='$(REGION)' REPO='$(REPO)' TAG='$(TAG)' REQUIREMENTS='$(REQUIREMENTS)' deploy/build.sh
 
 .PHONY: deploy
 deploy: deploy-check build ## deploy to Google Cloud: images, terraform apply, then DAGS through the API (PROJECT=, REGION=, ADMIN=)

@@ -366,8 +366,9 @@ func (s *server) listDAGs(w http.ResponseWriter, r *http.Request, who console.Ca
 // as a whole.
 func (s *server) deployDAGs(w http.ResponseWriter, r *http.Request, who console.Caller) (any, int, error) {
 	var body struct {
-		Files []console.DAGFile `json:"files"`
-		Prune bool              `json:"prune"`
+		Files  []console.DAGFile     `json:"files"`
+		Prune  bool                  `json:"prune"`
+		Bundle *console.BundleUpload `json:"bundle"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return nil, 0, err
@@ -376,7 +377,7 @@ func (s *server) deployDAGs(w http.ResponseWriter, r *http.Request, who console.
 	if err != nil {
 		return nil, 0, err
 	}
-	rep, err := s.c.Deploy(r.Context(), who, console.DeployRequest{Files: body.Files, Prune: body.Prune, DryRun: dry})
+	rep, err := s.c.Deploy(r.Context(), who, console.DeployRequest{Files: body.Files, Prune: body.Prune, DryRun: dry, Bundle: body.Bundle})
 	return rep, 0, err
 }
 

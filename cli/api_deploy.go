@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/console"
 	"github.com/updraft-dev/updraft/dag"
 )
@@ -35,9 +36,24 @@ func apiDagsDeploy(ctx context.Context, a *App, c *apiClient, args []string) err
 		return fmt.Errorf("no DAG files (*.yaml, *.yml) under %v", paths)
 	}
 	body := struct {
-		Files []console.DAGFile `json:"files"`
-		Prune bool              `json:"prune"`
+		Files  []console.DAGFile     `json:"files"`
+		Prune  bool                  `json:"prune"`
+		Bundle *console.BundleUpload `json:"bundle,omitempty"`
 	}{Files: []console.DAGFile{}, Prune: *prune}
+	// One folder is a bundle: stored first (with this machine's credentials), then named.
+	if st, err := os.Stat(paths[0]); len(paths) == 1 && err == nil && st.IsDir() {
+		if a.Getenv(bundle.EnvBucket) == "" {
+			if hasCode(paths[0]) {
+				fmt.Fprintf(a.Stderr, "note: %s is not set: the DAGs are deployed without their folder (python tasks, sql_file and include need it)\n", bundle.EnvBucket)
+			}
+		} else {
+			hash, err := a.storeBundle(ctx, paths[0])
+			if err != nil {
+				return err
+			}
+			body.Bundle = &console.BundleUpload{Hash: hash, Root: filepath.ToSlash(filepath.Clean(paths[0]))}
+		}
+	}
 	unread := 0
 	for _, name := range names {
 		src, err := os.ReadFile(name)

@@ -103,7 +103,7 @@ func (a *App) backend() (backend, error) {
 	if p := a.Getenv("GOOGLE_CLOUD_PROJECT"); p != "" {
 		b := backend{Project: p, LogDir: a.Getenv("UPDRAFT_LOG_DIR"),
 			Hint: "check GOOGLE_CLOUD_PROJECT, your network and `gcloud auth application-default login`"}
-		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"} {
+		for _, k := range []string{"FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"} {
 			if v := a.Getenv(k); v != "" {
 				b.Env = append(b.Env, k+"="+v)
 				b.Hint = "" // per service: see clientOptions

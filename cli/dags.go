@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
@@ -41,7 +42,7 @@ func repoConfig() (dag.RepoConfig, dag.Problems) {
 
 // loadDAGs loads files and prints each bad file's problems.
 func (a *App) loadDAGs(paths []string) (*dag.LoadResult, error) {
-	res, err := dag.LoadFiles(paths, parseOptions())
+	res, err := dag.LoadFiles(paths, parseOptionsIn(bundleRoot(paths)))
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +106,15 @@ func cmdDeploy(ctx context.Context, a *App, args []string) error {
 	res, err := a.loadDAGs(paths)
 	if err != nil {
 		return err
+	}
+	if root := bundleRoot(paths); root != "" && len(res.DAGs) > 0 {
+		if a.Getenv(bundle.EnvBucket) == "" {
+			if hasCode(root) {
+				fmt.Fprintf(a.Stderr, "note: %s is not set: the DAGs are deployed without their folder (python tasks, sql_file and include need it)\n", bundle.EnvBucket)
+			}
+		} else if err := a.uploadBundle(ctx, root, res.DAGs); err != nil {
+			return err
+		}
 	}
 	if err := deployAll(ctx, a, eng, res, *prune); err != nil {
 		return err
@@ -290,7 +300,7 @@ func parseOne(path string) (*dag.DAG, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dag.Parse(path, data, parseOptions())
+	return dag.Parse(path, data, parseOptionsIn(bundle.FindRoot(path)))
 }
 
 // absPath is p made absolute (p itself if that fails), for state other processes read.

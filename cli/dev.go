@@ -23,6 +23,7 @@ import (
 	"github.com/updraft-dev/updraft/emulators"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/gcsbundles"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
@@ -164,6 +165,9 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := pinLocal(res.DAGs, dagDir); err != nil { // the folder in place: edits show at the next try
+		return err
+	}
 	if err := deployAll(ctx, a, stack.Engine, res, true); err != nil && len(res.Errors) == 0 {
 		return err
 	}
@@ -216,8 +220,8 @@ Updraft is running locally (project %s on the emulators).
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
   stand-ins   BigQuery (%s, dataset updraft_examples; %s), Secret Manager, Slack ({{bin}} slack inbox),
-              Cloud Run jobs (%s)
-  DAGs        %s (edits are redeployed within seconds), ticking every %gs
+              Cloud Run jobs (%s), Cloud Storage (the bundle bucket of {{bin}} dags deploy)
+  DAGs        %s (edits are redeployed within seconds; scripts and Python are used in place), ticking every %gs
   alerts      to the fake Slack; a digest of failures to %s every %s ({{bin}} slack inbox)
   logs        %s
   state       %s (kept across restarts; {{bin}} dev --reset starts clean)
@@ -252,8 +256,8 @@ func watchDAGs(ctx context.Context, a *App, eng *engine.Engine, dir string, ever
 			return
 		case <-t.C:
 		}
-		res, err := dag.LoadFiles([]string{dir}, parseOptions())
-		if err != nil {
+		res, err := dag.LoadFiles([]string{dir}, parseOptionsIn(dir))
+		if err != nil || pinLocal(res.DAGs, dir) != nil {
 			continue
 		}
 		for f, ps := range res.Errors {
@@ -367,8 +371,12 @@ func devUI(ctx context.Context, a *App, stack *local.Stack, dagDir, slackURL str
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
+	bundles, err := gcsbundles.NewCache(ctx, os.Getenv) // the stand-in's bucket, set by local.Open
+	if err != nil {
+		return nil, err
+	}
 	c := console.New(console.Config{Engine: stack.Engine, Store: stack.Store, Access: acc, Logs: console.FileLogs{},
-		ImportErrors: console.DirImportErrors(dagDir, parseOptions())})
+		ImportErrors: console.DirImportErrors(dagDir, parseOptions()), Bundles: bundles})
 	return web.New(web.Config{
 		Console: c, API: api.New(c, api.Options{Identify: web.Identify, CSRFSecret: secret}),
 		Auth: auth.NewDev(devEmail(a), a.logger()).Middleware, CSRFSecret: secret, Dev: true,

@@ -171,6 +171,9 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 	fmt.Fprintf(a.Stdout, "run %s/%s: %s\n  logical date %s, data interval [%s, %s), %s, version %.12s\n",
 		r.DagID, r.RunID, r.State, inZone(r.LogicalDate, tz), inZone(r.IntervalStart, tz), inZone(r.IntervalEnd, tz),
 		duration(r.StartedAt, r.EndedAt), r.Version)
+	if ver, err := st.GetVersion(ctx, r.DagID, r.Version); err == nil && ver.Bundle != "" {
+		fmt.Fprintf(a.Stdout, "  bundle %s\n", ver.Bundle)
+	}
 	tis, err := st.ListTaskInstances(ctx, r.DagID, r.RunID)
 	if err != nil {
 		return err

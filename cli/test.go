@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/dag"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
@@ -37,6 +38,7 @@ func cmdTest(ctx context.Context, a *App, args []string) error {
 	date := fs.String("date", "", "logical date YYYY-MM-DD in the DAG's timezone (default today)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	verbose := fs.Bool("v", false, "print the stack's logs to stderr instead of a file")
+	bundleDir := fs.String("bundle", "", "the DAG's bundle folder, used in place (default: the nearest folder above the file with a .updraftignore, else the file's folder)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +52,12 @@ func cmdTest(ctx context.Context, a *App, args []string) error {
 	}
 	src, err := os.ReadFile(pos[0])
 	if err != nil {
+		return err
+	}
+	if *bundleDir == "" {
+		*bundleDir = bundle.FindRoot(pos[0])
+	}
+	if err := pinLocal([]*dag.DAG{d}, *bundleDir); err != nil {
 		return err
 	}
 	loc := d.Location()

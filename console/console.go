@@ -31,6 +31,8 @@ type Config struct {
 	// DAGOptions are the DAG parser's options for Deploy; zero means the ones the CLI uses
 	// (DefaultDAGOptions).
 	DAGOptions dag.Options
+	// Bundles gives a bundle's folder, for the code page's files (nil: files not shown).
+	Bundles BundleRoots
 }
 
 // Console is the set of operations. It is safe for concurrent use.
@@ -43,6 +45,7 @@ type Console struct {
 	importErrors func(ctx context.Context) ([]ImportError, error)
 	recent       int
 	dagOpts      dag.Options
+	bundles      BundleRoots
 
 	metaMu sync.Mutex
 	meta   map[string]specMeta // dagID~version → what the DAG list shows of a version
@@ -65,6 +68,7 @@ func New(cfg Config) *Console {
 	return &Console{
 		eng: cfg.Engine, store: cfg.Store, access: cfg.Access, logs: cfg.Logs, now: cfg.Now,
 		importErrors: cfg.ImportErrors, recent: cfg.RecentRuns, dagOpts: cfg.DAGOptions, meta: map[string]specMeta{},
+		bundles: cfg.Bundles,
 	}
 }
 
@@ -228,6 +232,8 @@ type DAGDetail struct {
 	Tasks         []TaskSummary  `json:"tasks"`
 	Source        string         `json:"source"`
 	DeployedAt    time.Time      `json:"deployed_at"`
+	// Bundle is the hash of the folder deployed with the version ("dir:PATH" locally).
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // GridQuery selects the grid's runs: Runs of them (default 25, at most 100), newest first,
@@ -313,6 +319,8 @@ type RunDetail struct {
 	BackfillID        string             `json:"backfill_id,omitempty"`
 	Tasks             []TaskInstanceView `json:"tasks"`
 	Attempts          []AttemptView      `json:"attempts"`
+	// Bundle is the hash of the bundle the run's version runs with (its tasks' code).
+	Bundle string `json:"bundle,omitempty"`
 }
 
 // AttemptDetail is an attempt's page: everything as stored, so secrets are already masked.

@@ -67,6 +67,15 @@ type DeployRequest struct {
 	Files  []DAGFile
 	Prune  bool
 	DryRun bool
+	// Bundle, when set, pins every file's DAG to a bundle already stored in the bucket.
+	Bundle *BundleUpload
+}
+
+// BundleUpload names the stored bundle a deploy's files come from: its hash, and the path
+// prefix of the files' names that is the bundle root ("" when names start at the root).
+type BundleUpload struct {
+	Hash string `json:"hash"`
+	Root string `json:"root"`
 }
 
 // FileReport is what deploying one file did (or, on a dry run, would do).
@@ -166,9 +175,16 @@ type parsedFile struct {
 func (c *Console) deploy(ctx context.Context, who Caller, req DeployRequest, out *DeployReport) (string, error) {
 	var valid []parsedFile
 	defined := map[string]string{} // DAG id → the file that defined it
+	opts, err := c.bundleOptions(ctx, req.Bundle)
+	if err != nil {
+		return "", err
+	}
 	for _, f := range req.Files {
 		fr := FileReport{File: f.Name}
-		d, err := dag.Parse(f.Name, []byte(f.Source), c.dagOpts)
+		d, err := dag.Parse(f.Name, []byte(f.Source), opts(f.Name))
+		if err == nil {
+			err = pinUpload(d, req.Bundle, f.Name)
+		}
 		switch {
 		case err != nil:
 			fr.Problems = problemsOf(f.Name, err)

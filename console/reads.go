@@ -257,7 +257,7 @@ func (c *Console) DAG(ctx context.Context, who Caller, dagID string) (*DAGDetail
 	c.metaMu.Unlock()
 	out := &DAGDetail{
 		DAGSummary: c.summaryOf(v.Rec), Catchup: d.Catchup, MaxActiveRuns: d.MaxActiveRuns, Params: d.Params,
-		Tasks: summarizeTasks(&d), Source: ver.Source, DeployedAt: ver.CreatedAt,
+		Tasks: summarizeTasks(&d), Source: ver.Source, DeployedAt: ver.CreatedAt, Bundle: ver.Bundle,
 	}
 	runs, err := c.store.ListRuns(ctx, dagID, c.recent)
 	if err != nil {
@@ -463,6 +463,9 @@ func (c *Console) Run(ctx context.Context, who Caller, dagID, runID string) (*Ru
 	}
 	if r.Conf != "" {
 		out.Conf = json.RawMessage(r.Conf)
+	}
+	if ver, err := c.store.GetVersion(ctx, dagID, r.Version); err == nil {
+		out.Bundle = ver.Bundle
 	}
 	byTask := map[string]*scheduler.TaskInstance{}
 	for i := range tis {

@@ -16,6 +16,7 @@ import (
 var TemplateFuncs = []string{
 	"var", "secret", "conn", "xcom", "json", "toJSON", "add", "sub", "format", "inTZ", "ds", "dateAdd",
 	"shq", "bqIdent",
+	"include",
 }
 
 // templateBuiltins are text/template's predefined functions.

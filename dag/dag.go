@@ -30,12 +30,14 @@ type DAG struct {
 	Tags       []string             `json:"tags,omitempty"`
 	Tasks      []Task               `json:"tasks"`
 	Source     SourceInfo           `json:"source"`
+	// Bundle is the folder of files deployed with the DAG (nil: a DAG deployed on its own).
+	Bundle *BundleRef `json:"bundle,omitempty"`
 }
 
 // SourceInfo says where a DAG came from.
 type SourceInfo struct {
 	File string `json:"file"`
-	Hash string `json:"hash"` // sha256 of the file's bytes, hex; the DAG's version
+	Hash string `json:"hash"` // sha256 of the file's bytes (and of its bundle's hash, when pinned), hex; the DAG's version
 }
 
 // TaskDefaults are Airflow's default_args: task fields applied where a task leaves them unset.

@@ -31,6 +31,10 @@ type Options struct {
 	// OwnerDomains, when set, are the email domains an owner must have (updraft.yaml's
 	// owner_domain, see LoadRepoConfig).
 	OwnerDomains []string
+	// CheckFiles checks the bundle files a task names (a python module, an sql_file, an
+	// include, a script): given the DAG file's path, its problems are placed like CheckArgs'.
+	// Nil means files are not checked.
+	CheckFiles func(dagFile, taskType string, with map[string]any) []ArgProblem
 }
 
 // ArgProblem is one thing wrong with a task's arguments.
@@ -45,7 +49,7 @@ type ArgProblem struct {
 var BuiltinTaskTypes = []string{
 	"noop", "shell", "go", "http", "bigquery.query", "slack.post", "pubsub.publish",
 	"cloudrun.job", "dag.trigger", "branch",
-	"sensor.time", "sensor.http", "sensor.bigquery_table", "sensor.dag_run",
+	"sensor.time", "sensor.http", "sensor.bigquery_table", "sensor.dag_run", "python",
 }
 
 // The field names a DAG file may use, per level. docs/dag-schema.json must list the same names;
@@ -817,6 +821,9 @@ func (p *parser) task(n *yaml.Node, path string, known []string) (Task, taskInfo
 			}
 			p.add(line, field, ap.Msg, ap.Hint)
 		}
+	}
+	if p.opts.CheckFiles != nil && t.Type != "" {
+		p.argProblems(p.opts.CheckFiles(p.file, t.Type, t.With), n.Line, path, info.with)
 	}
 	if x, ok := get(f, "needs"); ok {
 		t.Needs, info.needs = p.stringList(x, join(path, "needs"), "[extract, load]")

@@ -12,6 +12,8 @@
 #   REPO             the Artifact Registry repository (default updraft; Terraform's artifact_repository)
 #   TAG              the image tag (default: the commit, with -dirty-TIMESTAMP for uncommitted changes)
 #   BUILDER          cloudbuild (default: Cloud Build, no local Docker needed) or docker
+#   REQUIREMENTS     the python tasks' requirements.txt, a path inside this repository, installed
+#                    into the worker image's venv (default deploy/requirements.txt: none)
 #   MACHINE_TYPE     a Cloud Build machine type, e.g. e2-highcpu-8 for faster builds
 #                    (the default machine is the one in Cloud Build's free tier)
 set -euo pipefail
@@ -55,6 +57,8 @@ esac
 REPO=${REPO:-updraft}
 TAG=${TAG:-$(default_tag)}
 BUILDER=${BUILDER:-cloudbuild}
+REQUIREMENTS=${REQUIREMENTS:-deploy/requirements.txt}
+[ -f "$REQUIREMENTS" ] || { echo "REQUIREMENTS=$REQUIREMENTS is not a file in this repository" >&2; exit 1; }
 base="$REGION-docker.pkg.dev/$PROJECT/$REPO"
 
 for name in "${SERVICE_IMAGES[@]}" "${WORKER_IMAGES[@]}"; do
@@ -73,7 +77,7 @@ cloudbuild)
     for name in "${SERVICE_IMAGES[@]}" "${WORKER_IMAGES[@]}"; do
       echo "  - name: gcr.io/cloud-builders/docker"
       echo "    id: $name"
-      echo "    args: [build, -f, $(dockerfile_of "$name"), --build-arg, CMD=$name, -t, '$base/$name:$TAG', .]"
+      echo "    args: [build, -f, $(dockerfile_of "$name"), --build-arg, CMD=$name, --build-arg, REQUIREMENTS=$REQUIREMENTS, -t, '$base/$name:$TAG', .]"
     done
     echo "images:"
     for name in "${SERVICE_IMAGES[@]}" "${WORKER_IMAGES[@]}"; do
@@ -91,9 +95,9 @@ docker)
     ref="$base/$name:$TAG"
     if docker buildx version >/dev/null 2>&1; then
       # Cloud Run runs linux/amd64, whatever this machine is.
-      docker buildx build --platform linux/amd64 -f "$(dockerfile_of "$name")" --build-arg "CMD=$name" -t "$ref" --push .
+      docker buildx build --platform linux/amd64 -f "$(dockerfile_of "$name")" --build-arg "CMD=$name" --build-arg "REQUIREMENTS=$REQUIREMENTS" -t "$ref" --push .
     else
-      docker build --platform linux/amd64 -f "$(dockerfile_of "$name")" --build-arg "CMD=$name" -t "$ref" .
+      docker build --platform linux/amd64 -f "$(dockerfile_of "$name")" --build-arg "CMD=$name" --build-arg "REQUIREMENTS=$REQUIREMENTS" -t "$ref" .
       docker push "$ref"
     fi
   done

@@ -34,6 +34,7 @@ func (e *Engine) Deploy(ctx context.Context, d *dag.DAG, source []byte) (DeployO
 	now := e.now()
 	if err := e.store.PutVersion(ctx, &scheduler.DAGVersion{
 		DagID: d.ID, Version: d.Source.Hash, File: d.Source.File, Source: string(source), SpecJSON: string(spec), CreatedAt: now,
+		Bundle: bundleOf(d),
 	}); err != nil {
 		return "", err
 	}
@@ -82,6 +83,18 @@ func (e *Engine) Deploy(ctx context.Context, d *dag.DAG, source []byte) (DeployO
 		return Updated, nil
 	}
 	return "", fmt.Errorf("engine: deploy %s: too many concurrent changes", d.ID)
+}
+
+// bundleOf is what a version records of its bundle: the hash, or "dir:PATH" for a folder
+// used in place.
+func bundleOf(d *dag.DAG) string {
+	switch {
+	case d.Bundle == nil:
+		return ""
+	case d.Bundle.Hash != "":
+		return d.Bundle.Hash
+	}
+	return "dir:" + d.Bundle.Dir
 }
 
 // sameCursorStart reports whether the DAG's start still agrees with its cursor (a start moved

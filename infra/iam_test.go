@@ -30,6 +30,7 @@ var iamScopes = map[string]struct{ kind, attr, ref string }{
 	"google_service_account_iam_member":           {"service account", "service_account_id", "google_service_account"},
 	"google_secret_manager_secret_iam_member":     {"secret", "secret_id", "google_secret_manager_secret"},
 	"google_iap_web_cloud_run_service_iam_member": {"IAP on service", "cloud_run_service_name", "google_cloud_run_v2_service"},
+	"google_storage_bucket_iam_member":            {"bucket", "bucket", "google_storage_bucket"},
 }
 
 // tfGrants reads every IAM grant in the Terraform.

@@ -124,6 +124,10 @@ resource "google_cloud_run_v2_service" "ui" {
         name  = "UPDRAFT_REGION"
         value = var.region
       }
+      env {
+        name  = "UPDRAFT_BUNDLE_BUCKET"
+        value = google_storage_bucket.bundles.name
+      }
     }
   }
   depends_on = [google_project_service.apis]
@@ -172,6 +176,10 @@ resource "google_cloud_run_v2_service" "dispatch" {
       env {
         name  = "UPDRAFT_WORKER_JOB_PREFIX"
         value = "${var.name_prefix}-worker"
+      }
+      env {
+        name  = "UPDRAFT_BUNDLE_BUCKET"
+        value = google_storage_bucket.bundles.name
       }
     }
   }
@@ -326,6 +334,10 @@ resource "google_cloud_run_v2_job" "worker" {
         env {
           name  = "UPDRAFT_REGION"
           value = var.region
+        }
+        env {
+          name  = "UPDRAFT_BUNDLE_BUCKET"
+          value = google_storage_bucket.bundles.name
         }
       }
     }

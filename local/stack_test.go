@@ -17,6 +17,7 @@ import (
 
 	"cloud.google.com/go/bigquery"
 
+	"github.com/updraft-dev/updraft/bundle"
 	"github.com/updraft-dev/updraft/cli"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
@@ -120,6 +121,9 @@ func (s *stackBundle) deployExamples(t *testing.T) {
 	}
 	for _, d := range res.DAGs {
 		src, _ := os.ReadFile(d.Source.File)
+		if err := bundle.Pin(d, "../examples/dags", ""); err != nil { // the folder in place, as updraft dev does
+			t.Fatal(err)
+		}
 		if _, err := s.stack.Engine.Deploy(s.ctx, d, src); err != nil {
 			t.Fatal(err)
 		}

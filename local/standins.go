@@ -8,17 +8,19 @@ import (
 	"path/filepath"
 
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
+	gcsemu "github.com/updraft-dev/updraft/emulators/gcs"
 	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
 // StandIns are the local servers for the services Google ships no emulator for: Secret
-// Manager, Slack and the Cloud Run Admin API (DESIGN.md's table of stand-ins).
+// Manager, Slack, the Cloud Run Admin API and Cloud Storage (DESIGN.md's table of stand-ins).
 type StandIns struct {
 	Secrets  *smemu.Server
 	Slack    *slackfake.Server
 	CloudRun *runemu.Server
+	GCS      *gcsemu.Server // the bundle bucket
 }
 
 // StandInConfig says where the stand-ins keep their state.
@@ -56,22 +58,29 @@ func StartStandIns(ctx context.Context, cfg StandInConfig) (*StandIns, error) {
 		s.Stop()
 		return nil, fmt.Errorf("start the Cloud Run stand-in: %w", err)
 	}
+	if s.GCS, err = gcsemu.Start(filepath.Join(cfg.Dir, "gcs")); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("start the Cloud Storage stand-in: %w", err)
+	}
 	return s, nil
 }
 
 // Env is what clients and workers need to find the stand-ins. It also allow-lists loopback
 // for the http types' egress policy: the stand-ins and the sample API listen on 127.0.0.1.
 func (s *StandIns) Env() []string {
-	return []string{
+	return append([]string{
 		tasks.EnvHTTPAllow + "=loopback",
 		smemu.EnvVar + "=" + s.Secrets.Addr,
 		tasks.EnvSlackAPIURL + "=" + s.Slack.URL,
 		runemu.EnvVar + "=" + s.CloudRun.Addr,
-	}
+	}, s.GCS.Env()...)
 }
 
 // Stop stops every stand-in that runs.
 func (s *StandIns) Stop() {
+	if s.GCS != nil {
+		s.GCS.Stop()
+	}
 	if s.CloudRun != nil {
 		s.CloudRun.Stop()
 	}

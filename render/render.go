@@ -97,6 +97,8 @@ type Lookups struct {
 	Conn func(id string) (map[string]any, error)
 	// XCom returns an upstream task's XCom value, decoded.
 	XCom func(task string) (any, error)
+	// Include returns a file of the DAG's bundle, by its path from the bundle root.
+	Include func(path string) (string, error)
 }
 
 // Funcs returns the template functions; the names match dag.TemplateFuncs.
@@ -154,6 +156,12 @@ func Funcs(l Lookups, loc *time.Location) template.FuncMap {
 				return nil, fmt.Errorf("xcom %q %q: no key %q in %s's XCom (keys: %s)", task, key[0], key[0], task, keys(obj))
 			}
 			return kv, nil
+		},
+		"include": func(path string) (string, error) {
+			if l.Include == nil {
+				return "", errors.New("include: this DAG was deployed without its folder (no bundle)")
+			}
+			return l.Include(path)
 		},
 		"json": func(s string) (any, error) {
 			var v any

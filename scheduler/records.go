@@ -31,6 +31,9 @@ type DAGVersion struct {
 	Source    string    `firestore:"source" json:"source"`
 	SpecJSON  string    `firestore:"spec_json" json:"-"`
 	CreatedAt time.Time `firestore:"created_at" json:"created_at"`
+	// Bundle is the hash of the bundle the version runs with, "dir:PATH" for a local folder
+	// used in place, "" for a DAG deployed without its folder.
+	Bundle string `firestore:"bundle,omitempty" json:"bundle,omitempty"`
 }
 
 // Run is one DAG run.

@@ -58,7 +58,7 @@ const (
 // (bigquery_defer.go); the task's timeout bounds the whole wait, and when it passes the job is
 // cancelled. Called without a claim to hold the job (Context.Job nil), it waits inline.
 func BigQueryQuery() Type {
-	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: checkBigQuery,
+	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: sqlFileCheck(checkBigQuery),
 		InlineLimit: bigQueryInlineLimit, InlineCleanup: cancelTimeout}
 }
 

@@ -34,6 +34,9 @@ type Context struct {
 	// Job holds a deferred type's job reference across the attempts of a try (deferred.go);
 	// nil where nothing can hold it (the type then waits inline).
 	Job JobHold
+	// Bundle is the root folder of the DAG version's bundle on this machine ("" when the DAG
+	// was deployed without one); DAG.Bundle.File is the DAG file inside it.
+	Bundle string
 }
 
 // Runs is what dag.trigger and sensor.dag_run need of the engine.
@@ -104,6 +107,7 @@ func Builtins() *Registry {
 	r.Add(SensorHTTP())
 	r.Add(SensorBigQueryTable())
 	r.Add(GoTask())
+	r.Add(Python())
 	return r
 }
 

@@ -38,6 +38,11 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 	if strings.TrimSpace(command) == "" {
 		return failed(nil, "shell: with.command is empty")
 	}
+	cwd, _ := tc.Args["cwd"].(string)
+	dir, err := workDir(tc, cwd)
+	if err != nil {
+		return failed(nil, "shell: "+err.Error())
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return failed(nil, "shell: "+err.Error())
@@ -49,9 +54,8 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 		return failed(nil, "shell: "+err.Error())
 	}
 	defer errR.Close()
-	cwd, _ := tc.Args["cwd"].(string)
 	tree, err := proctree.Start(proctree.Cmd{Path: "/bin/sh", Args: []string{"-c", command},
-		Env: append(os.Environ(), taskEnv(tc)...), Dir: cwd, Stdout: outW, Stderr: errW})
+		Env: append(os.Environ(), taskEnv(tc)...), Dir: dir, Stdout: outW, Stderr: errW})
 	outW.Close()
 	errW.Close()
 	if err != nil {
@@ -228,6 +232,7 @@ func taskEnv(tc *Context) []string {
 		"UPDRAFT_LOGICAL_DATE=" + tc.Run.LogicalDate.In(tc.DAG.Location()).Format(time.RFC3339),
 		"UPDRAFT_DS=" + tc.Run.LogicalDate.In(tc.DAG.Location()).Format("2006-01-02"),
 	}
+	env = append(env, bundleEnv(tc)...)
 	if m, ok := tc.Args["env"].(map[string]any); ok {
 		keys := make([]string, 0, len(m))
 		for k := range m {

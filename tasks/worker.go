@@ -60,6 +60,8 @@ type Worker struct {
 	NewResolver func() SecretResolver
 	// Getenv reads the environment for task types (os.Getenv when nil).
 	Getenv func(string) string
+
+	bundles bundles // the bundle cache, from the environment on first use
 }
 
 // SecretResolver is what a worker needs of secrets: the types' Resolver, variable overrides
@@ -212,6 +214,10 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 			}
 		}
 	}()
+	ctx, root, err := w.fetchBundle(ctx, claim, logger)
+	if err != nil {
+		return bundleFailure(err)
+	}
 	if claim.Task.ForEach != nil {
 		return w.expand(ctx, claim, resolver, logger)
 	}
@@ -243,7 +249,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	}
 	rendered := res.Rendered
 	res = typ.Run(runCtx, &Context{Ref: claim.Ref, Task: claim.Task, DAG: claim.DAG, Run: claim.Run, Log: logger,
-		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine, Job: claim})
+		Args: args, Secrets: resolver, Getenv: getenv, Now: w.Engine.Now, Runs: w.Engine, Job: claim, Bundle: root})
 	res.Rendered = rendered
 	return res
 }
@@ -253,11 +259,15 @@ func (w *Worker) renderArgs(ctx context.Context, claim *engine.Claim, resolver S
 	if len(claim.Task.With) == 0 {
 		return map[string]any{}, nil
 	}
-	data, funcs, err := w.templateEnv(ctx, claim, resolver, claim.Task.With)
+	with, err := bundleWith(ctx, claim.Task)
 	if err != nil {
 		return nil, err
 	}
-	out, err := render.Render(claim.Task.With, data, funcs)
+	data, funcs, err := w.templateEnv(ctx, claim, resolver, with)
+	if err != nil {
+		return nil, err
+	}
+	out, err := render.Render(with, data, funcs)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +390,7 @@ func (w *Worker) templateEnv(ctx context.Context, claim *engine.Claim, resolver 
 			return render.Numbers(v), nil
 		},
 	}, d.Location())
+	addBundleFuncs(ctx, funcs)
 	return render.Data(r), funcs, nil
 }
 

@@ -110,6 +110,8 @@ type dagPage struct {
 	Graph      *graphView
 	Backfills  []console.BackfillView
 	Source     []string
+	// Files are the bundle's files (the code tab), read-only.
+	Files []console.BundleFile
 	// Actions' endpoints and bodies.
 	PauseAPI, PauseBody string
 	TriggerAPI          string
@@ -182,6 +184,10 @@ func (ui *UI) dag(w http.ResponseWriter, r *http.Request) {
 		}
 	case "code":
 		p.Source = strings.Split(strings.TrimRight(det.Source, "\n"), "\n")
+		if p.Files, err = ui.cfg.Console.BundleFiles(r.Context(), who, dagID); err != nil {
+			ui.fail(w, r, err)
+			return
+		}
 	}
 	d.Page = p
 	ui.render(w, r, "dag", d)

@@ -50,7 +50,7 @@ func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
-	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss,ui (default all)")
+	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss,ui,bundle (default all)")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -90,6 +90,9 @@ func main() {
 	}
 	if want("ui") {
 		b.ui()
+	}
+	if want("bundle") {
+		b.bundles()
 	}
 	b.print()
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/console"
+	"github.com/updraft-dev/updraft/gcsbundles"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 	"github.com/updraft-dev/updraft/web"
@@ -87,8 +88,12 @@ func run(log *slog.Logger) error {
 	}
 	// The UI service has no DAG folder: DAGs arrive through the API (POST /api/v1/dags, which
 	// `make deploy` calls), and the DAG list shows the import errors the last deploy stored.
+	bundles, err := gcsbundles.NewCache(ctx, os.Getenv) // the code page shows a version's bundle files
+	if err != nil {
+		return err
+	}
 	c := console.New(console.Config{Engine: eng, Store: st, Access: access.New(st, nil), Logs: logs,
-		ImportErrors: console.StoredImportErrors(st)})
+		ImportErrors: console.StoredImportErrors(st), Bundles: bundles})
 	wcfg := web.Config{
 		Console:    c,
 		API:        api.New(c, api.Options{Identify: web.Identify, CSRFSecret: secret}),
