@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -24,11 +26,17 @@ type TickReport struct {
 	LostWorkers int       `json:"lost_workers"`
 	FollowedUp  int       `json:"followed_up"`
 	// DeadLettered counts the dead-lettered messages the tick handled (SetDeadLetters).
-	DeadLettered int           `json:"dead_lettered"`
-	Reads        int64         `json:"reads"`
-	Writes       int64         `json:"writes"`
-	Duration     time.Duration `json:"duration_ns"`
-	Errors       []string      `json:"errors,omitempty"`
+	DeadLettered int `json:"dead_lettered"`
+	// SkippedIntervals counts the intervals passed over without a run (catchup: false), and
+	// LateDAGs the DAGs this tick reached more than one schedule period late.
+	SkippedIntervals int `json:"skipped_intervals"`
+	LateDAGs         int `json:"late_dags"`
+	// RunsSwept counts running runs whose start lease or dagrun_timeout passed.
+	RunsSwept int           `json:"runs_swept"`
+	Reads     int64         `json:"reads"`
+	Writes    int64         `json:"writes"`
+	Duration  time.Duration `json:"duration_ns"`
+	Errors    []string      `json:"errors,omitempty"`
 }
 
 // Tick does the work that waits on time: it creates the runs of due schedules, finishes
@@ -53,7 +61,7 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 		attempts []fsstore.Versioned[scheduler.Attempt]
 		fills    []fsstore.Versioned[scheduler.Backfill]
 	)
-	g.Go(func() (err error) { dags, err = e.store.DueDAGs(ctx, now, e.cfg.TickBatch); return })
+	g.Go(func() (err error) { dags, err = e.dueDAGs(ctx, now); return })
 	g.Go(func() (err error) { runs, err = e.store.DueRuns(ctx, now, e.cfg.TickBatch); return })
 	g.Go(func() (err error) { tis, err = e.store.DueTaskInstances(ctx, now, e.cfg.TickBatch); return })
 	g.Go(func() (err error) { attempts, err = e.store.DueAttempts(ctx, now, e.cfg.TickBatch); return })
@@ -62,22 +70,48 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 		return rep, err
 	}
 	rep.DueDAGs = len(dags)
+	// Due DAGs are independent: create their runs concurrently, within a bound.
+	var (
+		mu sync.Mutex
+		dg errgroup.Group
+	)
+	dg.SetLimit(tickConcurrency)
 	for _, d := range dags {
-		n, err := e.scheduleDAG(ctx, d, now)
-		rep.RunsCreated += n
-		if err != nil {
-			fail(err)
-		}
+		dg.Go(func() error {
+			res, err := e.scheduleDAG(ctx, d, now)
+			mu.Lock()
+			defer mu.Unlock()
+			rep.RunsCreated += res.created
+			rep.SkippedIntervals += res.skipped
+			if res.late {
+				rep.LateDAGs++
+			}
+			if err != nil {
+				fail(err)
+			}
+			return nil
+		})
 	}
+	_ = dg.Wait()
+	var rg errgroup.Group
+	rg.SetLimit(tickConcurrency)
 	for i := range runs {
-		if err := e.tickRun(ctx, &runs[i], now); err != nil {
-			fail(err)
-			continue
-		}
-		if runs[i].Rec.State == scheduler.RunQueued {
-			rep.RunsStarted++
-		}
+		rg.Go(func() error {
+			err := e.tickRun(ctx, &runs[i], now)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				fail(err)
+			case runs[i].Rec.State == scheduler.RunQueued:
+				rep.RunsStarted++
+			case runs[i].Rec.State == scheduler.RunRunning:
+				rep.RunsSwept++
+			}
+			return nil
+		})
 	}
+	_ = rg.Wait()
 	for i := range tis {
 		kind, err := e.tickTask(ctx, &tis[i], now)
 		if err != nil {
@@ -119,27 +153,60 @@ func (e *Engine) Tick(ctx context.Context) (TickReport, error) {
 	return rep, nil
 }
 
-// scheduleDAG creates the runs a due DAG gets now and moves its cursor.
-func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.DAGRecord], now time.Time) (int, error) {
+// tickConcurrency bounds the due DAGs (and due runs) one tick handles at once.
+const tickConcurrency = 24
+
+// dueDAGs reads every due DAG, in pages of TickBatch (up to tickMaxDAGs): a tick that
+// stopped at one page would leave the rest a whole period late.
+func (e *Engine) dueDAGs(ctx context.Context, now time.Time) ([]fsstore.Versioned[scheduler.DAGRecord], error) {
+	var out []fsstore.Versioned[scheduler.DAGRecord]
+	var last *fsstore.Versioned[scheduler.DAGRecord]
+	for len(out) < tickMaxDAGs {
+		page, err := e.store.DueDAGsAfter(ctx, now, e.cfg.TickBatch, last)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, page...)
+		if len(page) < e.cfg.TickBatch {
+			break
+		}
+		last = &page[len(page)-1]
+	}
+	return out, nil
+}
+
+// tickMaxDAGs bounds the due DAGs one tick reads; the rest wait for the next tick.
+const tickMaxDAGs = 20000
+
+// scheduled is what scheduleDAG did for one DAG.
+type scheduled struct {
+	created, skipped int
+	late             bool
+}
+
+// scheduleDAG creates the runs a due DAG gets now and moves its cursor. A tick that comes
+// more than one schedule period late is noted on the DAG (for the UI), and the intervals it
+// passes over without catchup are logged once and counted.
+func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.DAGRecord], now time.Time) (scheduled, error) {
+	var res scheduled
 	rec := d.Rec
 	cur, ok := cursorOf(&rec)
 	if !ok {
-		return 0, nil
+		return res, nil
 	}
 	spec, err := e.Spec(ctx, rec.DagID, rec.Version)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	tt, err := Timetable(spec, cur.Start)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	active, err := e.store.CountActiveRuns(ctx, rec.DagID)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	plan := scheduler.PlanRuns(tt, spec.Catchup, cur, now, spec.MaxActiveRuns-active)
-	created := 0
 	for _, iv := range plan.Create {
 		_, err := e.CreateRun(ctx, NewRun{
 			DagID: rec.DagID, Version: rec.Version, Type: scheduler.RunScheduled, Logical: iv.Start, Interval: iv,
@@ -148,12 +215,12 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 			continue
 		}
 		if err != nil {
-			return created, fmt.Errorf("engine: create run of %s for %s: %w", rec.DagID, iv.Start.Format(time.RFC3339), err)
+			return res, fmt.Errorf("engine: create run of %s for %s: %w", rec.DagID, iv.Start.Format(time.RFC3339), err)
 		}
-		created++
+		res.created++
 	}
 	if plan.Next != nil && plan.Next.Start.Equal(cur.Start) {
-		return created, nil // waiting for room under max_active_runs
+		return res, nil // waiting for room under max_active_runs
 	}
 	rec.NextStart, rec.NextEnd = nil, nil
 	if plan.Next != nil {
@@ -161,11 +228,22 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 	}
 	rec.NextDueAt = dueAt(&rec)
 	fields := map[string]any{"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt}
+	if late := now.Sub(cur.End); late > cur.End.Sub(cur.Start) && cur.End.After(cur.Start) {
+		tl := &scheduler.TickLate{At: now.UTC(), By: late.Seconds(), Skipped: plan.Skipped}
+		if plan.Skipped > 0 {
+			tl.SkippedFrom, tl.SkippedTo = ptr(plan.SkippedFrom.Start.UTC()), ptr(plan.SkippedTo.Start.UTC())
+		}
+		fields["tick_late"] = tl
+		res.late = true
+	}
 	ut := d.UpdateTime
 	for range maxConflictRetries {
 		_, err = e.store.UpdateDAGIf(ctx, rec.DagID, ut, fields)
+		if err == nil {
+			e.noteSkips(ctx, rec.DagID, spec.Schedule, plan, &res, now.Sub(cur.End))
+		}
 		if !isConflict(err) {
-			return created, err
+			return res, err
 		}
 		// The DAG document changed since it was read: another tick moved the cursor (the
 		// runs it made are the same runs), or something else wrote it (a run noted for the
@@ -173,15 +251,32 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 		// it, on the same version and not paused.
 		v, err := e.store.GetDAG(ctx, rec.DagID)
 		if err != nil {
-			return created, err
+			return res, err
 		}
 		still, ok := cursorOf(&v.Rec)
 		if !ok || !still.Start.Equal(cur.Start) || v.Rec.Version != d.Rec.Version || v.Rec.Paused != d.Rec.Paused || v.Rec.Active != d.Rec.Active {
-			return created, nil
+			return res, nil
 		}
 		ut = v.UpdateTime
 	}
-	return created, fmt.Errorf("engine: move the schedule of %s: too many concurrent changes", rec.DagID)
+	return res, fmt.Errorf("engine: move the schedule of %s: too many concurrent changes", rec.DagID)
+}
+
+// noteSkips logs and counts, once (by the tick whose cursor move won), the intervals a DAG
+// passed over and a late tick.
+func (e *Engine) noteSkips(ctx context.Context, dagID, cron string, plan scheduler.RunPlan, res *scheduled, late time.Duration) {
+	if res.late {
+		e.Stats.LateTicks.Add(1)
+	}
+	if plan.Skipped == 0 {
+		return
+	}
+	res.skipped = plan.Skipped
+	e.Stats.SkippedIntervals.Add(int64(plan.Skipped))
+	e.logEvent(ctx, slog.LevelWarn, LogEventIntervalsSkipped,
+		fmt.Sprintf("the tick came %s late: %d interval(s) skipped (catchup: false runs only the latest)", late.Round(time.Second), plan.Skipped),
+		slog.String(LogKeyDagID, dagID), slog.String("schedule", cron), slog.Int("skipped", plan.Skipped),
+		slog.Time("skipped_from", plan.SkippedFrom.Start.UTC()), slog.Time("skipped_to", plan.SkippedTo.Start.UTC()))
 }
 
 // tickTask handles a task instance whose tick_due_at passed.
@@ -256,17 +351,14 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 }
 
 // tickRun handles a run whose tick_due_at passed: a queued run is started (its creator may
-// have died half-way), a running one has outlived its dagrun_timeout.
+// have died half-way or its start event was lost), a running one has outlived its
+// dagrun_timeout or its starter's lease (tickRunning).
 func (e *Engine) tickRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run], now time.Time) error {
 	switch v.Rec.State {
 	case scheduler.RunQueued:
 		return e.startRun(ctx, v)
 	case scheduler.RunRunning:
-		rc, err := e.runCtxOf(ctx, v.Rec, v.UpdateTime)
-		if err != nil {
-			return err
-		}
-		return e.timeoutRun(ctx, rc, now)
+		return e.tickRunning(ctx, v, now)
 	}
 	_, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": nil})
 	if isConflict(err) {

@@ -1,0 +1,100 @@
+package fsstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/firestore"
+
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// MaxBatch bounds the writes of one UpdateTaskInstancesIf (Firestore commits at most 500).
+const MaxBatch = 400
+
+// GetTaskInstances reads some task instances of a run in one round trip, by task id; those
+// that do not exist are absent from the map.
+func (s *Store) GetTaskInstances(ctx context.Context, dagID, runID string, taskIDs []string) (map[string]*Versioned[scheduler.TaskInstance], error) {
+	refs := make([]*firestore.DocumentRef, len(taskIDs))
+	for i, id := range taskIDs {
+		refs[i] = s.fs.Collection(ColTaskInstances).Doc(scheduler.TaskKey(dagID, runID, id))
+	}
+	snaps, err := s.fs.GetAll(ctx, refs)
+	s.reads.Add(int64(len(refs)))
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("fsstore: get %d task instances of %s", len(refs), runID), err)
+	}
+	out := make(map[string]*Versioned[scheduler.TaskInstance], len(snaps))
+	for i, snap := range snaps {
+		if !snap.Exists() {
+			continue
+		}
+		var v Versioned[scheduler.TaskInstance]
+		if err := snap.DataTo(&v.Rec); err != nil {
+			return nil, fmt.Errorf("fsstore: decode %s: %w", snap.Ref.Path, err)
+		}
+		v.UpdateTime = snap.UpdateTime
+		out[taskIDs[i]] = &v
+	}
+	return out, nil
+}
+
+// TaskInstanceUpdate is one conditional change of UpdateTaskInstancesIf.
+type TaskInstanceUpdate struct {
+	TI         *scheduler.TaskInstance
+	UpdateTime time.Time // the instance must be unchanged since
+	Fields     map[string]any
+}
+
+// UpdateTaskInstancesIf applies conditional changes to several task instances in one atomic
+// commit (at most MaxBatch): all of them, or none and ErrConflict when any instance changed
+// since it was read. It takes no lock, like every other write here.
+func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	if len(ups) > MaxBatch {
+		return fmt.Errorf("fsstore: %d updates in one batch; at most %d", len(ups), MaxBatch)
+	}
+	// An atomic commit of preconditioned writes: what a batch is for, and no transaction
+	// (which would read and lock).
+	b := s.fs.Batch() //nolint:staticcheck // see above
+	for _, u := range ups {
+		fu := make([]firestore.Update, 0, len(u.Fields))
+		for k, v := range u.Fields {
+			fu = append(fu, firestore.Update{Path: k, Value: v})
+		}
+		b.Update(s.fs.Collection(ColTaskInstances).Doc(u.TI.Key()), fu, firestore.LastUpdateTime(u.UpdateTime))
+	}
+	_, err := b.Commit(ctx)
+	for _, u := range ups {
+		s.wrote(ColTaskInstances, u.TI.Key(), err)
+	}
+	return mapErr(fmt.Sprintf("fsstore: update %d task instances", len(ups)), err)
+}
+
+// DueDAGsAfter is DueDAGs from the page after the DAG last (nil: the first page), in
+// next_due_at then id order, so a tick can read every due DAG in pages.
+func (s *Store) DueDAGsAfter(ctx context.Context, now time.Time, limit int, last *Versioned[scheduler.DAGRecord]) ([]Versioned[scheduler.DAGRecord], error) {
+	q := s.fs.Collection(ColDAGs).Where("next_due_at", "<=", now).OrderBy("next_due_at", firestore.Asc).
+		OrderBy(firestore.DocumentID, firestore.Asc).Limit(limit)
+	if last != nil && last.Rec.NextDueAt != nil {
+		q = q.StartAfter(*last.Rec.NextDueAt, last.Rec.DagID)
+	}
+	return queryAll[scheduler.DAGRecord](ctx, s, q, "due dags")
+}
+
+// CreateRunAt is CreateRun returning the new document's update time, for the conditional
+// write that starts it.
+func (s *Store) CreateRunAt(ctx context.Context, r *scheduler.Run) (time.Time, error) {
+	if err := needExpiry(ColRuns, r.Key(), r.ExpireAt); err != nil {
+		return time.Time{}, err
+	}
+	res, err := s.fs.Collection(ColRuns).Doc(r.Key()).Create(ctx, r)
+	s.wrote(ColRuns, r.Key(), err)
+	if err != nil {
+		return time.Time{}, mapErr(fmt.Sprintf("fsstore: create %s/%s", ColRuns, r.Key()), err)
+	}
+	return res.UpdateTime, nil
+}
