@@ -38,12 +38,14 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		// A dropped push connection must not cancel the task: the request's own timeout
 		// still bounds it, and the outcome is recorded either way.
 		if err := d.Worker.Execute(context.WithoutCancel(ctx), msg.AttemptRef); err != nil {
+			d.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
 			return fmt.Errorf("functions: dispatch %s inline: %w", msg.AttemptID, err)
 		}
 		return nil
 	}
 	rep, err := d.Engine.StartContainer(ctx, msg, d.Jobs)
 	if err != nil {
+		d.Engine.NoteDispatchError(ctx, msg.AttemptRef, err)
 		return fmt.Errorf("functions: dispatch %s to a job: %w", msg.AttemptID, err)
 	}
 	args := []any{"attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID,
