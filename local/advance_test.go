@@ -65,9 +65,9 @@ tasks:
 	}
 }
 
-// `updraft trigger` creates the run and returns: the stack's advancer does the whole
-// cascade of a 2,000-task noop chain, and the shell task at its end runs once.
-func TestTriggerReturnsAndTheAdvancerRunsTheCascade(t *testing.T) {
+// A submitted run returns at once: the stack's advancer does the whole cascade of a
+// 2,000-task noop chain, and the shell task at its end runs once.
+func TestSubmittedRunIsCascadedByTheAdvancer(t *testing.T) {
 	s := startStack(t, time.Minute)
 	marks := filepath.Join(t.TempDir(), "ran")
 	var sb strings.Builder
@@ -83,13 +83,11 @@ func TestTriggerReturnsAndTheAdvancerRunsTheCascade(t *testing.T) {
 	fmt.Fprintf(&sb, "  - {id: last, type: shell, needs: [n%04d], with: {command: 'echo ran >> %s'}}\n", n-1, marks)
 	s.deploySrc(t, "long_chain", sb.String())
 	t0 := time.Now()
-	out, errOut, code := s.cli("trigger", "long_chain")
-	if code != 0 {
-		t.Fatalf("trigger: exit %d: %s %s", code, out, errOut)
+	r, err := s.stack.Engine.SubmitTrigger(s.ctx, "long_chain", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
 	returned := time.Since(t0)
-	runID := strings.TrimPrefix(strings.TrimSpace(out), "triggered long_chain/")
-	r := &scheduler.Run{DagID: "long_chain", RunID: runID}
 	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
 		t.Fatalf("run %s; want success", got)
 	}

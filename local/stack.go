@@ -297,6 +297,10 @@ type Status struct {
 	DeadLettered   int64             `json:"dead_lettered"`
 	AlertsPosted   int64             `json:"alerts_posted"`
 	AlertsFailed   int64             `json:"alerts_failed"`
+	// SkippedIntervals counts schedule intervals passed over (catchup: false, a late tick);
+	// LateTicks the DAGs a tick reached more than one period late.
+	SkippedIntervals int64 `json:"skipped_intervals"`
+	LateTicks        int64 `json:"late_ticks"`
 }
 
 // Status reports what the stack has done.
@@ -311,5 +315,6 @@ func (s *Stack) Status() Status {
 		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),
 		DeadLettered: s.Engine.Stats.DeadLettered.Load(),
 		AlertsPosted: s.Alerter.Stats.Posted.Load(), AlertsFailed: s.Alerter.Stats.Failed.Load(),
+		SkippedIntervals: s.Engine.Stats.SkippedIntervals.Load(), LateTicks: s.Engine.Stats.LateTicks.Load(),
 	}
 }
