@@ -47,10 +47,9 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer closeFn()
-	// A start holds a lease on the run: if this process dies mid-cascade, the tick sweeps
-	// the run once the lease passes (engine.SubmitTrigger would leave the start to the
-	// advancer; the CLI's tests run without one).
-	r, err := eng.Trigger(ctx, pos[0], conf, T)
+	// Create the run and return: the advancer starts it and does its cascade (the tick, if
+	// its start event is lost), so nothing depends on this process living on.
+	r, err := eng.SubmitTrigger(ctx, pos[0], conf, T)
 	if err != nil {
 		return err
 	}

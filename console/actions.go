@@ -72,7 +72,7 @@ func (c *Console) Trigger(ctx context.Context, who Caller, req TriggerRequest) (
 		run := scheduler.Run{DagID: d.DagID, RunID: scheduler.RunID(scheduler.RunManual, T), RunType: scheduler.RunManual,
 			State: scheduler.RunQueued, LogicalDate: T.UTC()}
 		if !req.DryRun {
-			r, err := c.eng.Trigger(ctx, d.DagID, conf, T) // its start holds a lease the tick sweeps
+			r, err := c.eng.SubmitTrigger(ctx, d.DagID, conf, T) // the advancer starts it
 			if errors.Is(err, engine.ErrRunExists) {
 				return "", Errorf(CodeConflict, "a run of %s with logical date %s already exists", d.DagID, T.UTC().Format(time.RFC3339Nano))
 			}

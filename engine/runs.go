@@ -151,7 +151,7 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 		}
 		tis = append(tis, ti)
 	}
-	if err := e.store.CreateTaskInstances(ctx, tis); err != nil {
+	if err := e.store.CreateTaskInstancesAtOnce(ctx, tis); err != nil {
 		return err
 	}
 	now := e.now()
@@ -190,6 +190,9 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 	}
 	if err != nil {
 		return err
+	}
+	if rc.run.State.Finished() {
+		return nil // finished (and noted) by its cascade: no lease left to give up
 	}
 	e.releaseLease(ctx, rc.run.DagID, rc.run.RunID, ut, timeout)
 	e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
@@ -454,6 +457,7 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 			continue
 		}
 		if err == nil {
+			rc.run.State = want
 			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
 		}
 		return err

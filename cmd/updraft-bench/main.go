@@ -369,7 +369,7 @@ func (b *bench) tick(n int) {
 // for each: a fresh stack per repetition, n minutely DAGs whose first interval has just
 // passed.
 func (b *bench) dueTick(n int) {
-	var durs []float64
+	var durs, created []float64
 	for range max(5, b.runs) {
 		st, stop := b.stack(1)
 		start := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute).Format(time.RFC3339)
@@ -393,11 +393,13 @@ func (b *bench) dueTick(n int) {
 			fmt.Fprintf(os.Stderr, "due tick: created %d runs of %d due; errors %v\n", rep.RunsCreated, n, rep.Errors)
 			os.Exit(1)
 		}
+		created = append(created, float64(rep.CreatedIn)/1e6)
 		durs = append(durs, float64(rep.Duration)/1e6)
 		stop()
 	}
-	sort.Float64s(durs)
-	b.add(fmt.Sprintf("tick creating %d due runs (each started, its noop done)", n), fmt.Sprintf("%s (min %s, max %s)", secs(median(durs)/1e3), secs(durs[0]/1e3), secs(durs[len(durs)-1]/1e3)), "≤ 5 s")
+	sort.Float64s(created)
+	b.add(fmt.Sprintf("tick creating %d due runs", n), fmt.Sprintf("%s (min %s, max %s)", secs(median(created)/1e3), secs(created[0]/1e3), secs(created[len(created)-1]/1e3)), "≤ 5 s")
+	b.add(fmt.Sprintf("the same tick, its %d runs also started (one noop each, done)", n), secs(median(durs)/1e3), "")
 }
 
 // noopChain measures a manual run of an n-task noop chain: submitted as the CLI does, started
