@@ -247,6 +247,28 @@ func (e *Engine) releaseLease(ctx context.Context, dagID, runID string, ut time.
 	}
 }
 
+// holdRun puts a lease on a running run while an operation (a clear, a mark) cascades in it:
+// its tick_due_at a start grace away (or its dagrun_timeout, if sooner). If the caller dies
+// before it calls the returned release, the tick sweeps the run once the lease passes.
+func (e *Engine) holdRun(ctx context.Context, dagID, runID string) (release func()) {
+	for range 3 {
+		v, err := e.store.GetRun(ctx, dagID, runID)
+		if err != nil || v.Rec.State != scheduler.RunRunning {
+			return func() {}
+		}
+		lease := e.now().Add(e.cfg.StartGrace)
+		ut, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": earliest(&lease, v.Rec.TimeoutAt)})
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return func() {}
+		}
+		return func() { e.releaseLease(ctx, dagID, runID, ut, v.Rec.TimeoutAt) }
+	}
+	return func() {}
+}
+
 // tickRunning handles a running run whose tick_due_at passed: past its dagrun_timeout it
 // fails; otherwise its starter's lease passed, and the run is swept.
 func (e *Engine) tickRunning(ctx context.Context, v *fsstore.Versioned[scheduler.Run], now time.Time) error {
