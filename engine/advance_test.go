@@ -355,3 +355,27 @@ func TestBackfillStartedAgainCountsTrue(t *testing.T) {
 		t.Fatalf("finished runs: first start %d, second %d (skipped %d of %d); want 3 and 0", n1, n2, second.Skipped, second.Total)
 	}
 }
+
+// A DAG deployed long after its start skips to the latest interval (catchup: false): the skip
+// is logged and counted, but it is not a late tick, so the UI shows no "tick late".
+func TestDeployAfterStartSkipsWithoutFlaggingALateTick(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, `id: old
+owner: owner@example.com
+schedule: "0 0 * * *"
+start: 2025-01-01
+tasks:
+  - {id: only, type: noop}
+`)
+	rep := b.tick(t) // 2025-01-10 00:30: runs Jan 9, skips Jan 1 … 8
+	if rep.RunsCreated != 1 || rep.SkippedIntervals != 8 || rep.LateDAGs != 0 {
+		t.Fatalf("tick: created %d, skipped %d, late %d; want 1, 8, 0", rep.RunsCreated, rep.SkippedIntervals, rep.LateDAGs)
+	}
+	if d, _ := b.store.GetDAG(b.ctx, "old"); d.Rec.TickLate != nil {
+		t.Fatalf("tick_late = %+v after a deploy; want none", d.Rec.TickLate)
+	}
+	if line := b.one(t, engine.LogEventIntervalsSkipped, map[string]any{"dag_id": "old"}); !strings.Contains(line["msg"].(string), "deployed or unpaused") {
+		t.Fatalf("log line %v; want it to say the deploy caused the skip", line)
+	}
+}

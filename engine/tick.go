@@ -249,7 +249,10 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 	}
 	rec.NextDueAt = dueAt(&rec)
 	fields := map[string]any{"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt}
-	if late := now.Sub(cur.End); late > cur.End.Sub(cur.Start) && cur.End.After(cur.Start) {
+	// Late: more than a period past the interval's end, and not because the DAG was deployed
+	// or unpaused after it (then skipping to the latest is the rule, not a slow tick).
+	byTick := rec.UpdatedAt.Before(cur.End)
+	if late := now.Sub(cur.End); byTick && late > cur.End.Sub(cur.Start) && cur.End.After(cur.Start) {
 		tl := &scheduler.TickLate{At: now.UTC(), By: late.Seconds(), Skipped: plan.Skipped}
 		if plan.Skipped > 0 {
 			tl.SkippedFrom, tl.SkippedTo = ptr(plan.SkippedFrom.Start.UTC()), ptr(plan.SkippedTo.Start.UTC())
@@ -261,7 +264,7 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 	for range maxConflictRetries {
 		_, err = e.store.UpdateDAGIf(ctx, rec.DagID, ut, fields)
 		if err == nil {
-			e.noteSkips(ctx, rec.DagID, spec.Schedule, plan, &res, now.Sub(cur.End))
+			e.noteSkips(ctx, rec.DagID, spec.Schedule, plan, &res, now.Sub(cur.End), byTick)
 		}
 		if !isConflict(err) {
 			return res, err
@@ -285,7 +288,7 @@ func (e *Engine) scheduleDAG(ctx context.Context, d fsstore.Versioned[scheduler.
 
 // noteSkips logs and counts, once (by the tick whose cursor move won), the intervals a DAG
 // passed over and a late tick.
-func (e *Engine) noteSkips(ctx context.Context, dagID, cron string, plan scheduler.RunPlan, res *scheduled, late time.Duration) {
+func (e *Engine) noteSkips(ctx context.Context, dagID, cron string, plan scheduler.RunPlan, res *scheduled, late time.Duration, byTick bool) {
 	if res.late {
 		e.Stats.LateTicks.Add(1)
 	}
@@ -294,8 +297,12 @@ func (e *Engine) noteSkips(ctx context.Context, dagID, cron string, plan schedul
 	}
 	res.skipped = plan.Skipped
 	e.Stats.SkippedIntervals.Add(int64(plan.Skipped))
+	why := fmt.Sprintf("the tick came %s late", late.Round(time.Second))
+	if !byTick {
+		why = "the DAG was deployed or unpaused after them"
+	}
 	e.logEvent(ctx, slog.LevelWarn, LogEventIntervalsSkipped,
-		fmt.Sprintf("the tick came %s late: %d interval(s) skipped (catchup: false runs only the latest)", late.Round(time.Second), plan.Skipped),
+		fmt.Sprintf("%s: %d interval(s) skipped (catchup: false runs only the latest)", why, plan.Skipped),
 		slog.String(LogKeyDagID, dagID), slog.String("schedule", cron), slog.Int("skipped", plan.Skipped),
 		slog.Time("skipped_from", plan.SkippedFrom.Start.UTC()), slog.Time("skipped_to", plan.SkippedTo.Start.UTC()))
 }
