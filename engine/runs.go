@@ -89,6 +89,24 @@ func (e *Engine) SubmitRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 
 // createRun creates a run's document, queued, with the tick's start grace as its deadline.
 func (e *Engine) createRun(ctx context.Context, nr NewRun) (*scheduler.Run, time.Time, error) {
+	r, err := e.runDoc(ctx, nr)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ut, err := e.store.CreateRunAt(ctx, r)
+	if err != nil {
+		if errors.Is(err, fsstore.ErrExists) {
+			return nil, time.Time{}, fmt.Errorf("%w: %s/%s", ErrRunExists, r.DagID, r.RunID)
+		}
+		return nil, time.Time{}, err
+	}
+	e.Stats.RunsCreated.Add(1)
+	return r, ut, nil
+}
+
+// runDoc builds the document of a new run: queued, with the tick's start grace as its
+// deadline.
+func (e *Engine) runDoc(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
 	now := e.now()
 	if nr.RunID == "" {
 		nr.RunID = scheduler.RunID(nr.Type, nr.Logical)
@@ -97,7 +115,7 @@ func (e *Engine) createRun(ctx context.Context, nr NewRun) (*scheduler.Run, time
 	if len(nr.Conf) > 0 {
 		b, err := json.Marshal(nr.Conf)
 		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("engine: encode conf: %w", err)
+			return nil, fmt.Errorf("engine: encode conf: %w", err)
 		}
 		conf = string(b)
 	}
@@ -114,15 +132,7 @@ func (e *Engine) createRun(ctx context.Context, nr NewRun) (*scheduler.Run, time
 			}
 		}
 	}
-	ut, err := e.store.CreateRunAt(ctx, &r)
-	if err != nil {
-		if errors.Is(err, fsstore.ErrExists) {
-			return nil, time.Time{}, fmt.Errorf("%w: %s/%s", ErrRunExists, r.DagID, r.RunID)
-		}
-		return nil, time.Time{}, err
-	}
-	e.Stats.RunsCreated.Add(1)
-	return &r, ut, nil
+	return &r, nil
 }
 
 // startRun makes a queued run's task instances (those already there are kept), moves the run

@@ -128,3 +128,75 @@ func (s *Store) CreateTaskInstancesAtOnce(ctx context.Context, tis []*scheduler.
 	}
 	return mapErr(fmt.Sprintf("fsstore: create %d task instances", len(tis)), err)
 }
+
+// CreateRunsAtOnce creates runs in atomic commits of up to MaxBatch and returns each one's
+// update time, in order. A commit that finds one of its runs already there (another tick
+// made it) is redone one run at a time: then a zero update time marks a run that existed.
+func (s *Store) CreateRunsAtOnce(ctx context.Context, runs []*scheduler.Run) ([]time.Time, error) {
+	out := make([]time.Time, len(runs))
+	for i := 0; i < len(runs); i += MaxBatch {
+		chunk := runs[i:min(i+MaxBatch, len(runs))]
+		b := s.fs.Batch() //nolint:staticcheck // an atomic commit of creates, no transaction
+		for _, r := range chunk {
+			if err := needExpiry(ColRuns, r.Key(), r.ExpireAt); err != nil {
+				return out, err
+			}
+			b.Create(s.fs.Collection(ColRuns).Doc(r.Key()), r)
+		}
+		res, err := b.Commit(ctx)
+		for _, r := range chunk {
+			s.wrote(ColRuns, r.Key(), err)
+		}
+		if err == nil {
+			for j := range chunk {
+				out[i+j] = res[j].UpdateTime
+			}
+			continue
+		}
+		if !errors.Is(mapErr("", err), ErrExists) {
+			return out, mapErr(fmt.Sprintf("fsstore: create %d runs", len(chunk)), err)
+		}
+		for j, r := range chunk {
+			ut, err := s.CreateRunAt(ctx, r)
+			if errors.Is(err, ErrExists) {
+				continue
+			}
+			if err != nil {
+				return out, err
+			}
+			out[i+j] = ut
+		}
+	}
+	return out, nil
+}
+
+// DAGUpdate is one conditional change of UpdateDAGsIf.
+type DAGUpdate struct {
+	DagID      string
+	UpdateTime time.Time
+	Fields     map[string]any
+}
+
+// UpdateDAGsIf applies conditional changes to DAG documents in one atomic commit (at most
+// MaxBatch): all, or none and ErrConflict when any changed since read.
+func (s *Store) UpdateDAGsIf(ctx context.Context, ups []DAGUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	if len(ups) > MaxBatch {
+		return fmt.Errorf("fsstore: %d updates in one batch; at most %d", len(ups), MaxBatch)
+	}
+	b := s.fs.Batch() //nolint:staticcheck // an atomic commit of preconditioned writes
+	for _, u := range ups {
+		fu := make([]firestore.Update, 0, len(u.Fields))
+		for k, v := range u.Fields {
+			fu = append(fu, firestore.Update{Path: k, Value: v})
+		}
+		b.Update(s.fs.Collection(ColDAGs).Doc(u.DagID), fu, firestore.LastUpdateTime(u.UpdateTime))
+	}
+	_, err := b.Commit(ctx)
+	for _, u := range ups {
+		s.wrote(ColDAGs, u.DagID, err)
+	}
+	return mapErr(fmt.Sprintf("fsstore: update %d DAGs", len(ups)), err)
+}
