@@ -62,8 +62,13 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 }
 
 // Advance handles the events topic for the advancer: the fast-follow of a task event
-// (engine.HandleEvent), which finds nothing left to do when the worker already did it.
-func Advance(eng *engine.Engine) Handle { return eng.HandleEvent }
+// (engine.HandleEvent), which finds nothing left to do when the worker already did it, a
+// run's start, and the timer of a retry or poke due soon. The timer must outlive the push
+// request, so the event is handled on a context that the request's end does not cancel; an
+// instance that stops before the timer fires leaves the retry to the tick.
+func Advance(eng *engine.Engine) Handle {
+	return func(ctx context.Context, data []byte) error { return eng.HandleEvent(context.WithoutCancel(ctx), data) }
+}
 
 // Alerts handles the events topic for the Slack alerts (subscription updraft-events-alerts):
 // Slack being slow or down never delays a task. Give the subscription an acknowledgement
