@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/api"
@@ -22,6 +23,7 @@ import (
 func TestCLIOverAPI(t *testing.T) {
 	t.Parallel()
 	b := consoletest.New(t)
+	b.Advance(t) // starts the runs the API's trigger creates
 	b.Grant(t, "op@example.com", access.Operator)
 	b.Grant(t, "viewer@example.com", access.Viewer)
 	b.Deploy(t, `id: etl
@@ -55,6 +57,14 @@ tasks:
 		t.Fatalf("trigger: %d %q %q", code, out, errOut)
 	}
 	runID := strings.TrimSpace(strings.TrimPrefix(out, "triggered etl/"))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) { // polling the store
+		if v, err := b.Store.GetRun(b.Ctx, "etl", runID); err == nil && v.Rec.State != "queued" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the triggered run was not started by the advancer")
+		}
+	}
 
 	// One run per logical date through the API too: the second trigger names the first run.
 	code, out, _ = run("tok-op", "trigger", "etl", "--logical-date", "2025-01-15T00:00:00Z")

@@ -184,8 +184,10 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 	must("unpaused", "dags", "unpause", "seoul_daily")
 	fails("no DAG", "dags", "pause", "nope")
 
+	started := startAdvancer(t, env["GOOGLE_CLOUD_PROJECT"])
 	out := must("triggered seoul_daily/manual__", "trigger", "seoul_daily", "--logical-date", "2025-03-01T09:00:00+09:00")
 	ref := strings.TrimSpace(strings.TrimPrefix(out, "triggered "))
+	started(ref) // by the advancer: the CLI only created it
 	must("report  queued", "runs", "show", ref)
 	fails("refused", "tasks", "mark", ref, "report", "success") // queued: refused, not raced
 	fails("no task", "tasks", "clear", ref, "nope")

@@ -29,9 +29,15 @@ func TestDBCleanDeletesOldFinishedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	must("created", "dags", "deploy", noop, "testdata/seoul_daily.yaml")
-	must("triggered quick/manual__2025-01-01", "trigger", "quick", "--logical-date", "2025-01-01T00:00:00Z") // noop: finished at once
-	must("triggered quick/manual__2025-02-01", "trigger", "quick", "--logical-date", "2025-02-01T00:00:00Z")
-	must("triggered seoul_daily/manual__", "trigger", "seoul_daily", "--logical-date", "2025-01-02T09:00:00+09:00") // stays queued
+	started := startAdvancer(t, env["GOOGLE_CLOUD_PROJECT"])
+	for _, args := range [][]string{
+		{"quick", "--logical-date", "2025-01-01T00:00:00Z"}, // noop: finished as soon as started
+		{"quick", "--logical-date", "2025-02-01T00:00:00Z"},
+		{"seoul_daily", "--logical-date", "2025-01-02T09:00:00+09:00"}, // stays running
+	} {
+		out := must("triggered "+args[0]+"/manual__", append([]string{"trigger"}, args...)...)
+		started(strings.TrimSpace(strings.TrimPrefix(out, "triggered ")))
+	}
 
 	out := must("dry run, nothing deleted: would delete 1 run(s), 2 task instance(s), 0 attempt(s)", "db", "clean", "--before", "2025-01-15", "--dry-run")
 	if !strings.Contains(out, "kept 1 unfinished run(s)") || !strings.Contains(out, "seoul_daily/manual__") {

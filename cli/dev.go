@@ -304,6 +304,9 @@ func counters(s *local.Stack) map[string]float64 {
 		"updraft_task_events_handled_total":  float64(st.EventsHandled),
 		"updraft_alerts_posted_total":        float64(st.AlertsPosted),
 		"updraft_alerts_failed_total":        float64(st.AlertsFailed),
+		"updraft_intervals_skipped_total":    float64(st.SkippedIntervals),
+		"updraft_late_ticks_total":           float64(st.LateTicks),
+		"updraft_runs_swept_total":           float64(s.Engine.Stats.RunsSwept.Load()),
 	}
 }
 

@@ -159,8 +159,15 @@ func followBackfill(ctx context.Context, a *App, eng *engine.Engine, id string) 
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	last := ""
+	stopped := func() error {
+		fmt.Fprintf(a.Stdout, "stopped watching; backfill %s continues server-side (`updraft backfill status %s`)\n", id, strings.SplitN(id, "~", 2)[0])
+		return nil
+	}
 	for {
 		line, state, err := backfillLine(ctx, eng, id)
+		if ctx.Err() != nil {
+			return stopped() // Ctrl-C: a read cut short is not an error
+		}
 		if err != nil {
 			return err
 		}
@@ -173,7 +180,7 @@ func followBackfill(ctx context.Context, a *App, eng *engine.Engine, id string) 
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return stopped()
 		case <-t.C:
 		}
 	}
@@ -185,11 +192,12 @@ func backfillLine(ctx context.Context, eng *engine.Engine, id string) (string, s
 		return "", "", err
 	}
 	b := v.Rec
-	finished, err := eng.Store().CountBackfillRuns(ctx, id, []string{string(scheduler.RunSuccess), string(scheduler.RunFailed)})
+	// Only the runs of its latest start: a range started again must not count twice.
+	finished, err := eng.Store().CountBackfillRuns(ctx, b.RunsKey(), []string{string(scheduler.RunSuccess), string(scheduler.RunFailed)})
 	if err != nil {
 		return "", "", err
 	}
-	failed, err := eng.Store().CountBackfillRuns(ctx, id, []string{string(scheduler.RunFailed)})
+	failed, err := eng.Store().CountBackfillRuns(ctx, b.RunsKey(), []string{string(scheduler.RunFailed)})
 	if err != nil {
 		return "", "", err
 	}

@@ -49,7 +49,9 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	defer closeFn()
-	r, err := eng.Trigger(ctx, pos[0], conf, T)
+	// Create the run and return: the advancer starts it and does its cascade (the tick, if
+	// its start event is lost), so nothing depends on this process living on.
+	r, err := eng.SubmitTrigger(ctx, pos[0], conf, T)
 	var exists *engine.RunExistsError
 	if errors.As(err, &exists) {
 		if !*replace {
@@ -58,7 +60,7 @@ func cmdTrigger(ctx context.Context, a *App, args []string) error {
 		if _, err := eng.DeleteRunAt(ctx, pos[0], exists.Existing.LogicalDate, false); err != nil {
 			return err
 		}
-		r, err = eng.Trigger(ctx, pos[0], conf, T)
+		r, err = eng.SubmitTrigger(ctx, pos[0], conf, T)
 	}
 	if err != nil {
 		return err
@@ -112,10 +114,22 @@ func duration(start, end *time.Time) string {
 		e = *end
 	}
 	d := e.Sub(*start).Round(time.Millisecond)
+	if d < 0 {
+		return "-" // an end left from an earlier try, or clocks apart: no duration to show
+	}
 	if end == nil {
 		return d.String() + "…"
 	}
 	return d.String()
+}
+
+// endedIfFinished is a task's end time while it has finished; a running try (a retry, a
+// clear) still carries the end of the try before it, which is not its own.
+func endedIfFinished(st scheduler.TaskState, end *time.Time) *time.Time {
+	if !st.Finished() {
+		return nil
+	}
+	return end
 }
 
 // findRun resolves DAG/RUN_ID, or a bare RUN_ID when it is unique.
@@ -199,7 +213,7 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 		if ti.MapCount != nil && note == "" {
 			note = fmt.Sprintf("for_each: %d instances", *ti.MapCount)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", ti.TaskID, ti.State, ti.TryNumber, ti.MaxTries, duration(ti.StartedAt, ti.EndedAt), note)
+		fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\n", ti.TaskID, ti.State, ti.TryNumber, ti.MaxTries, duration(ti.StartedAt, endedIfFinished(ti.State, ti.EndedAt)), note)
 	}
 	if err := w.Flush(); err != nil {
 		return err

@@ -72,7 +72,7 @@ func (c *Console) Trigger(ctx context.Context, who Caller, req TriggerRequest) (
 		run := scheduler.Run{DagID: d.DagID, RunID: scheduler.RunID(scheduler.RunManual, T), RunType: scheduler.RunManual,
 			State: scheduler.RunQueued, LogicalDate: T.UTC()}
 		if !req.DryRun {
-			r, err := c.eng.Trigger(ctx, d.DagID, conf, T)
+			r, err := c.eng.SubmitTrigger(ctx, d.DagID, conf, T) // the advancer starts it
 			var exists *engine.RunExistsError
 			if errors.As(err, &exists) {
 				return "", Errorf(CodeConflict, "%s already has a run with logical date %s: %s (one run per DAG and logical date)",

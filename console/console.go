@@ -12,6 +12,7 @@ import (
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
 )
 
 // Config is what a Console is built from.
@@ -202,6 +203,9 @@ type DAGSummary struct {
 	File            string     `json:"file"`
 	// RecentRuns are the latest runs, newest first (at most Config.RecentRuns).
 	RecentRuns []RunBrief `json:"recent_runs"`
+	// TickLate is set when, within the last day, a tick reached this DAG more than one
+	// schedule period late (and what it skipped without catchup).
+	TickLate *scheduler.TickLate `json:"tick_late,omitempty"`
 }
 
 // DAGPage is a page of the DAG list.

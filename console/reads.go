@@ -83,6 +83,9 @@ func (c *Console) summaryOf(rec scheduler.DAGRecord) DAGSummary {
 	if rec.Active && !rec.Paused && rec.NextStart != nil && rec.NextEnd != nil {
 		s.NextLogicalDate, s.NextRunAt = ptr(rec.NextStart.In(loc)), ptr(rec.NextEnd.In(loc))
 	}
+	if rec.TickLate != nil && c.now().Sub(rec.TickLate.At) < 24*time.Hour {
+		s.TickLate = rec.TickLate
+	}
 	c.metaMu.Lock()
 	if m, ok := c.meta[rec.DagID+"~"+rec.Version]; ok {
 		s.Description, s.Tags = m.description, m.tags

@@ -563,6 +563,9 @@ func (e *Engine) HandleEvent(ctx context.Context, data []byte) error {
 		e.Stats.BadMessages.Add(1)
 		return err
 	}
+	if handled, err := e.handleEventFirst(ctx, ev); handled {
+		return err
+	}
 	if ev.Followed || !ev.State.Finished() {
 		return nil
 	}

@@ -105,6 +105,7 @@ func (e *Engine) StartBackfill(ctx context.Context, req BackfillRequest) (b *sch
 		_, err = e.store.UpdateBackfillIf(ctx, b.ID, cur.UpdateTime, map[string]any{
 			"reprocess": b.Reprocess, "max_active_runs": b.MaxActiveRuns, "state": b.State, "total": b.Total,
 			"next": b.Next, "created": 0, "rerun": 0, "skipped": 0, "created_at": now, "ended_at": nil, "tick_due_at": now,
+			"gen": max(cur.Rec.Gen, 1) + 1, // its runs are counted apart from the earlier start's
 		})
 		if err == nil {
 			break
@@ -177,7 +178,7 @@ func (e *Engine) advanceBackfill(ctx context.Context, v *fsstore.Versioned[sched
 	if err != nil {
 		return err
 	}
-	active, err := e.store.CountBackfillRuns(ctx, b.ID, []string{string(scheduler.RunQueued), string(scheduler.RunRunning)})
+	active, err := e.store.CountBackfillRuns(ctx, b.RunsKey(), []string{string(scheduler.RunQueued), string(scheduler.RunRunning)})
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,7 @@ func (e *Engine) backfillInterval(ctx context.Context, b *scheduler.Backfill, ve
 	cur, err := e.store.GetRun(ctx, b.DagID, runID)
 	if errors.Is(err, fsstore.ErrNotFound) {
 		_, err = e.CreateRun(ctx, NewRun{DagID: b.DagID, Version: version, Type: scheduler.RunBackfill, Logical: iv.Start,
-			Interval: iv, BackfillID: b.ID})
+			Interval: iv, BackfillID: b.RunsKey()})
 		if errors.Is(err, ErrRunExists) { // the tick's scheduled run got there first
 			b.Skipped++
 			return false, nil
@@ -247,7 +248,7 @@ func (e *Engine) backfillInterval(ctx context.Context, b *scheduler.Backfill, ve
 		b.Skipped++
 		return false, nil
 	}
-	if _, err := e.store.UpdateRunIf(ctx, &r, cur.UpdateTime, map[string]any{"backfill_id": b.ID}); err != nil {
+	if _, err := e.store.UpdateRunIf(ctx, &r, cur.UpdateTime, map[string]any{"backfill_id": b.RunsKey()}); err != nil {
 		if isConflict(err) { // changed under us: leave it this time
 			b.Skipped++
 			return false, nil

@@ -82,8 +82,13 @@ func (e *Engine) failDeadTask(ctx context.Context, msg scheduler.TaskMessage) (s
 	if err != nil {
 		return "", err
 	}
-	reason := fmt.Sprintf("dead-lettered: attempt %s (%s) could not be dispatched after %d deliveries; see the dispatcher's log",
+	reason := fmt.Sprintf("dead-lettered: attempt %s (%s) could not be dispatched after %d deliveries",
 		msg.AttemptID, msg.Type, psqueue.MaxDeliveryAttempts)
+	if seen := e.dispatchError(ctx, msg.AttemptID); seen != "" {
+		reason += ": " + seen
+	} else {
+		reason += " (no error was recorded; the dispatcher's log has what it saw)"
+	}
 	for range maxConflictRetries {
 		v, err := e.store.GetTaskInstance(ctx, msg.DagID, msg.RunID, msg.TaskID)
 		if errors.Is(err, fsstore.ErrNotFound) {
@@ -145,4 +150,41 @@ func (e *Engine) deadLettered(ctx context.Context, sub string, ref *scheduler.At
 		attrs = append(attrs, taskAttrs(*ref)...)
 	}
 	e.logEvent(ctx, slog.LevelError, LogEventDeadLettered, "a dead-lettered message was handled", attrs...)
+}
+
+// NoteDispatchError records the error a delivery of a task message failed with on the
+// attempt's dispatch record (best effort), so that if the message is dead-lettered the
+// task's reason says what went wrong. Dispatchers call it before asking for a redelivery.
+func (e *Engine) NoteDispatchError(ctx context.Context, ref scheduler.AttemptRef, cause error) {
+	if cause == nil || ref.AttemptID == "" {
+		return
+	}
+	msg := truncate(cause.Error(), 1000)
+	for range 3 {
+		d, err := e.store.GetDispatch(ctx, ref.AttemptID)
+		if errors.Is(err, fsstore.ErrNotFound) {
+			now := e.now()
+			_, err = e.store.CreateDispatch(ctx, &fsstore.Dispatch{AttemptID: ref.AttemptID, DagID: ref.DagID, RunID: ref.RunID,
+				TaskID: ref.TaskID, Error: msg, ExpireAt: now.Add(dispatchRetention)})
+			if !errors.Is(err, fsstore.ErrExists) {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if _, err = e.store.UpdateDispatchIf(ctx, ref.AttemptID, d.UpdateTime, map[string]any{"error": msg}); !isConflict(err) {
+			return
+		}
+	}
+}
+
+// dispatchError is the last error recorded for an attempt's dispatch ("" when none).
+func (e *Engine) dispatchError(ctx context.Context, attemptID string) string {
+	d, err := e.store.GetDispatch(ctx, attemptID)
+	if err != nil {
+		return ""
+	}
+	return d.Rec.Error
 }

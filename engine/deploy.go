@@ -192,32 +192,41 @@ func (e *Engine) deactivate(ctx context.Context, dagID string, ut time.Time) err
 
 // Trigger starts a manual run of a deployed DAG with conf (checked against the DAG's params)
 // at logical date T; a scheduled DAG's run covers the latest complete interval ending at or
-// before T, as Airflow infers it.
+// before T, as Airflow infers it. It starts the run itself; clients use SubmitTrigger.
 func (e *Engine) Trigger(ctx context.Context, dagID string, conf map[string]any, T time.Time) (*scheduler.Run, error) {
-	v, err := e.store.GetDAG(ctx, dagID)
-	if errors.Is(err, fsstore.ErrNotFound) {
-		return nil, fmt.Errorf("no DAG %q is deployed (see `updraft dags list`)", dagID)
-	}
+	nr, err := e.manualRun(ctx, dagID, conf, T)
 	if err != nil {
 		return nil, err
 	}
+	return e.CreateRun(ctx, nr)
+}
+
+// manualRun checks a manual trigger and describes its run.
+func (e *Engine) manualRun(ctx context.Context, dagID string, conf map[string]any, T time.Time) (NewRun, error) {
+	v, err := e.store.GetDAG(ctx, dagID)
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return NewRun{}, fmt.Errorf("no DAG %q is deployed (see `updraft dags list`)", dagID)
+	}
+	if err != nil {
+		return NewRun{}, err
+	}
 	if !v.Rec.Active {
-		return nil, fmt.Errorf("DAG %q was removed (its file is gone); deploy it again to run it", dagID)
+		return NewRun{}, fmt.Errorf("DAG %q was removed (its file is gone); deploy it again to run it", dagID)
 	}
 	spec, err := e.Spec(ctx, dagID, v.Rec.Version)
 	if err != nil {
-		return nil, err
+		return NewRun{}, err
 	}
 	if err := CheckConf(spec, conf); err != nil {
-		return nil, err
+		return NewRun{}, err
 	}
 	tt, err := Timetable(spec, T)
 	if err != nil {
-		return nil, err
+		return NewRun{}, err
 	}
-	return e.CreateRun(ctx, NewRun{
+	return NewRun{
 		DagID: dagID, Version: v.Rec.Version, Type: scheduler.RunManual, Logical: T, Interval: tt.Infer(T), Conf: conf,
-	})
+	}, nil
 }
 
 // CheckConf checks a trigger's conf against the DAG's params (dag.DAG.CheckConf): names,

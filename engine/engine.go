@@ -75,6 +75,7 @@ type Engine struct {
 
 	executor    Executor
 	deadLetters DeadLetters
+	timers      timers
 
 	// Stats counts what the engine did, for /metrics and tests.
 	Stats Stats
@@ -83,6 +84,12 @@ type Engine struct {
 // Stats are the engine's counters.
 type Stats struct {
 	RunsCreated, TasksQueued, Republished, Retried, Poked, PublishFailures, BadMessages, LostWorkers, DeadLettered atomic.Int64
+	// SkippedIntervals counts the schedule intervals passed over without a run (catchup:
+	// false and a late tick); LateTicks the DAGs a tick reached more than a period late.
+	SkippedIntervals, LateTicks atomic.Int64
+	// RunsSwept counts runs whose start lease passed and the tick swept; Timed the retries
+	// and pokes the advancer's timers queued before the tick did.
+	RunsSwept, Timed atomic.Int64
 }
 
 // New returns an engine over a store and a publisher. now may be nil (time.Now).

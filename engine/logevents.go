@@ -31,6 +31,10 @@ const (
 	// LogEventDeadLettered: a message from a dead-letter subscription was handled (and
 	// acknowledged). Fields: subscription, outcome, data, and the ids it names if it decodes.
 	LogEventDeadLettered = "dead_lettered"
+	// LogEventIntervalsSkipped: a tick reached a DAG with catchup: false late and created
+	// only the latest interval's run, one line per DAG. Fields: dag_id, schedule, skipped
+	// (the count), skipped_from and skipped_to (the logical dates of the first and last).
+	LogEventIntervalsSkipped = "intervals_skipped"
 )
 
 // Attribute keys of the log contract: the label and value extractors of the log-based

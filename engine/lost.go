@@ -90,7 +90,9 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 		}
 		e.publishEvent(ctx, ref, state)
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State.Finished():
-		if err := e.cascade(ctx, rc, []string{a.TaskID}); err != nil {
+		// The worker died during its fast-follow, perhaps deep in a cascade of noop tasks
+		// that a cascade from this task alone would not walk again: sweep the run.
+		if err := e.sweepRun(ctx, rc); err != nil {
 			return "", err
 		}
 	}

@@ -69,6 +69,10 @@ func (e *Engine) ClearTasks(ctx context.Context, dagID, runID string, taskIDs []
 	if err := e.maybeFinishRun(ctx, rc); err != nil { // back to running
 		return cleared, err
 	}
+	// The cascade below may be long (a noop chain): a caller that dies during it leaves a
+	// lease, and the tick finishes the run's advance.
+	release := e.holdRun(ctx, dagID, runID)
+	defer release()
 	var done []string
 	for _, id := range instances {
 		finished, _, err := e.decide(ctx, rc, id, scheduler.Ready)
@@ -209,7 +213,10 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 				return err
 			}
 		}
-		if err := e.cascade(ctx, rc, []string{taskID}); err != nil {
+		release := e.holdRun(ctx, dagID, runID) // as in ClearTasks
+		err = e.cascade(ctx, rc, []string{taskID})
+		release()
+		if err != nil {
 			return err
 		}
 		if err := e.maybeFinishRun(ctx, rc); err != nil {

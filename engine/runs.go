@@ -60,8 +60,53 @@ type NewRun struct {
 var ErrRunExists = errors.New("engine: run already exists")
 
 // CreateRun creates a run (once: its document id is derived from DAG and run id, and created
-// with Create), its task instances, and queues its first tasks.
+// with Create), its task instances, and queues its first tasks. Server-side callers (the
+// tick, a backfill's advance, a dag.trigger task) use it; clients use SubmitRun, which leaves
+// the start to the advancer.
 func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
+	r, ut, err := e.createRun(ctx, nr)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.startRun(ctx, &fsstore.Versioned[scheduler.Run]{Rec: *r, UpdateTime: ut}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SubmitRun creates a run, queued, and publishes its start for the advancer (StartRun): the
+// caller does no more, so a client that dies at any point strands nothing. A start event
+// that is lost is made up by the tick once the run's start grace passes.
+func (e *Engine) SubmitRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
+	r, _, err := e.createRun(ctx, nr)
+	if err != nil {
+		return nil, err
+	}
+	e.noteRun(ctx, r.DagID, r.RunID)
+	e.publishStart(ctx, r)
+	return r, nil
+}
+
+// createRun creates a run's document, queued, with the tick's start grace as its deadline.
+func (e *Engine) createRun(ctx context.Context, nr NewRun) (*scheduler.Run, time.Time, error) {
+	r, err := e.runDoc(ctx, nr)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ut, err := e.store.CreateRunAt(ctx, r)
+	if err != nil {
+		if errors.Is(err, fsstore.ErrExists) {
+			return nil, time.Time{}, e.runExists(ctx, r)
+		}
+		return nil, time.Time{}, err
+	}
+	e.Stats.RunsCreated.Add(1)
+	return r, ut, nil
+}
+
+// runDoc builds the document of a new run: queued, with the tick's start grace as its
+// deadline.
+func (e *Engine) runDoc(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
 	now := e.now()
 	if nr.RunID == "" {
 		nr.RunID = scheduler.RunID(nr.Type, nr.Logical)
@@ -87,27 +132,15 @@ func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, erro
 			}
 		}
 	}
-	if err := e.store.CreateRun(ctx, &r); err != nil {
-		if errors.Is(err, fsstore.ErrExists) {
-			return nil, e.runExists(ctx, &r)
-		}
-		return nil, err
-	}
-	e.Stats.RunsCreated.Add(1)
-	e.noteRun(ctx, r.DagID, r.RunID)
-	v, err := e.store.GetRun(ctx, r.DagID, r.RunID)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.startRun(ctx, v); err != nil {
-		return nil, err
-	}
 	return &r, nil
 }
 
-// startRun makes a queued run's task instances (those already there are kept), queues the
-// tasks that wait for nothing, and then moves the run to running. Every step is idempotent,
-// so the tick can finish a start whose creator died.
+// startRun makes a queued run's task instances (those already there are kept), moves the run
+// to running with a lease on its start (tick_due_at a start grace away), queues the tasks
+// that wait for nothing and completes the noop tasks that follow, and then gives up the
+// lease. A starter that dies before it is done leaves the lease to pass, and the tick then
+// sweeps the run (sweepRun); a queued run is started by the tick after its start grace.
+// Every step is idempotent.
 func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run]) error {
 	if v.Rec.State != scheduler.RunQueued {
 		return nil
@@ -128,40 +161,51 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 		}
 		tis = append(tis, ti)
 	}
-	if err := e.store.CreateTaskInstances(ctx, tis); err != nil {
+	if err := e.store.CreateTaskInstancesAtOnce(ctx, tis); err != nil {
 		return err
 	}
+	now := e.now()
+	lease := now.Add(e.cfg.StartGrace)
+	timeout := e.runDeadline(rc.spec, now)
+	ut, err := e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
+		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": earliest(&lease, timeout), "timeout_at": timeout,
+	})
+	if isConflict(err) {
+		return nil // another starter moved it: it holds the lease
+	}
+	if err != nil {
+		return err
+	}
+	e.logRunStarted(ctx, &rc.run, now)
+	rc.run.State, rc.run.StartedAt, rc.run.TimeoutAt = scheduler.RunRunning, &now, timeout
+	known := map[string]scheduler.TaskState{}
 	var done []string
 	for _, t := range rc.spec.Tasks {
 		if len(t.Needs) > 0 && scheduler.WaitsForUpstream(t.TriggerRule) {
 			continue
 		}
-		finished, _, err := e.decide(ctx, rc, t.ID, scheduler.Ready)
+		st, finished, _, err := e.decideState(ctx, rc, t.ID, scheduler.Ready)
 		if err != nil {
 			return err
 		}
 		if finished {
+			known[t.ID] = st
 			done = append(done, t.ID)
 		}
 	}
-	now := e.now()
-	_, err = e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
-		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": e.runDeadline(rc.spec, now),
-	})
-	if err != nil && !isConflict(err) {
+	if len(done) > 0 {
+		err = e.cascadeKnown(ctx, rc, done, known)
+	} else if len(rc.spec.Tasks) == 0 {
+		err = e.maybeFinishRun(ctx, rc)
+	}
+	if err != nil {
 		return err
 	}
-	if err == nil { // this write started the run; a conflict means another starter did
-		e.logRunStarted(ctx, &rc.run, now)
-		e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
+	if rc.run.State.Finished() {
+		return nil // finished (and noted) by its cascade: no lease left to give up
 	}
-	rc.run.State = scheduler.RunRunning
-	if len(done) > 0 {
-		return e.cascade(ctx, rc, done)
-	}
-	if len(rc.spec.Tasks) == 0 {
-		return e.maybeFinishRun(ctx, rc)
-	}
+	e.releaseLease(ctx, rc.run.DagID, rc.run.RunID, ut, timeout)
+	e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
 	return nil
 }
 
@@ -180,6 +224,13 @@ func (e *Engine) Advance(ctx context.Context, dagID, runID, taskID string) error
 // noop completions transitively, then checks whether the run is over. It costs reads in
 // proportion to the downstream, not to the run.
 func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) error {
+	return e.cascadeKnown(ctx, rc, finished, map[string]scheduler.TaskState{})
+}
+
+// cascadeKnown is cascade with the states of tasks already known to be finished (known,
+// which it extends): a downstream task whose upstream states are all known is decided
+// without a count, and chains of such tasks are completed in batches (runAhead).
+func (e *Engine) cascadeKnown(ctx context.Context, rc *runCtx, finished []string, known map[string]scheduler.TaskState) error {
 	pending := false
 	work := append([]string(nil), finished...)
 	for len(work) > 0 {
@@ -202,13 +253,32 @@ func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) err
 				return err
 			}
 		}
+		if _, ok := known[t]; ok {
+			ahead, err := e.runAhead(ctx, rc, t, known)
+			if err != nil {
+				return err
+			}
+			work = append(work, ahead...)
+		}
 		for _, d := range rc.downstream[t] {
-			done, waiting, err := e.decide(ctx, rc, d, -1)
+			if _, ok := known[d]; ok {
+				continue // finished by this cascade
+			}
+			force := scheduler.Decision(-1)
+			if dec, ok := decideInMemory(rc, d, known); ok {
+				if dec == scheduler.Wait {
+					pending = true
+					continue
+				}
+				force = dec
+			}
+			st, done, waiting, err := e.decideState(ctx, rc, d, force)
 			if err != nil {
 				return err
 			}
 			pending = pending || waiting
 			if done {
+				known[d] = st
 				work = append(work, d)
 			}
 		}
@@ -222,13 +292,20 @@ func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) err
 	return e.maybeFinishRun(ctx, rc)
 }
 
-// decide evaluates one task instance that may be ready. force, when not -1, skips the
-// trigger rule (roots). It returns whether the instance is now finished (so its own
-// downstream must be decided) and whether it is still pending (waiting, queued or running).
+// decide evaluates one task instance that may be ready (decideState without the state).
 func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force scheduler.Decision) (finished, pending bool, err error) {
+	_, finished, pending, err = e.decideState(ctx, rc, taskID, force)
+	return finished, pending, err
+}
+
+// decideState evaluates one task instance that may be ready. force, when not -1, skips the
+// trigger rule (roots, or a decision made from known upstream states). It returns the state
+// it wrote, whether the instance is now finished (so its own downstream must be decided) and
+// whether it is still pending (waiting, queued or running).
+func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, force scheduler.Decision) (state scheduler.TaskState, finished, pending bool, err error) {
 	task, ok := rc.task(taskID)
 	if !ok {
-		return false, false, fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), taskID)
+		return "", false, false, fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), taskID)
 	}
 	for range maxConflictRetries {
 		// Count first: most evaluations (a join waiting for the rest of a fan-out) end here,
@@ -237,43 +314,43 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 		if dec < 0 && scheduler.WaitsForUpstream(task.TriggerRule) {
 			c, err := e.store.CountUpstream(ctx, rc.run.Key(), taskID)
 			if err != nil {
-				return false, false, err
+				return "", false, false, err
 			}
 			c.Total = len(task.Needs) // instances not found yet count as not done
 			if dec, err = scheduler.Evaluate(task.TriggerRule, c); err != nil {
-				return false, false, err
+				return "", false, false, err
 			}
 			if dec == scheduler.Wait {
-				return false, true, nil
+				return "", false, true, nil
 			}
 			if dec == scheduler.Ready {
 				if dec, err = e.branchAllows(ctx, rc, task); err != nil {
-					return false, false, err
+					return "", false, false, err
 				}
 			}
 		}
 		if dec == scheduler.Ready && task.DependsOnPast {
 			ok, err := e.pastAllows(ctx, rc, taskID)
 			if err != nil {
-				return false, false, err
+				return "", false, false, err
 			}
 			if !ok {
-				return false, true, nil // re-evaluated when the previous run's instance finishes
+				return "", false, true, nil // re-evaluated when the previous run's instance finishes
 			}
 		}
 		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
 		if err != nil {
-			return false, false, err
+			return "", false, false, err
 		}
 		if v.Rec.State != scheduler.TaskNone || dec < 0 {
-			return false, !v.Rec.State.Finished(), nil
+			return "", false, !v.Rec.State.Finished(), nil
 		}
 		var fields map[string]any
 		switch {
 		case dec == scheduler.Ready && task.Type != "noop":
 			full, err := e.runFull(ctx, rc)
 			if err != nil {
-				return false, false, err
+				return "", false, false, err
 			}
 			if full {
 				f := scheduler.StateFields(scheduler.TaskScheduled)
@@ -282,19 +359,16 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 				if isConflict(err) {
 					continue
 				}
-				return false, true, err
+				return scheduler.TaskScheduled, false, true, err
 			}
 			err = e.queue(ctx, rc, task, v, true)
 			if isConflict(err) {
 				continue
 			}
-			return false, true, err
-		case dec == scheduler.Ready: // noop: completed here, never dispatched
-			fields = scheduler.StateFields(scheduler.TaskSuccess)
-		case dec == scheduler.Skip:
-			fields = scheduler.StateFields(scheduler.TaskSkipped)
-		case dec == scheduler.FailUpstream:
-			fields = scheduler.StateFields(scheduler.TaskUpstreamFailed)
+			return scheduler.TaskQueued, false, true, err
+		default:
+			state = finishedBy(dec)
+			fields = scheduler.StateFields(state)
 		}
 		now := e.now()
 		fields["ended_at"] = now
@@ -306,11 +380,11 @@ func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force sc
 			continue
 		}
 		if err != nil {
-			return false, false, err
+			return "", false, false, err
 		}
-		return true, false, nil
+		return state, true, false, nil
 	}
-	return false, false, fmt.Errorf("engine: decide %s/%s: too many concurrent changes", rc.run.Key(), taskID)
+	return "", false, false, fmt.Errorf("engine: decide %s/%s: too many concurrent changes", rc.run.Key(), taskID)
 }
 
 // queue moves a task instance to queued with a new attempt id and publishes the attempt. A
@@ -386,12 +460,14 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 		if want == scheduler.RunRunning {
 			fields["ended_at"] = nil
 			fields["tick_due_at"] = e.runDeadline(rc.spec, e.now())
+			fields["timeout_at"] = fields["tick_due_at"]
 		}
 		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, fields)
 		if isConflict(err) {
 			continue
 		}
 		if err == nil {
+			rc.run.State = want
 			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
 		}
 		return err

@@ -66,6 +66,10 @@ func (e *Engine) TriggerRun(ctx context.Context, req TriggerRequest) (*scheduler
 	r, err := e.CreateRun(ctx, NewRun{
 		DagID: req.DagID, Version: v.Rec.Version, Type: scheduler.RunManual, RunID: runID, Logical: req.Logical, Interval: iv, Conf: req.Conf,
 	})
+	var exists *RunExistsError
+	if errors.As(err, &exists) { // the date's run, whoever made it
+		return &exists.Existing, false, nil
+	}
 	if errors.Is(err, ErrRunExists) {
 		got, err := e.store.GetRun(ctx, req.DagID, runID)
 		if err != nil {

@@ -46,12 +46,14 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		// A dropped push connection must not cancel the task: the request's own timeout
 		// still bounds it, and the outcome is recorded either way.
 		if err := d.Worker.Execute(context.WithoutCancel(ctx), msg.AttemptRef); err != nil {
+			d.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
 			return fmt.Errorf("functions: dispatch %s inline: %w", msg.AttemptID, err)
 		}
 		return nil
 	}
 	rep, err := d.Engine.StartContainer(ctx, msg, d.Jobs)
 	if err != nil {
+		d.Engine.NoteDispatchError(ctx, msg.AttemptRef, err)
 		return fmt.Errorf("functions: dispatch %s to a job: %w", msg.AttemptID, err)
 	}
 	args := []any{"attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID,
@@ -68,8 +70,13 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 }
 
 // Advance handles the events topic for the advancer: the fast-follow of a task event
-// (engine.HandleEvent), which finds nothing left to do when the worker already did it.
-func Advance(eng *engine.Engine) Handle { return eng.HandleEvent }
+// (engine.HandleEvent), which finds nothing left to do when the worker already did it, a
+// run's start, and the timer of a retry or poke due soon. The timer must outlive the push
+// request, so the event is handled on a context that the request's end does not cancel; an
+// instance that stops before the timer fires leaves the retry to the tick.
+func Advance(eng *engine.Engine) Handle {
+	return func(ctx context.Context, data []byte) error { return eng.HandleEvent(context.WithoutCancel(ctx), data) }
+}
 
 // Alerts handles the events topic for the Slack alerts (subscription updraft-events-alerts):
 // Slack being slow or down never delays a task. Give the subscription an acknowledgement

@@ -327,6 +327,10 @@ type Status struct {
 	AlertsFailed   int64             `json:"alerts_failed"`
 	// Heals is what the Healer repaired after emulator restarts.
 	Heals HealCounts `json:"heals"`
+	// SkippedIntervals counts schedule intervals passed over (catchup: false, a late tick);
+	// LateTicks the DAGs a tick reached more than one period late.
+	SkippedIntervals int64 `json:"skipped_intervals"`
+	LateTicks        int64 `json:"late_ticks"`
 }
 
 // Status reports what the stack has done.
@@ -341,6 +345,7 @@ func (s *Stack) Status() Status {
 		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),
 		DeadLettered: s.Engine.Stats.DeadLettered.Load(),
 		AlertsPosted: s.Alerter.Stats.Posted.Load(), AlertsFailed: s.Alerter.Stats.Failed.Load(),
-		Heals: s.Healer.Counts(),
+		Heals:            s.Healer.Counts(),
+		SkippedIntervals: s.Engine.Stats.SkippedIntervals.Load(), LateTicks: s.Engine.Stats.LateTicks.Load(),
 	}
 }

@@ -34,7 +34,13 @@ type TaskEvent struct {
 	// Followed is true when the publisher already did the fast-follow for this event (the
 	// worker, after recording its result): the advancer then has nothing to redo.
 	Followed bool `json:"followed,omitempty"`
+	// StartRun asks the advancer to start a queued run (TaskID is RunStartTask): clients
+	// create a run and publish this rather than driving it themselves.
+	StartRun bool `json:"start_run,omitempty"`
 }
+
+// RunStartTask is the task id of a StartRun event: no task can have it ("__" is reserved).
+const RunStartTask = "__run_start__"
 
 // Validate reports a reference missing what every handler needs.
 func (r AttemptRef) Validate() error {

@@ -13,7 +13,15 @@ type RunPlan struct {
 	// Next is the interval after the last one created (the new cursor); nil when the
 	// schedule has ended.
 	Next *schedule.Interval
+	// Skipped counts the complete intervals passed over without a run (catchup: false and
+	// the tick came late), SkippedFrom and SkippedTo the first and last of them; Skipped is
+	// at most MaxCountedSkips (then "at least").
+	Skipped                int
+	SkippedFrom, SkippedTo schedule.Interval
 }
+
+// MaxCountedSkips bounds how many skipped intervals PlanRuns counts one by one.
+const MaxCountedSkips = 100000
 
 // PlanRuns decides which scheduled runs a DAG gets now. next is the DAG's cursor (the next
 // interval not yet created); room is how many more runs may be active (max_active_runs minus
@@ -26,6 +34,11 @@ func PlanRuns(tt schedule.Timetable, catchup bool, next schedule.Interval, now t
 	}
 	if !catchup {
 		if latest, ok := tt.LatestComplete(now); ok && latest.Start.After(next.Start) {
+			plan.SkippedFrom = next
+			for iv, ok := next, true; ok && iv.Start.Before(latest.Start) && plan.Skipped < MaxCountedSkips; iv, ok = tt.Following(iv) {
+				plan.Skipped++
+				plan.SkippedTo = iv
+			}
 			next = latest
 		}
 	}

@@ -75,3 +75,22 @@ func TestPlanRunsStopsAtEnd(t *testing.T) {
 		t.Fatalf("created %d, next %v; want the 2 intervals starting by end, then no cursor", len(p.Create), p.Next)
 	}
 }
+
+func TestPlanRunsCountsSkippedIntervals(t *testing.T) {
+	tt := daily(t, "2025-01-01T00:00:00+09:00")
+	first, _ := tt.First()
+	seoul, _ := time.LoadLocation("Asia/Seoul")
+	ds := func(iv schedule.Interval) string { return iv.Start.In(seoul).Format("2006-01-02") }
+	// Without catchup, Jan 1 … Jan 8 are passed over for Jan 9.
+	p := PlanRuns(tt, false, first, mustTime("2025-01-10T12:00:00+09:00"), 16)
+	if p.Skipped != 8 || ds(p.SkippedFrom) != "2025-01-01" || ds(p.SkippedTo) != "2025-01-08" {
+		t.Fatalf("skipped %d from %s to %s; want 8, 2025-01-01 to 2025-01-08", p.Skipped, ds(p.SkippedFrom), ds(p.SkippedTo))
+	}
+	// With catchup nothing is skipped; with no room nothing is decided yet.
+	if p := PlanRuns(tt, true, first, mustTime("2025-01-10T12:00:00+09:00"), 16); p.Skipped != 0 || len(p.Create) != 9 {
+		t.Fatalf("catchup: skipped %d, created %d; want 0 and 9", p.Skipped, len(p.Create))
+	}
+	if p := PlanRuns(tt, false, first, mustTime("2025-01-10T12:00:00+09:00"), 0); p.Skipped != 0 {
+		t.Fatalf("no room: skipped %d; want 0 (the cursor waits)", p.Skipped)
+	}
+}

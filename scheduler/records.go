@@ -1,6 +1,9 @@
 package scheduler
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // DAGRecord is a deployed DAG as the store keeps it: the current version's source and the
 // schedule cursor the tick advances.
@@ -21,6 +24,21 @@ type DAGRecord struct {
 	// and scheduled; nil otherwise). It is the only field the tick queries DAGs by.
 	NextDueAt *time.Time `firestore:"next_due_at" json:"next_due_at,omitempty"`
 	UpdatedAt time.Time  `firestore:"updated_at" json:"updated_at"`
+	// TickLate, when set, is the latest tick that came to this DAG later than one schedule
+	// period after its interval was due, and what it skipped (catchup: false), for the UI.
+	TickLate *TickLate `firestore:"tick_late" json:"tick_late,omitempty"`
+}
+
+// TickLate records a tick that reached a DAG more than one schedule period late.
+type TickLate struct {
+	// At is when the late tick ran; By is how late it was (seconds past the interval's end).
+	At time.Time `firestore:"at" json:"at"`
+	By float64   `firestore:"by_seconds" json:"by_seconds"`
+	// Skipped counts the intervals it skipped (catchup: false) from SkippedFrom to SkippedTo
+	// (the logical dates of the first and last of them).
+	Skipped     int        `firestore:"skipped" json:"skipped"`
+	SkippedFrom *time.Time `firestore:"skipped_from" json:"skipped_from,omitempty"`
+	SkippedTo   *time.Time `firestore:"skipped_to" json:"skipped_to,omitempty"`
 }
 
 // DAGVersion is one immutable version of a DAG file. Runs keep the version they started with.
@@ -55,6 +73,10 @@ type Run struct {
 	// TickDueAt is set while the run needs the tick: a queued run whose task instances may
 	// not all exist yet (its creator may have died) is finished by the tick after this time.
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+	// TimeoutAt is when the running run's dagrun_timeout passes (nil: none). TickDueAt is
+	// the earlier of it and the start's cascade lease: a run whose starter died before it
+	// advanced every task it could is swept by the tick once that lease passes.
+	TimeoutAt *time.Time `firestore:"timeout_at" json:"-"`
 	// SLADueAt is when the earliest SLA of a scheduled run (the DAG's or a task's, counted
 	// from the data interval end) passes; the alerts' tick checks it then and moves it on.
 	SLADueAt *time.Time `firestore:"sla_due_at" json:"-"`
@@ -201,6 +223,19 @@ type Backfill struct {
 	CreatedAt time.Time  `firestore:"created_at" json:"created_at"`
 	EndedAt   *time.Time `firestore:"ended_at" json:"ended_at,omitempty"`
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+	// Gen counts the starts of this backfill (0 and 1: the first): a range started again
+	// once it ended counts only the runs of its latest start.
+	Gen int `firestore:"gen" json:"gen,omitempty"`
+}
+
+// RunsKey is the backfill_id its latest start writes on the runs it creates or re-runs: the
+// backfill's id for the first start, with "#N" for the Nth, so counts of one start never
+// include another's runs.
+func (b *Backfill) RunsKey() string {
+	if b.Gen <= 1 {
+		return b.ID
+	}
+	return fmt.Sprintf("%s#%d", b.ID, b.Gen)
 }
 
 // Backfill states and reprocess policies.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/updraft-dev/updraft/console"
 	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
 )
 
 // TestPagesRender renders every page from plain values: the templates parse, execute, and
@@ -57,10 +58,12 @@ func TestPagesRender(t *testing.T) {
 			}
 		}
 	}
+	sum.TickLate = &scheduler.TickLate{At: t0, By: 300, Skipped: 3} // a late tick shows on the list and the DAG page
+	det.TickLate = sum.TickLate
 	list := dagsPage{List: console.DAGPage{DAGs: []console.DAGSummary{sum}, ImportErrors: []console.ImportError{{File: "bad.yaml", Line: 3, Message: "unknown field"}}}}
 	list.Rows = []dagRow{{DAGSummary: sum, Runs: sum.RecentRuns, CanOperate: true, PauseAPI: "/api/v1/dags/orders/paused", PauseBody: `{"paused":true}`}}
 	html := page("dags", pageData{Page: list})
-	want("dags", html, "bad.yaml:3", `title="UTC 2026-03-01 01:01:30"`, "2026-03-01 10:01:30 KST", `aria-label="manual run r2: running"`[0:0], "st-running", "● active")
+	want("dags", html, "bad.yaml:3", `title="UTC 2026-03-01 01:01:30"`, "2026-03-01 10:01:30 KST", `aria-label="manual run r2: running"`[0:0], "st-running", "● active", "tick late · 3 skipped")
 
 	for _, tab := range []string{"grid", "graph", "code", "backfills"} {
 		p := dagPage{DAG: det, Tab: tab, CanOperate: true, ParamsJSON: paramsTemplate(det.Params)}
@@ -83,7 +86,7 @@ func TestPagesRender(t *testing.T) {
 			if i1, i2 := strings.Index(html, `data-run="r1"`), strings.Index(html, `data-run="r2"`); i1 < 0 || i2 < i1 {
 				t.Errorf("grid columns not oldest first")
 			}
-			want(tab, html, `data-live="true"`, `&#34;day&#34;: &#34;2026-03-01&#34;`, `data-state="upstream_failed"`, "?try=2")
+			want(tab, html, `id="tick-late-badge"`, `data-live="true"`, `&#34;day&#34;: &#34;2026-03-01&#34;`, `data-state="upstream_failed"`, "?try=2")
 		case "graph":
 			want(tab, html, `<svg id="graph"`, `data-task="load" data-state="running"`, "marker-end")
 		case "code":

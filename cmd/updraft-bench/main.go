@@ -50,7 +50,7 @@ func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
-	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,rss,ui,bundle (default all)")
+	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,duetick,noopchain,rss,ui,bundle (default all)")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -84,6 +84,12 @@ func main() {
 	if want("tick") {
 		b.tick(1000)
 		b.tick(10000)
+	}
+	if want("duetick") {
+		b.dueTick(1000)
+	}
+	if want("noopchain") {
+		b.noopChain(2000)
 	}
 	if want("rss") {
 		b.rss()
@@ -360,6 +366,76 @@ func (b *bench) tick(n int) {
 	b.add(fmt.Sprintf("one tick with %d idle DAGs deployed", n), fmt.Sprintf("%s, %d documents read", ms(median(durs)), reads), "≤ 100 ms at 10,000; reads only what is due")
 	_ = engine.Unchanged
 	_ = schedule.Interval{}
+}
+
+// dueTick measures one tick that finds n DAGs due at once and creates (and starts) a run
+// for each: a fresh stack per repetition, n minutely DAGs whose first interval has just
+// passed.
+func (b *bench) dueTick(n int) {
+	var durs, created []float64
+	for range max(5, b.runs) {
+		st, stop := b.stack(1)
+		start := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute).Format(time.RFC3339)
+		var wg sync.WaitGroup
+		jobs := make(chan int)
+		for range 32 {
+			wg.Go(func() {
+				for i := range jobs {
+					b.deploy(st, fmt.Sprintf("id: due_%05d\nowner: bench@example.com\nschedule: \"* * * * *\"\nstart: %s\ntasks:\n  - {id: a, type: noop}\n", i, start))
+				}
+			})
+		}
+		for i := range n {
+			jobs <- i
+		}
+		close(jobs)
+		wg.Wait()
+		rep, err := st.Engine.Tick(b.ctx)
+		must(err)
+		if rep.RunsCreated != n || len(rep.Errors) > 0 {
+			fmt.Fprintf(os.Stderr, "due tick: created %d runs of %d due; errors %v\n", rep.RunsCreated, n, rep.Errors)
+			os.Exit(1)
+		}
+		created = append(created, float64(rep.CreatedIn)/1e6)
+		durs = append(durs, float64(rep.Duration)/1e6)
+		stop()
+	}
+	sort.Float64s(created)
+	b.add(fmt.Sprintf("tick creating %d due runs", n), fmt.Sprintf("%s (min %s, max %s)", secs(median(created)/1e3), secs(created[0]/1e3), secs(created[len(created)-1]/1e3)), "≤ 5 s")
+	b.add(fmt.Sprintf("the same tick, its %d runs also started (one noop each, done)", n), secs(median(durs)/1e3), "")
+}
+
+// noopChain measures a manual run of an n-task noop chain: submitted as the CLI does, started
+// and cascaded by the advancer.
+func (b *bench) noopChain(n int) {
+	var sb strings.Builder
+	sb.WriteString("id: noop_chain\nowner: bench@example.com\ntasks:\n")
+	for i := range n {
+		needs := ""
+		if i > 0 {
+			needs = fmt.Sprintf(", needs: [n%05d]", i-1)
+		}
+		fmt.Fprintf(&sb, "  - {id: n%05d, type: noop%s}\n", i, needs)
+	}
+	var durs []float64
+	for range b.runs {
+		st, stop := b.stack(1)
+		b.deploy(st, sb.String())
+		t0 := time.Now()
+		r, err := st.Engine.SubmitTrigger(b.ctx, "noop_chain", nil, time.Now())
+		must(err)
+		for {
+			v, err := st.Store.GetRun(b.ctx, r.DagID, r.RunID)
+			must(err)
+			if v.Rec.State.Finished() {
+				durs = append(durs, float64(v.Rec.EndedAt.Sub(t0))/1e6)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		stop()
+	}
+	b.add(fmt.Sprintf("%d-task noop chain, trigger → run success", n), secs(median(durs)/1e3), "seconds, not minutes")
 }
 
 func (b *bench) rss() {

@@ -94,13 +94,19 @@ func run(log *slog.Logger) error {
 			}
 			return rep, err
 		},
-		Status: func() any { return map[string]any{"project": project, "last_tick": last} },
+		Status: func() any {
+			return map[string]any{"project": project, "last_tick": last,
+				"skipped_intervals": eng.Stats.SkippedIntervals.Load(), "late_ticks": eng.Stats.LateTicks.Load()}
+		},
 		Probes: b.Probes(),
 		Counters: func() map[string]float64 {
 			return map[string]float64{
 				"updraft_dagruns_created_total":      float64(eng.Stats.RunsCreated.Load()),
 				"updraft_tasks_queued_total":         float64(eng.Stats.TasksQueued.Load()),
 				"updraft_attempts_republished_total": float64(eng.Stats.Republished.Load()),
+				"updraft_intervals_skipped_total":    float64(eng.Stats.SkippedIntervals.Load()),
+				"updraft_late_ticks_total":           float64(eng.Stats.LateTicks.Load()),
+				"updraft_runs_swept_total":           float64(eng.Stats.RunsSwept.Load()),
 			}
 		},
 	}

@@ -42,6 +42,7 @@ type Bundle struct {
 	Ctx     context.Context
 	Project string
 	Store   *fsstore.Store
+	Queue   *psqueue.Queue
 	Engine  *engine.Engine
 	Access  *access.Service
 	Console *console.Console
@@ -74,7 +75,16 @@ func New(t testing.TB) *Bundle {
 	acc := access.New(st, clk.Now)
 	c := console.New(console.Config{Engine: eng, Store: st, Access: acc, Logs: console.FileLogs{}, Now: clk.Now})
 	w := &tasks.Worker{Engine: eng, Registry: tasks.Builtins(), Name: "test", LogDir: t.TempDir(), Stdout: io.Discard, Log: log}
-	return &Bundle{Ctx: ctx, Project: project, Store: st, Engine: eng, Access: acc, Console: c, Worker: w, Clock: clk}
+	return &Bundle{Ctx: ctx, Project: project, Store: st, Queue: q, Engine: eng, Access: acc, Console: c, Worker: w, Clock: clk}
+}
+
+// Advance runs the advancer on the bundle's events until the test ends, as a deployment
+// does: runs the console triggers are started from their start events.
+func (b *Bundle) Advance(t testing.TB) {
+	ctx, cancel := context.WithCancel(b.Ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Queue.Receive(ctx, psqueue.SubAdvance, 16, b.Engine.HandleEvent) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // Deploy parses and deploys a DAG file.
