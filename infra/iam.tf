@@ -6,46 +6,64 @@
 resource "google_service_account" "scheduler" {
   account_id   = "${var.name_prefix}-scheduler"
   display_name = "Updraft scheduler (tick)"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "ui" {
   account_id   = "${var.name_prefix}-ui"
   display_name = "Updraft UI and API"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "dispatch" {
   account_id   = "${var.name_prefix}-dispatch"
   display_name = "Updraft Dispatch function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "advance" {
   account_id   = "${var.name_prefix}-advance"
   display_name = "Updraft Advance function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "alerts" {
   account_id   = "${var.name_prefix}-alerts"
   display_name = "Updraft Alerts function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "slack_actions" {
   account_id   = "${var.name_prefix}-slack-actions"
   display_name = "Updraft Slack actions (the public Retry button endpoint)"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "worker" {
   account_id   = "${var.name_prefix}-worker"
   display_name = "Updraft worker jobs"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "scheduler_invoker" {
   account_id   = "${var.name_prefix}-tick-invoker"
   display_name = "Cloud Scheduler's identity calling the tick"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "push_invoker" {
   account_id   = "${var.name_prefix}-push-invoker"
   display_name = "Pub/Sub push subscriptions' identity calling the functions"
+
+  depends_on = [google_project_service.apis]
 }
 
 # ---- Custom roles: running and watching the worker jobs without roles/run.developer's
@@ -60,8 +78,9 @@ resource "google_project_iam_custom_role" "worker_launcher" {
     "run.executions.get",
     "run.jobs.run",
     "run.jobs.runWithOverrides",
-    "run.operations.get",
   ]
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_project_iam_custom_role" "worker_watcher" {
@@ -71,8 +90,24 @@ resource "google_project_iam_custom_role" "worker_watcher" {
   permissions = [
     "run.executions.cancel",
     "run.executions.get",
+  ]
+
+  depends_on = [google_project_service.apis]
+}
+
+# Operations (a job run's long-running operation) are resources of the location, not of the
+# job: run.operations.get granted on a job never applies. runjobs polls the operation only
+# when the first answer names no execution yet; the tick's lost-worker check too. So this
+# role holds that one read permission and is granted on the project.
+resource "google_project_iam_custom_role" "run_operations_reader" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_run_operations_reader"
+  title       = "Updraft Cloud Run operations reader"
+  description = "Read the long-running operation of a worker job run (location-level resource)."
+  permissions = [
     "run.operations.get",
   ]
+
+  depends_on = [google_project_service.apis]
 }
 
 locals {
@@ -134,6 +169,12 @@ resource "google_cloud_run_v2_job_iam_member" "scheduler_watch_workers" {
   location = each.value.location
   role     = google_project_iam_custom_role.worker_watcher.id
   member   = google_service_account.scheduler.member
+}
+
+resource "google_project_iam_member" "scheduler_run_operations" {
+  project = var.project
+  role    = google_project_iam_custom_role.run_operations_reader.id
+  member  = google_service_account.scheduler.member
 }
 
 # ---- ui
@@ -204,6 +245,12 @@ resource "google_cloud_run_v2_job_iam_member" "dispatch_launch_workers" {
   location = each.value.location
   role     = google_project_iam_custom_role.worker_launcher.id
   member   = google_service_account.dispatch.member
+}
+
+resource "google_project_iam_member" "dispatch_run_operations" {
+  project = var.project
+  role    = google_project_iam_custom_role.run_operations_reader.id
+  member  = google_service_account.dispatch.member
 }
 
 resource "google_service_account_iam_member" "dispatch_act_as_worker" {
@@ -317,15 +364,11 @@ resource "google_project_iam_member" "worker_secrets" {
 # (https://cloud.google.com/scheduler/docs/http-target-auth), and whoever applies this
 # needs iam.serviceAccounts.actAs on it to create the job.
 
-# Slack can't send a Google OIDC token: the Retry button's endpoint is public, and the
+# Slack can't send a Google OIDC token, and Updraft grants nothing to allUsers (organisations
+# with domain-restricted sharing, the default since May 2024, refuse it anyway): the Slack
+# actions service has Cloud Run's invoker check off (invoker_iam_disabled, run.tf) and its
 # handler refuses any request whose Slack signature (signing secret, timestamp) does not
-# verify. The one allUsers grant in Updraft (iam_test.go allows only this one).
-resource "google_cloud_run_v2_service_iam_member" "slack_actions_public" {
-  name     = google_cloud_run_v2_service.slack_actions.name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
+# verify.
 
 # ---- Google's service agents
 
@@ -335,6 +378,8 @@ resource "google_service_account_iam_member" "pubsub_agent_push_tokens" {
   service_account_id = google_service_account.push_invoker.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # Dead-lettering: Pub/Sub forwards from the source subscription to the dead-letter topic.
@@ -342,30 +387,40 @@ resource "google_pubsub_topic_iam_member" "pubsub_agent_tasks_dead" {
   topic  = google_pubsub_topic.tasks_dead.name
   role   = "roles/pubsub.publisher"
   member = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_topic_iam_member" "pubsub_agent_events_dead" {
   topic  = google_pubsub_topic.events_dead.name
   role   = "roles/pubsub.publisher"
   member = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_dispatch" {
   subscription = google_pubsub_subscription.dispatch.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_advance" {
   subscription = google_pubsub_subscription.advance.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_alerts" {
   subscription = google_pubsub_subscription.alerts.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # IAP, once a user passes it, calls the UI with its own identity.
@@ -374,6 +429,8 @@ resource "google_cloud_run_v2_service_iam_member" "iap_agent_ui" {
   location = var.region
   role     = "roles/run.invoker"
   member   = local.iap_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # Who may pass IAP to the UI.
