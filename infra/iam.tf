@@ -67,17 +67,24 @@ resource "google_service_account" "push_invoker" {
 }
 
 # ---- Custom roles: running and watching the worker jobs without roles/run.developer's
-# power to change or delete them.
+# power to change or delete them. Both are granted on the project: besides the class jobs
+# Terraform makes, Dispatch makes a job per resource shape a task asks for
+# (resources: {cpu, memory}; runjobs/shape.go) at run time, whose names no job-level grant
+# can know; and operations are location-level resources, so run.operations.get applies only
+# there. Use a project of Updraft's own (docs/deploy-iam.md).
 
 resource "google_project_iam_custom_role" "worker_launcher" {
   role_id     = "${replace(var.name_prefix, "-", "_")}_worker_launcher"
   title       = "Updraft worker launcher"
-  description = "Start a worker job execution with overrides (UPDRAFT_ATTEMPT, timeout) and follow or cancel it."
+  description = "Make a worker job of a task's shape from the small job, start executions with overrides (UPDRAFT_ATTEMPT, timeout) and follow or cancel them."
   permissions = [
     "run.executions.cancel",
     "run.executions.get",
+    "run.jobs.create",
+    "run.jobs.get",
     "run.jobs.run",
     "run.jobs.runWithOverrides",
+    "run.operations.get",
   ]
 
   depends_on = [google_project_service.apis]
@@ -90,21 +97,6 @@ resource "google_project_iam_custom_role" "worker_watcher" {
   permissions = [
     "run.executions.cancel",
     "run.executions.get",
-  ]
-
-  depends_on = [google_project_service.apis]
-}
-
-# Operations (a job run's long-running operation) are resources of the location, not of the
-# job: run.operations.get granted on a job never applies. runjobs polls the operation only
-# when the first answer names no execution yet; the tick's lost-worker check too. So this
-# role holds that one read permission and is granted on the project.
-resource "google_project_iam_custom_role" "run_operations_reader" {
-  role_id     = "${replace(var.name_prefix, "-", "_")}_run_operations_reader"
-  title       = "Updraft Cloud Run operations reader"
-  description = "Read the long-running operation of a worker job run (location-level resource)."
-  permissions = [
-    "run.operations.get",
   ]
 
   depends_on = [google_project_service.apis]
@@ -163,17 +155,9 @@ resource "google_pubsub_subscription_iam_member" "scheduler_pull_events_dead" {
   member       = google_service_account.scheduler.member
 }
 
-resource "google_cloud_run_v2_job_iam_member" "scheduler_watch_workers" {
-  for_each = google_cloud_run_v2_job.worker
-  name     = each.value.name
-  location = each.value.location
-  role     = google_project_iam_custom_role.worker_watcher.id
-  member   = google_service_account.scheduler.member
-}
-
-resource "google_project_iam_member" "scheduler_run_operations" {
+resource "google_project_iam_member" "scheduler_watch_workers" {
   project = var.project
-  role    = google_project_iam_custom_role.run_operations_reader.id
+  role    = google_project_iam_custom_role.worker_watcher.id
   member  = google_service_account.scheduler.member
 }
 
@@ -239,17 +223,9 @@ resource "google_project_iam_member" "dispatch_secrets" {
   }
 }
 
-resource "google_cloud_run_v2_job_iam_member" "dispatch_launch_workers" {
-  for_each = google_cloud_run_v2_job.worker
-  name     = each.value.name
-  location = each.value.location
-  role     = google_project_iam_custom_role.worker_launcher.id
-  member   = google_service_account.dispatch.member
-}
-
-resource "google_project_iam_member" "dispatch_run_operations" {
+resource "google_project_iam_member" "dispatch_launch_workers" {
   project = var.project
-  role    = google_project_iam_custom_role.run_operations_reader.id
+  role    = google_project_iam_custom_role.worker_launcher.id
   member  = google_service_account.dispatch.member
 }
 
