@@ -11,6 +11,7 @@ import (
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -19,9 +20,13 @@ import (
 // job execution and a local subprocess. It exits 0 once the attempt's outcome is recorded,
 // whatever it was.
 func cmdWorker(ctx context.Context, a *App, args []string) error {
-	ref, err := tasks.DecodeAttempt(a.Getenv(tasks.EnvAttempt))
-	if err != nil {
-		return err
+	serve := a.Getenv(EnvWorkerServe) != ""
+	var ref scheduler.AttemptRef
+	if !serve {
+		var err error
+		if ref, err = tasks.DecodeAttempt(a.Getenv(tasks.EnvAttempt)); err != nil {
+			return err
+		}
 	}
 	project := a.Getenv("GOOGLE_CLOUD_PROJECT")
 	if project == "" {
@@ -58,7 +63,11 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}
-	err = w.Execute(ctx, ref)
+	if serve {
+		err = serveAttempts(ctx, w, a.Stdin, doneFile())
+	} else {
+		err = w.Execute(ctx, ref)
+	}
 	if a.Getenv("UPDRAFT_WORKER_STATS") != "" {
 		r, wr := st.Counts()
 		c, ab := st.Contention()

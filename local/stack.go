@@ -34,8 +34,12 @@ type Config struct {
 	TickEvery time.Duration
 	// Engine tunes the engine (RepublishAfter defaults to 30 s locally).
 	Engine engine.Config
-	// MaxWorkers bounds concurrent worker subprocesses.
+	// MaxWorkers bounds concurrent container attempts (worker subprocesses, or attempts on
+	// warm workers).
 	MaxWorkers int
+	// WarmWorkers is the number of warm worker processes that run container attempts, many
+	// each (Pool); 0 starts a worker process per attempt.
+	WarmWorkers int
 	// WorkerStderr receives worker subprocesses' own errors (nil: discarded).
 	WorkerStderr io.Writer
 	// Alerts configures the Slack alerts (its SlackAPIURL defaults to the environment's
@@ -89,7 +93,11 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	eng := engine.New(st, q, cfg.Engine, cfg.Now, cfg.Log)
-	eng.SetExecutor(Processes{})
+	var pool *Pool
+	if cfg.WarmWorkers > 0 {
+		pool = &Pool{Cmd: cfg.WorkerCmd, Size: cfg.WarmWorkers, Stderr: cfg.WorkerStderr, Log: cfg.Log}
+	}
+	eng.SetExecutor(Processes{Pool: pool})
 	newResolver, closeSecrets, err := secrets.Factory(ctx, cfg.Project, os.Getenv)
 	if err != nil {
 		st.Close()
@@ -120,9 +128,12 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		acfg.Now = cfg.Now
 	}
 	s.Alerter = NewAlerter(st, eng, newResolver, acfg, cfg.Log)
+	if pool != nil {
+		pool.Env = env
+	}
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
-		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
+		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log, Pool: pool,
 		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
 			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver, Getenv: getenv},
 	}
