@@ -67,6 +67,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "where the scheduler listens (loopback)")
 	tick := fs.Float64("tick", 5, "local ticker interval, seconds")
 	project := fs.String("project", "updraft-dev", "project id on the emulators")
+	warmWorkers := fs.Int("warm-workers", 4, "warm worker processes that run shell and go attempts, many each (0: a worker process per attempt)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		alertCfg.DigestChannel = devDigestChannel
 	}
 	stack, err := local.Open(ctx, local.Config{
-		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd,
+		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd, WarmWorkers: *warmWorkers,
 		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: a.Stderr, Alerts: alertCfg,
 	})
 	if err != nil {

@@ -63,15 +63,23 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}
-	if serve {
-		err = serveAttempts(ctx, w, a.Stdin, doneFile())
-	} else {
-		err = w.Execute(ctx, ref)
-	}
-	if a.Getenv("UPDRAFT_WORKER_STATS") != "" {
+	// UPDRAFT_WORKER_STATS: the store operations of each attempt (a warm worker's since its
+	// previous report), for updraft-bench.
+	var last [4]int64
+	stats := func() {
+		if a.Getenv("UPDRAFT_WORKER_STATS") == "" {
+			return
+		}
 		r, wr := st.Counts()
 		c, ab := st.Contention()
-		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d\n", r, wr, c, ab)
+		now := [4]int64{int64(r), int64(wr), int64(c), int64(ab)}
+		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d\n", now[0]-last[0], now[1]-last[1], now[2]-last[2], now[3]-last[3])
+		last = now
 	}
+	if serve {
+		return serveAttempts(ctx, w, a.Stdin, doneFile(), stats)
+	}
+	err = w.Execute(ctx, ref)
+	stats()
 	return err
 }

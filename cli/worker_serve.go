@@ -26,7 +26,9 @@ const EnvWorkerServe = "UPDRAFT_WORKER_SERVE"
 // this process, so when it dies all its attempts' trees die, and the tick finds each of its
 // attempts lost. When in ends, the attempts running finish and serveAttempts returns;
 // when ctx ends (SIGTERM), they are stopped and recorded first.
-func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.Writer) error {
+//
+// afterEach (nil: nothing) runs after each attempt, before its end is reported.
+func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.Writer, afterEach func()) error {
 	base := w.ExecutorRef
 	var (
 		mu      sync.Mutex
@@ -39,6 +41,9 @@ func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.W
 		defer out.Unlock()
 		if err != nil {
 			w.Log.Error("attempt not recorded", "attempt_id", id, "error", err)
+		}
+		if afterEach != nil {
+			afterEach()
 		}
 		fmt.Fprintf(done, "done %s\n", id)
 	}
