@@ -76,6 +76,7 @@ var envExempt = map[string]string{
 	"UPDRAFT_USER":               "local CLI only",
 	"UPDRAFT_WORKER_CMD":         "local dispatcher only",
 	"UPDRAFT_WORKER_STATS":       "local benchmarks only",
+	"UPDRAFT_WORKER_SERVE":       "local dispatcher only: set on its warm workers (local.Pool)",
 	"UPDRAFT_CACHE":              "local emulators only",
 	"UPDRAFT_GCLOUD_SDK_ROOT":    "local emulators only",
 	"UPDRAFT_EMULATOR_JAVA_OPTS": "local emulators only",
