@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/proctree"
+	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -129,5 +130,49 @@ tasks:
 		if strings.Count(got, want) != 1 {
 			t.Errorf("runs %q; want %s once", got, want)
 		}
+	}
+}
+
+// The executor's Cancel of one attempt of a warm worker (as the engine asks when a run's
+// dagrun_timeout passes) stops that attempt alone: its shell dies through the pool (long
+// before a lease renewal, with a 5-minute lease, could notice anything), while the other
+// attempt on the same warm worker runs on.
+func TestPoolCancelStopsOneAttemptOfAWarmWorker(t *testing.T) {
+	s := startStackWith(t, 5*time.Minute, nil, 1)
+	pids := filepath.Join(t.TempDir(), "pids")
+	r := s.deployAndTrigger(t, "cancelone", fmt.Sprintf(`id: cancelone
+owner: owner@example.com
+tasks:
+  - {id: a, type: shell, with: {command: 'echo "a $$" >> %[1]s; sleep 120'}}
+  - {id: b, type: shell, with: {command: 'echo "b $$" >> %[1]s; sleep 120'}}
+`, pids))
+	shells := map[string]int{}
+	s.until(t, "both tasks to start", func() bool {
+		for _, l := range strings.Split(strings.TrimSpace(strings.Join(lines(t, pids), "\n")), "\n") {
+			var id string
+			var pid int
+			if _, err := fmt.Sscanf(strings.ReplaceAll(l, "_", " "), "%s %d", &id, &pid); err == nil {
+				shells[id] = pid
+			}
+		}
+		return len(shells) == 2
+	})
+	workers := s.busyWorkers()
+	if len(workers) != 1 {
+		t.Fatalf("busy warm workers %v; want 1 running both", workers)
+	}
+	as, err := s.stack.Store.ListAttempts(s.ctx, r.DagID, r.RunID, "a")
+	if err != nil || len(as) != 1 || !strings.Contains(as[0].Rec.ExecutorRef, "#"+as[0].Rec.ID) {
+		t.Fatalf("a's attempts %v, %v; want one, with a pooled executor ref", as, err)
+	}
+	if err := (local.Processes{Pool: s.stack.Dispatcher.Pool}).Cancel(s.ctx, as[0].Rec.ExecutorRef); err != nil {
+		t.Fatal(err)
+	}
+	s.until(t, "a's shell to die", func() bool { return !proctree.Alive(shells["a"]) })
+	if !proctree.Alive(shells["b"]) {
+		t.Error("b's shell died with a's cancel")
+	}
+	if got := s.busyWorkers(); len(got) != 1 || got[0] != workers[0] {
+		t.Errorf("busy warm workers %v after the cancel; want the same one, %v, still running b", got, workers)
 	}
 }
