@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/auth"
 	"github.com/updraft-dev/updraft/console"
 )
@@ -270,16 +271,10 @@ func matchETag(header, etag string) bool {
 	return false
 }
 
+// clientAddr is the client's address for the audit log: the rightmost X-Forwarded-For entry,
+// the one Cloud Run's front end added (access.ClientAddr), else the connection's peer.
 func clientAddr(r *http.Request) string {
-	if f := r.Header.Get("X-Forwarded-For"); f != "" {
-		first, _, _ := strings.Cut(f, ",")
-		return strings.TrimSpace(first)
-	}
-	host := r.RemoteAddr
-	if i := strings.LastIndex(host, ":"); i > 0 {
-		host = host[:i]
-	}
-	return host
+	return access.ClientAddr(r.Header.Values("X-Forwarded-For"), r.RemoteAddr)
 }
 
 // ---- request helpers

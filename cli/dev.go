@@ -65,6 +65,7 @@ func (a *App) emulatorSet(ctx context.Context) (*emulators.Set, error) {
 func cmdDev(ctx context.Context, a *App, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "where the scheduler listens (loopback)")
+	allowRemote := fs.Bool("allow-remote", false, "let --addr be a non-loopback address: auth is off, so anyone who reaches it is admin")
 	tick := fs.Float64("tick", 5, "local ticker interval, seconds")
 	project := fs.String("project", "updraft-dev", "project id on the emulators")
 	warmWorkers := fs.Int("warm-workers", 4, "warm worker processes that run shell and go attempts, many each (0: a worker process per attempt)")
@@ -77,6 +78,13 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	}
 	if *tick <= 0 {
 		return usagef("--tick must be a positive number of seconds")
+	}
+	if !web.IsLoopbackAddr(*addr) {
+		if !*allowRemote {
+			return usagef("--addr %s is not a loopback address: the dev server runs with auth off (everyone is admin), "+
+				"so it listens on 127.0.0.1 only; add --allow-remote if you really mean to serve other machines", *addr)
+		}
+		fmt.Fprintf(a.Stderr, "WARNING: updraft dev listens on %s with auth OFF: anyone who can reach it is admin and can run shell commands here.\n", *addr)
 	}
 	dagDir := "examples/dags"
 	if len(pos) == 1 {
@@ -175,7 +183,9 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	mux.Handle("/", ui) // the UI and /api/v1, as the dev identity
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Auth is off locally: no other site's page may reach the server (DNS rebinding, cross-site
+	// writes). POST /slack/actions has no Origin and verifies Slack's signature.
+	srv := &http.Server{Handler: web.DevGuard(mux, ln.Addr().String(), *allowRemote && !web.IsLoopbackAddr(*addr)), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
@@ -302,9 +312,9 @@ func seedDevSecrets(ctx context.Context, project, url string) error {
 	}
 	defer c.Close()
 	seeds := map[string]string{
-		"updraft-connections-slack":      `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
-		"updraft-connections-orders_api": `{"conn_type": "http", "host": "` + url + `"}`,
-		"updraft-slack-signing-secret":   devSlackSigningSecret,
+		"updraft-connections-slack":       `{"conn_type": "slack", "password": "` + "xox" + `b-local-dev-fake"}`,
+		"updraft-connections-orders_api":  `{"conn_type": "http", "host": "` + url + `"}`,
+		"updraftsys-slack-signing-secret": devSlackSigningSecret,
 	}
 	for name, value := range seeds {
 		if _, err := c.Access(ctx, name); err == nil {

@@ -15,6 +15,7 @@ import (
 // DAG file may call. The renderer must define every one of them.
 var TemplateFuncs = []string{
 	"var", "secret", "conn", "xcom", "json", "toJSON", "add", "sub", "format", "inTZ", "ds", "dateAdd",
+	"shq", "bqIdent",
 }
 
 // templateBuiltins are text/template's predefined functions.

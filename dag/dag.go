@@ -22,12 +22,14 @@ type DAG struct {
 	MaxActiveTasks int            `json:"max_active_tasks"` // default 16
 	DagrunTimeout  time.Duration  `json:"dagrun_timeout,omitempty"`
 	SLA            time.Duration  `json:"sla,omitempty"`
-	Params         map[string]any `json:"params,omitempty"`
-	Defaults       TaskDefaults   `json:"defaults"`
-	Alerts         *Alerts        `json:"alerts,omitempty"`
-	Tags           []string       `json:"tags,omitempty"`
-	Tasks          []Task         `json:"tasks"`
-	Source         SourceInfo     `json:"source"`
+	Params         map[string]any `json:"params,omitempty"` // defaults; a trigger's conf overrides them
+	// ParamSpecs are the typed params' rules (type, enum, pattern) a conf value must meet.
+	ParamSpecs map[string]ParamSpec `json:"param_specs,omitempty"`
+	Defaults   TaskDefaults         `json:"defaults"`
+	Alerts     *Alerts              `json:"alerts,omitempty"`
+	Tags       []string             `json:"tags,omitempty"`
+	Tasks      []Task               `json:"tasks"`
+	Source     SourceInfo           `json:"source"`
 }
 
 // SourceInfo says where a DAG came from.

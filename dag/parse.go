@@ -180,6 +180,7 @@ func parse(file string, data []byte, opts Options) (*DAG, int, Problems) {
 	infos := p.tasks(d, f, root)
 	p.checkGraph(d, infos)
 	p.checkTemplates(d, infos)
+	p.checkValues(d, infos)
 	if len(p.probs) > 0 {
 		return nil, idLine, sortProblems(p.probs)
 	}
@@ -483,6 +484,7 @@ func (p *parser) dagFields(d *DAG, f map[string]pair, root *yaml.Node) int {
 			p.add(pr.val.Line, "params", "must be a mapping, not "+describe(v), "write params: {region: asia-northeast3}")
 		} else if m, ok := p.value(v, "params").(map[string]any); ok {
 			d.Params = m
+			d.ParamSpecs = p.paramSpecs(v, m)
 		}
 	}
 	if pr, ok := get(f, "defaults"); ok {

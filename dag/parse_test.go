@@ -522,7 +522,7 @@ func TestAllProblemsReported(t *testing.T) {
 		"9 dagrun_timeout", "10 default_args", "13 defaults.retries", "14 defaults.trigger_rule",
 		"16 alerts.slack.on", "17 tags", "22 tasks[0].with.command", "23 tasks[0].with.enviroment",
 		"25 tasks[1].type", "26 tasks[1].needs", "28 tasks[1].with.sql", "31 tasks[2].needs",
-		"32 tasks[2].retries", "36 tasks[2].with.command", "41 tasks[3].with.text", "42 tasks[4].id",
+		"32 tasks[2].retries", "36 tasks[2].with.command", "36 tasks[2].with.command", "41 tasks[3].with.text", "42 tasks[4].id",
 		"47 tasks[5].needs",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

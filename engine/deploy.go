@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/updraft-dev/updraft/dag"
@@ -209,44 +207,9 @@ func (e *Engine) Trigger(ctx context.Context, dagID string, conf map[string]any,
 	})
 }
 
-// CheckConf checks a trigger's conf against the DAG's params: when the DAG declares params,
-// every conf key must be one of them, with a value of the same JSON kind as its default.
-func CheckConf(d *dag.DAG, conf map[string]any) error {
-	if len(conf) == 0 || len(d.Params) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(d.Params))
-	for k := range d.Params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for k, v := range conf {
-		def, ok := d.Params[k]
-		if !ok {
-			return fmt.Errorf("conf key %q is not a param of DAG %s (params: %s)", k, d.ID, strings.Join(names, ", "))
-		}
-		if def != nil && v != nil && jsonKind(def) != jsonKind(v) {
-			return fmt.Errorf("conf key %q must be a %s like its default %v, got a %s", k, jsonKind(def), def, jsonKind(v))
-		}
-	}
-	return nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case int, int64, float64, float32, int32:
-		return "number"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "object"
-	}
-	return fmt.Sprintf("%T", v)
-}
+// CheckConf checks a trigger's conf against the DAG's params (dag.DAG.CheckConf): names,
+// kinds, and a typed param's type, enum and pattern.
+func CheckConf(d *dag.DAG, conf map[string]any) error { return d.CheckConf(conf) }
 
 // SetPaused pauses or unpauses a DAG. A paused DAG creates no runs; on unpause its cursor is
 // kept, so without catchup only the latest complete interval runs.

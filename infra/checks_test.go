@@ -615,9 +615,9 @@ resource "google_cloud_scheduler_job" "tick" {
 
 func TestCheckSecretNamesCatchesDrift(t *testing.T) {
 	tf := `resource "google_secret_manager_secret" "slack_signing_secret" {
-  secret_id = "updraft-slack-signing-secret"
+  secret_id = "updraftsys-slack-signing-secret"
 }`
-	want := map[string]string{"slack_signing_secret": "updraft-slack-signing-secret"}
+	want := map[string]string{"slack_signing_secret": "updraftsys-slack-signing-secret"}
 	expect(t, checkSecretNames(mustParseTF(t, tf), want), "")
 	expect(t, checkSecretNames(mustParseTF(t, strings.Replace(tf, "signing-secret\"", "signing\"", 1)), want), "the code reads")
 }
@@ -652,15 +652,15 @@ resource "google_artifact_registry_repository" "images" {}`
 	expect(t, checkAPIs(mustParseTF(t, apis), mk+"\tgcloud services enable compute.googleapis.com\n"), "add it to apiResources")
 
 	secret := `resource "google_secret_manager_secret" "slack_signing_secret" {
-  secret_id = "updraft-slack-signing-secret"
+  secret_id = "updraftsys-slack-signing-secret"
 }`
-	good := "printf '%s' \"$S\" |\n  gcloud secrets versions add updraft-slack-signing-secret --project \"$PROJECT\" --data-file=-\n"
+	good := "printf '%s' \"$S\" |\n  gcloud secrets versions add updraftsys-slack-signing-secret --project \"$PROJECT\" --data-file=-\n"
 	expect(t, checkDocSecrets(mustParseTF(t, secret), map[string]string{"a.md": good}), "")
-	expect(t, checkDocSecrets(mustParseTF(t, secret), map[string]string{"a.md": good + "gcloud secrets create updraft-slack-signing-secret \\\n  --data-file=-\n"}),
-		"`gcloud secrets create updraft-slack-signing-secret`, but Terraform creates it")
+	expect(t, checkDocSecrets(mustParseTF(t, secret), map[string]string{"a.md": good + "gcloud secrets create updraftsys-slack-signing-secret \\\n  --data-file=-\n"}),
+		"`gcloud secrets create updraftsys-slack-signing-secret`, but Terraform creates it")
 	expect(t, checkDocSecrets(mustParseTF(t, secret), map[string]string{"a.md": strings.Replace(good, "signing-secret", "signing", 1)}),
-		"`gcloud secrets versions add updraft-slack-signing`, a secret Terraform does not create")
+		"`gcloud secrets versions add updraftsys-slack-signing`, a secret Terraform does not create")
 	expect(t, checkDocSecrets(mustParseTF(t, secret), map[string]string{"a.md": strings.Replace(good, "signing-secret", "signing", 1)}),
-		"no doc says `gcloud secrets versions add updraft-slack-signing-secret`")
+		"no doc says `gcloud secrets versions add updraftsys-slack-signing-secret`")
 	expect(t, checkDocSecrets(mustParseTF(t, secret), map[string]string{"a.md": good + "  gcloud secrets add-iam-policy-binding \"$s\" --project x\n"}), "Terraform grants the secrets' access")
 }

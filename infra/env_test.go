@@ -93,7 +93,8 @@ var envExempt = map[string]string{
 	"UPDRAFT_RETENTION":               "optional: the engine's default, 90d (how long finished runs are kept; the TTL policies act on expire_at)",
 	"UPDRAFT_ALERT_DIGEST_EVERY":      "optional: default 10m",
 	"UPDRAFT_ALERT_DIGEST_CONNECTION": "optional: default connection slack",
-	"UPDRAFT_CSRF_SECRET":             "optional: unset, the UI reads the secret updraft-csrf-secret (secrets.tf)",
+	"UPDRAFT_CSRF_SECRET":             "optional: unset, the UI reads the secret updraftsys-csrf-secret (secrets.tf)",
+	"UPDRAFT_HTTP_ALLOW":              "optional: unset, http tasks reach public addresses only (the egress policy, docs/security.md)",
 }
 
 // envReader finds the environment variables a component's code can read: it follows the

@@ -19,7 +19,7 @@ resource "google_firestore_database" "updraft" {
 # with expire_at has its policy here. Runs, task instances and attempts get theirs ahead of
 # the code that sets it: a TTL on a field no document has costs nothing.
 resource "google_firestore_field" "ttl" {
-  for_each   = toset(["runs", "task_instances", "attempts", "alert_sent", "alert_threads", "dispatches"])
+  for_each   = toset(["runs", "task_instances", "attempts", "alert_sent", "alert_threads", "dispatches", "slack_requests"])
   database   = google_firestore_database.updraft.name
   collection = each.value
   field      = "expire_at"

@@ -103,8 +103,10 @@ resource "google_project_iam_custom_role" "worker_watcher" {
 }
 
 locals {
-  # Secrets Updraft reads are named updraft-* (connections updraft-connections-*, variables
-  # updraft-variables-*, the Slack app's); IAM conditions keep the components to those.
+  # Secrets tasks may read are named updraft-* (connections updraft-connections-*, variables
+  # updraft-variables-*); IAM conditions keep the components to those. Updraft's own secrets
+  # (the Slack signing secret, the CSRF key) are named updraftsys-*, outside that prefix, and
+  # granted one by one to the service that needs each (secretscope_test.go checks it).
   secrets_prefix     = "projects/${local.project_number}/secrets/updraft-"
   connections_prefix = "projects/${local.project_number}/secrets/updraft-connections-"
 }

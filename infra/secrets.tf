@@ -1,9 +1,12 @@
 # The Slack app's credentials, and the key of the UI's CSRF tokens. Terraform creates the secrets, never their values: add them
 # with `gcloud secrets versions add` (docs/slack-app.md). The names are the code's
-# (slackactions.SigningSecretName; the bot token is the connection "slack").
+# (slackactions.SigningSecretName; the bot token is the connection "slack"). Updraft's own
+# secrets are named updraftsys-*, outside the updraft-* prefix the task accounts may read
+# (docs/security.md); a deployment made before the rename adds their values again under the
+# new names.
 
 resource "google_secret_manager_secret" "slack_signing_secret" {
-  secret_id = "updraft-slack-signing-secret"
+  secret_id = "updraftsys-slack-signing-secret"
   replication {
     auto {}
   }
@@ -19,10 +22,10 @@ resource "google_secret_manager_secret" "slack_bot_token" {
 }
 
 # The UI's CSRF key, shared by all its instances (cmd/updraft-ui reads the secret
-# updraft-csrf-secret when UPDRAFT_CSRF_SECRET is unset): add a random value once, e.g.
-# `openssl rand -base64 32 | gcloud secrets versions add updraft-csrf-secret --data-file=-`.
+# updraftsys-csrf-secret when UPDRAFT_CSRF_SECRET is unset): add a random value once, e.g.
+# `openssl rand -base64 32 | gcloud secrets versions add updraftsys-csrf-secret --data-file=-`.
 resource "google_secret_manager_secret" "csrf_secret" {
-  secret_id = "updraft-csrf-secret"
+  secret_id = "updraftsys-csrf-secret"
   replication {
     auto {}
   }

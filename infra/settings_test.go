@@ -138,7 +138,7 @@ func checkDocSecrets(cfg *tfConfig, docs map[string]string) []string {
 				problems = append(problems, fmt.Sprintf("%s: `gcloud secrets create %s`, but Terraform creates it (secrets.tf): add a version instead", doc, id))
 			case verb == "add-iam-policy-binding":
 				problems = append(problems, fmt.Sprintf("%s: `gcloud secrets add-iam-policy-binding %s`: Terraform grants the secrets' access (iam.tf, docs/deploy-iam.md)", doc, id))
-			case verb == "versions add" && strings.HasPrefix(id, "updraft-") && !ids[id]:
+			case verb == "versions add" && strings.HasPrefix(id, "updraft") && !ids[id]:
 				problems = append(problems, fmt.Sprintf("%s: `gcloud secrets versions add %s`, a secret Terraform does not create (secrets.tf has %v)", doc, id, sortedKeys(ids)))
 			case verb == "versions add":
 				added[id] = true

@@ -430,7 +430,8 @@ tasks:
     type: shell
     needs: [extract]
     with:
-      command: 'echo "{{ (xcom "extract").rows }} rows for {{ .ds }} in {{ .params.region }} to {{ var "report-channel" "#test" }}"'
+      env: {ROWS: '{{ (xcom "extract").rows }}', REGION: '{{ .params.region }}', CHANNEL: '{{ var "report-channel" "#test" }}'}
+      command: 'echo "$ROWS rows for {{ .ds }} in $REGION to $CHANNEL"'
   - id: broken
     type: shell
     retries: 3
@@ -463,7 +464,7 @@ tasks:
 		t.Fatalf("broken: try %d, error %q; want one try failing with the template error and its line", ti.Rec.TryNumber, ti.Rec.Error)
 	}
 	a, _ := s.stack.Store.GetAttempt(s.ctx, mustTI(t, s, r, "report").AttemptID)
-	if !strings.Contains(a.Rec.Rendered, "3 rows for 2025-01-02 in jp") {
+	if !strings.Contains(a.Rec.Rendered, `"REGION":"jp"`) || !strings.Contains(a.Rec.Rendered, `"ROWS":"3"`) {
 		t.Fatalf("report's stored arguments: %q", a.Rec.Rendered)
 	}
 }

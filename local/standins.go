@@ -59,9 +59,11 @@ func StartStandIns(ctx context.Context, cfg StandInConfig) (*StandIns, error) {
 	return s, nil
 }
 
-// Env is what clients and workers need to find the stand-ins.
+// Env is what clients and workers need to find the stand-ins. It also allow-lists loopback
+// for the http types' egress policy: the stand-ins and the sample API listen on 127.0.0.1.
 func (s *StandIns) Env() []string {
 	return []string{
+		tasks.EnvHTTPAllow + "=loopback",
 		smemu.EnvVar + "=" + s.Secrets.Addr,
 		tasks.EnvSlackAPIURL + "=" + s.Slack.URL,
 		runemu.EnvVar + "=" + s.CloudRun.Addr,

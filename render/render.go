@@ -119,11 +119,16 @@ func Funcs(l Lookups, loc *time.Location) template.FuncMap {
 			return "", fmt.Errorf("variable %q is not set: set it with `updraft vars set %s VALUE`, or give a default: {{ var %q \"default\" }}", name, name, name)
 		},
 		"secret": func(name string) (string, error) {
+			if dag.ReservedSecret(name) {
+				return "", dag.ReservedSecretError(name)
+			}
 			if l.Secret == nil {
 				return "", errors.New("secrets are not available here")
 			}
 			return l.Secret(name)
 		},
+		"shq":     Shq,
+		"bqIdent": BqIdent,
 		"conn": func(id string) (map[string]any, error) {
 			if l.Conn == nil {
 				return nil, errors.New("connections are not available here")
@@ -337,23 +342,6 @@ func render(v any, path string, data map[string]any, funcs template.FuncMap) (an
 		return out, nil
 	}
 	return v, nil
-}
-
-// Mask replaces every secret value in s with ***, longest first (so a value containing
-// another is masked whole). Values shorter than 4 characters are not masked: they would
-// blank out ordinary text.
-func Mask(s string, secrets []string) string {
-	vals := make([]string, 0, len(secrets))
-	for _, v := range secrets {
-		if len(v) >= 4 {
-			vals = append(vals, v)
-		}
-	}
-	sort.Slice(vals, func(i, j int) bool { return len(vals[i]) > len(vals[j]) })
-	for _, v := range vals {
-		s = strings.ReplaceAll(s, v, "***")
-	}
-	return s
 }
 
 // Number is a JSON number in a template. It prints as written (174096000, 1.5), not in Go's

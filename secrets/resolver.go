@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -62,7 +63,11 @@ func (r *Resolver) record(values ...string) {
 }
 
 // Secret returns the latest value of a secret (see Client.Access for the errors).
+// Updraft's own secrets (dag.ReservedSecret) are refused: no task may read them.
 func (r *Resolver) Secret(ctx context.Context, name string) (string, error) {
+	if dag.ReservedSecret(name) {
+		return "", dag.ReservedSecretError(name)
+	}
 	r.mu.Lock()
 	v, ok := r.secrets[name]
 	r.mu.Unlock()

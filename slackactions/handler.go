@@ -79,9 +79,6 @@ type Handler struct {
 	slack  *slack.Client
 	log    *slog.Logger
 	wg     sync.WaitGroup
-
-	mu   sync.Mutex
-	seen map[string]time.Time // signatures accepted within the last MaxAge → when
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -107,7 +104,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	return &Handler{
 		cfg: cfg, secret: []byte(cfg.SigningSecret), slack: slackapi.New(cfg.BotToken, cfg.APIURL, &http.Client{Timeout: slackCallTimeout}),
-		log: cfg.Log, seen: map[string]time.Time{},
+		log: cfg.Log,
 	}, nil
 }
 
@@ -153,7 +150,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "updraft: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !h.firstSight(sig, now) {
+	first, err := h.firstSight(r.Context(), sig, now)
+	if err != nil {
+		h.log.Error("could not record a Slack request; nothing was changed", "error", err.Error(),
+			"remote_addr", r.RemoteAddr, "slack_user", p.User.ID)
+		http.Error(w, "updraft: could not record the request; try again", http.StatusServiceUnavailable)
+		return
+	}
+	if !first {
 		h.log.Warn("refused a replayed Slack request; nothing was changed", "reason", ErrSeen.Error(),
 			"remote_addr", r.RemoteAddr, "slack_user", p.User.ID, "dag_id", v.DagID, "run_id", v.RunID, "task_id", v.TaskID)
 		http.Error(w, "updraft: "+ErrSeen.Error(), http.StatusUnauthorized)
@@ -174,22 +178,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// firstSight records a verified request's signature and reports whether it is new: the
-// same signed request sent again within MaxAge is a replay. Older ones are forgotten, as
-// Verify refuses them anyway.
-func (h *Handler) firstSight(sig string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s, at := range h.seen {
-		if now.Sub(at) > 2*MaxAge {
-			delete(h.seen, s)
-		}
+// firstSight claims a verified request's signature in Firestore and reports whether it is
+// new: the same signed request sent again, to this instance or another, or after a restart,
+// finds the claim and is a replay. The claim outlives the 5 minutes in which Verify accepts
+// the request, and Firestore's TTL deletes it after that.
+func (h *Handler) firstSight(ctx context.Context, sig string, now time.Time) (bool, error) {
+	err := h.cfg.Engine.Store().ClaimSlackRequest(ctx, sig, now, now.Add(2*MaxAge))
+	if errors.Is(err, fsstore.ErrExists) {
+		return false, nil
 	}
-	if _, dup := h.seen[sig]; dup {
-		return false
-	}
-	h.seen[sig] = now
-	return true
+	return err == nil, err
 }
 
 // retry does a verified click's work: who it is, whether they may, the clear, the

@@ -412,6 +412,28 @@ func TestRetryClickByTheOwnerReRunsTheTaskEndToEnd(t *testing.T) {
 	if !strings.Contains(b.logs.String(), "refused a replayed Slack request") {
 		t.Fatalf("the replay was not logged:\n%s", b.logs.String())
 	}
+
+	// Another instance of the endpoint (Cloud Run runs up to two; a restart forgets memory):
+	// the claim is in Firestore, so it refuses the resend too.
+	second, err := slackactions.New(slackactions.Config{
+		SigningSecret: signingSecret, BotToken: botToken, APIURL: b.slack.URL, Engine: b.eng, Access: b.access,
+		Now: b.now, Log: slog.New(slog.NewTextHandler(b.logs, nil)), OnDone: func(o slackactions.Outcome) { b.outcomes <- o },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/slack/actions", bytes.NewReader(body))
+	req.Header.Set(slackactions.HeaderTimestamp, ts)
+	req.Header.Set(slackactions.HeaderSignature, sig)
+	rec = httptest.NewRecorder()
+	second.ServeHTTP(rec, req)
+	second.Wait()
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "already received") || len(b.outcomes) != 0 {
+		t.Fatalf("replay to a second instance answered %d %q (%d outcomes); want 401 already received", rec.Code, rec.Body.String(), len(b.outcomes))
+	}
+	if again := b.instances(t, r); !again["load"].UpdateTime.Equal(after["load"].UpdateTime) {
+		t.Fatalf("the replay to a second instance changed the task: %+v", again["load"].Rec)
+	}
 }
 
 func TestRefusedClicksChangeNothingAndSayWhy(t *testing.T) {

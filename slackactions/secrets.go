@@ -11,7 +11,7 @@ import (
 // Where the Slack app's credentials live in Secret Manager.
 const (
 	// SigningSecretName holds the app's signing secret, as it is.
-	SigningSecretName = "updraft-slack-signing-secret"
+	SigningSecretName = "updraftsys-slack-signing-secret"
 	// BotConnection is the connection whose password is the bot token: secret
 	// updraft-connections-slack, {"conn_type": "slack", "password": "xoxb-…"}.
 	BotConnection = "slack"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -134,7 +135,10 @@ func runHTTP(ctx context.Context, tc *Context) engine.Result {
 	}
 	method, u := req.Method, req.URL
 	tc.Log.Info(fmt.Sprintf("%s %s", method, redactURL(u)))
-	resp, data, err := sendHTTP(req)
+	resp, data, err := sendHTTP(tc, req)
+	if ee := (*EgressError)(nil); errors.As(err, &ee) {
+		return final("http: " + ee.Error()) // no other try can pass the policy
+	}
 	if err != nil {
 		return failed(nil, "http: "+err.Error())
 	}
@@ -222,8 +226,17 @@ func newHTTPRequest(ctx context.Context, tc *Context, typ string) (*http.Request
 // sendHTTP sends a request and reads its response body, at most maxHTTPBody bytes. Its
 // errors (the request failed, the body could not be read or is too large) say what happened
 // without a prefix.
-func sendHTTP(req *http.Request) (*http.Response, []byte, error) {
-	resp, err := http.DefaultClient.Do(req)
+//
+// Every connection, the first and each redirect's, goes through the egress policy
+// (egress.go): metadata, loopback, link-local and private addresses are refused unless
+// allow-listed in EnvHTTPAllow.
+func sendHTTP(tc *Context, req *http.Request) (*http.Response, []byte, error) {
+	client, err := httpClient(tc.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,7 +29,7 @@ func httpContext(t *testing.T, args map[string]any) *Context {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Context{Ref: ref, Args: args, Log: log,
+	return &Context{Ref: ref, Args: args, Log: log, Getenv: allowLoopback,
 		Secrets: fakeConns{"partner": {Host: "", Password: "tok-123456", Extra: map[string]any{"auth": "bearer"}}}}
 }
 
@@ -111,4 +111,13 @@ func TestHTTPCheck(t *testing.T) {
 	if ps := checkHTTP(map[string]any{"url": "{{ var \"api\" }}/x", "method": "POST", "json": map[string]any{"a": "{{ .ds }}"}}); len(ps) != 0 {
 		t.Errorf("templated args flagged: %+v", ps)
 	}
+}
+
+// allowLoopback is the environment of tests whose servers listen on 127.0.0.1: the egress
+// policy lets loopback through only when allow-listed, as the local stack does.
+func allowLoopback(k string) string {
+	if k == EnvHTTPAllow {
+		return "loopback"
+	}
+	return ""
 }

@@ -283,7 +283,10 @@ func runSensorHTTP(ctx context.Context, tc *Context) engine.Result {
 		return final(err.Error())
 	}
 	target := req.Method + " " + redactURL(req.URL)
-	resp, data, err := sendHTTP(req)
+	resp, data, err := sendHTTP(tc, req)
+	if ee := (*EgressError)(nil); errors.As(err, &ee) {
+		return final("sensor.http: " + ee.Error()) // no other poke can pass the policy
+	}
 	if err != nil {
 		return failed(nil, fmt.Sprintf("sensor.http: %s: %v", target, err))
 	}

@@ -111,6 +111,9 @@ func slackBlocks(v any, checking bool) ([]slack.Block, error) {
 	if err != nil || items == nil {
 		return nil, err
 	}
+	if err := reservedSlackIDs(items, "blocks"); err != nil {
+		return nil, err
+	}
 	out := make([]slack.Block, 0, len(items))
 	for i, it := range items {
 		if checking && slackTemplate(it) {
@@ -147,6 +150,9 @@ func slackBlocks(v any, checking bool) ([]slack.Block, error) {
 func slackAttachments(v any, checking bool) ([]slack.Attachment, error) {
 	items, err := slackList(v, "attachments", checking)
 	if err != nil || items == nil {
+		return nil, err
+	}
+	if err := reservedSlackIDs(items, "attachments"); err != nil {
 		return nil, err
 	}
 	out := make([]slack.Attachment, 0, len(items))

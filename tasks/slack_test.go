@@ -193,3 +193,37 @@ func TestSlackPostCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestSlackPostRefusesUpdraftsActionIDs: a DAG's message may not carry a Retry button (or any
+// id) of Updraft's own alerts, as blocks or inside attachments, as YAML or as rendered JSON.
+// Nothing reaches Slack; the check at validate time says the same.
+func TestSlackPostRefusesUpdraftsActionIDs(t *testing.T) {
+	b := slackSetup(t)
+	retry := map[string]any{"type": "actions", "elements": []any{map[string]any{
+		"type": "button", "action_id": "updraft_retry", "text": map[string]any{"type": "plain_text", "text": "Retry"},
+		"value": `{"dag_id":"payroll","run_id":"scheduled__2025-01-01T00:00:00Z","task_id":"pay"}`}}}
+	for name, args := range map[string]map[string]any{
+		"blocks":             {"channel": "#ops", "blocks": []any{retry}},
+		"blocks as JSON":     {"channel": "#ops", "blocks": `[{"type":"actions","elements":[{"type":"button","action_id":"updraft_retry","text":{"type":"plain_text","text":"Retry"},"value":"{}"}]}]`},
+		"block_id":           {"channel": "#ops", "blocks": []any{map[string]any{"type": "section", "block_id": "updraft_actions", "text": map[string]any{"type": "mrkdwn", "text": "x"}}}},
+		"inside attachments": {"channel": "#ops", "attachments": []any{map[string]any{"color": "danger", "blocks": []any{retry}}}},
+	} {
+		before := len(b.fake.Messages())
+		res := b.run(t, args)
+		if res.State != scheduler.AttemptFailed || !res.Final || !strings.Contains(res.Error, "Updraft's own") {
+			t.Errorf("%s: %s final=%v %q; want a final refusal naming Updraft's ids", name, res.State, res.Final, res.Error)
+		}
+		if n := len(b.fake.Messages()) - before; n != 0 {
+			t.Errorf("%s: %d messages reached Slack", name, n)
+		}
+		if ps := checkSlackPost(args); len(ps) == 0 {
+			t.Errorf("%s: validation accepts it", name)
+		}
+	}
+	// Ids of the DAG's own are fine.
+	own := map[string]any{"type": "actions", "elements": []any{map[string]any{
+		"type": "button", "action_id": "approve_payroll", "text": map[string]any{"type": "plain_text", "text": "Approve"}}}}
+	if res := b.run(t, map[string]any{"channel": "#ops", "blocks": []any{own}}); res.State != scheduler.AttemptSuccess {
+		t.Fatalf("a button of the DAG's own: %s %q", res.State, res.Error)
+	}
+}

@@ -206,7 +206,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	defer func() { // whatever happened, no secret leaves in the result
 		res.Error = render.Mask(res.Error, resolver.Values())
 		if len(res.XCom) > 0 {
-			res.XCom = json.RawMessage(render.Mask(string(res.XCom), resolver.Values()))
+			res.XCom = json.RawMessage(render.MaskJSON(res.XCom, resolver.Values()))
 			if len(res.XCom) > engine.MaxXComBytes {
 				res = xcomTooLarge(len(res.XCom))
 			}
@@ -219,7 +219,8 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *Logger) (
 	if err != nil {
 		return final(err.Error())
 	}
-	if b, err := json.Marshal(args); err == nil {
+	// Masked before it is encoded: JSON would escape a secret holding & < > " \ otherwise.
+	if b, err := json.Marshal(render.MaskValue(args, resolver.Values())); err == nil {
 		res.Rendered = render.Mask(string(b), resolver.Values())
 	}
 	runCtx := ctx

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/access"
 	"github.com/updraft-dev/updraft/console"
 )
 
@@ -169,14 +170,10 @@ func (ui *UI) caller(r *http.Request) console.Caller {
 	return console.Caller{Email: identityEmail(r.Context()), From: "ui", Addr: clientAddr(r)}
 }
 
-// clientAddr is the client's address: the first X-Forwarded-For hop behind Cloud Run's
-// front end, else the connection's peer.
+// clientAddr is the client's address for the audit log: the rightmost X-Forwarded-For entry,
+// the one Cloud Run's front end added (access.ClientAddr), else the connection's peer.
 func clientAddr(r *http.Request) string {
-	if f := r.Header.Get("X-Forwarded-For"); f != "" {
-		first, _, _ := strings.Cut(f, ",")
-		return strings.TrimSpace(first)
-	}
-	return r.RemoteAddr
+	return access.ClientAddr(r.Header.Values("X-Forwarded-For"), r.RemoteAddr)
 }
 
 // base returns the layout's data for the caller.

@@ -11,7 +11,7 @@
 //	UPDRAFT_ID_TOKEN_AUDIENCE   audiences a bearer Google ID token may carry (the CLI), comma-separated
 //	UPDRAFT_DEV_USER            with UPDRAFT_AUTH=off: the dev identity (default dev@localhost)
 //	UPDRAFT_CSRF_SECRET         the key of the CSRF tokens; when unset, the Secret Manager secret
-//	                            updraft-csrf-secret; when neither exists, a random key (a WARN says
+//	                            updraftsys-csrf-secret; when neither exists, a random key (a WARN says
 //	                            so: instances then refuse each other's tokens, so set one when
 //	                            Cloud Run may run more than one instance)
 //	UPDRAFT_LOG_DIR             read attempts' logs from files (local); unset: from Cloud Logging
@@ -52,7 +52,7 @@ import (
 )
 
 // csrfSecretName is the Secret Manager secret holding the CSRF key Terraform creates.
-const csrfSecretName = "updraft-csrf-secret"
+const csrfSecretName = "updraftsys-csrf-secret"
 
 func main() {
 	log := cloudlog.New(os.Stderr)
@@ -143,7 +143,7 @@ func logReader(ctx context.Context, project string) (console.LogReader, func(), 
 	return &console.CloudLogs{Client: client, Retention: ret}, func() { client.Close() }, nil
 }
 
-// csrfSecret is UPDRAFT_CSRF_SECRET, else the Secret Manager secret updraft-csrf-secret,
+// csrfSecret is UPDRAFT_CSRF_SECRET, else the Secret Manager secret updraftsys-csrf-secret,
 // else random (with a warning: instances would not accept each other's tokens).
 func csrfSecret(ctx context.Context, project string, log *slog.Logger) ([]byte, error) {
 	if v := strings.TrimSpace(os.Getenv("UPDRAFT_CSRF_SECRET")); v != "" {
