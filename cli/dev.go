@@ -277,6 +277,7 @@ func counters(s *local.Stack) map[string]float64 {
 		"updraft_attempts_republished_total": float64(st.Republished),
 		"updraft_workers_started_total":      float64(st.WorkersStarted),
 		"updraft_workers_running":            float64(st.WorkersRunning),
+		"updraft_attempts_pooled_total":      float64(st.AttemptsPooled),
 		"updraft_bad_messages_total":         float64(st.BadMessages),
 		"updraft_task_events_handled_total":  float64(st.EventsHandled),
 		"updraft_alerts_posted_total":        float64(st.AlertsPosted),

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,7 +49,7 @@ type Pool struct {
 	Log    *slog.Logger
 
 	// Started counts the warm worker processes started.
-	Started int64
+	Started atomic.Int64
 
 	mu      sync.Mutex
 	workers []*warm
@@ -128,7 +129,7 @@ func (p *Pool) start() (*warm, error) {
 		return nil, fmt.Errorf("local: start a warm worker: %w", err)
 	}
 	doneW.Close()
-	p.Started++
+	p.Started.Add(1)
 	w := &warm{cmd: cmd, ref: ProcessRef(cmd.Process.Pid), in: in, inflight: map[string]func(){}}
 	p.wg.Add(1)
 	go func() {

@@ -60,8 +60,8 @@ func TestPoolRunsAChainOnOneWarmWorker(t *testing.T) {
 		}
 		d := s.stack.Dispatcher
 		if warm > 0 {
-			if len(workers) != 1 || d.Pool.Started != 1 || d.Pooled.Load() != n || d.Spawned.Load() != 0 {
-				t.Errorf("warm workers: %d refs, %d started, %d pooled, %d spawned; want 1, 1, %d, 0", len(workers), d.Pool.Started, d.Pooled.Load(), d.Spawned.Load(), n)
+			if len(workers) != 1 || d.Pool.Started.Load() != 1 || d.Pooled.Load() != n || d.Spawned.Load() != 0 {
+				t.Errorf("warm workers: %d refs, %d started, %d pooled, %d spawned; want 1, 1, %d, 0", len(workers), d.Pool.Started.Load(), d.Pooled.Load(), d.Spawned.Load(), n)
 			}
 		} else if len(workers) != n || d.Spawned.Load() != n {
 			t.Errorf("process per attempt: %d workers, %d spawned; want %d", len(workers), d.Spawned.Load(), n)

@@ -300,23 +300,30 @@ type Status struct {
 	EventsHandled  int64             `json:"events_handled"`
 	WorkersStarted int64             `json:"workers_started"`
 	WorkersRunning int               `json:"workers_running"`
-	BadMessages    int64             `json:"bad_messages"`
-	RunsCreated    int64             `json:"runs_created"`
-	TasksQueued    int64             `json:"tasks_queued"`
-	Republished    int64             `json:"republished"`
-	LostWorkers    int64             `json:"lost_workers"`
-	DeadLettered   int64             `json:"dead_lettered"`
-	AlertsPosted   int64             `json:"alerts_posted"`
-	AlertsFailed   int64             `json:"alerts_failed"`
+	// AttemptsPooled counts the container attempts handed to warm workers.
+	AttemptsPooled int64 `json:"attempts_pooled"`
+	BadMessages    int64 `json:"bad_messages"`
+	RunsCreated    int64 `json:"runs_created"`
+	TasksQueued    int64 `json:"tasks_queued"`
+	Republished    int64 `json:"republished"`
+	LostWorkers    int64 `json:"lost_workers"`
+	DeadLettered   int64 `json:"dead_lettered"`
+	AlertsPosted   int64 `json:"alerts_posted"`
+	AlertsFailed   int64 `json:"alerts_failed"`
 }
 
 // Status reports what the stack has done.
 func (s *Stack) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	started, running := s.Dispatcher.Spawned.Load(), len(s.Dispatcher.Running())
+	if p := s.Dispatcher.Pool; p != nil {
+		started += p.Started.Load()
+		running += len(p.Busy())
+	}
 	return Status{
 		Project: s.Project, Ticks: s.ticks, LastTick: s.lastTick, EventsHandled: s.advanced,
-		WorkersStarted: s.Dispatcher.Spawned.Load(), WorkersRunning: len(s.Dispatcher.Running()),
+		WorkersStarted: started, WorkersRunning: running, AttemptsPooled: s.Dispatcher.Pooled.Load(),
 		BadMessages: s.Dispatcher.BadMessages.Load() + s.Engine.Stats.BadMessages.Load(),
 		RunsCreated: s.Engine.Stats.RunsCreated.Load(), TasksQueued: s.Engine.Stats.TasksQueued.Load(),
 		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),
