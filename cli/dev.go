@@ -70,6 +70,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	tick := fs.Float64("tick", 5, "local ticker interval, seconds")
 	project := fs.String("project", "updraft-dev", "project id on the emulators")
 	reset := fs.Bool("reset", false, "start with empty emulators: forget the runs and history kept from earlier runs")
+	warmWorkers := fs.Int("warm-workers", 4, "warm worker processes that run shell and go attempts, many each (0: a worker process per attempt)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -154,7 +155,7 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	stack, err := local.Open(ctx, local.Config{
-		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd, Engine: engCfg,
+		Project: *project, Env: env, LogDir: logDir, WorkerCmd: workerCmd, Engine: engCfg, WarmWorkers: *warmWorkers,
 		TickEvery: time.Duration(*tick * float64(time.Second)), Log: log, WorkerStderr: newConsoleLines(a.Stderr), Alerts: alertCfg,
 	})
 	if err != nil {
@@ -300,6 +301,7 @@ func counters(s *local.Stack) map[string]float64 {
 		"updraft_attempts_republished_total": float64(st.Republished),
 		"updraft_workers_started_total":      float64(st.WorkersStarted),
 		"updraft_workers_running":            float64(st.WorkersRunning),
+		"updraft_attempts_pooled_total":      float64(st.AttemptsPooled),
 		"updraft_bad_messages_total":         float64(st.BadMessages),
 		"updraft_task_events_handled_total":  float64(st.EventsHandled),
 		"updraft_alerts_posted_total":        float64(st.AlertsPosted),

@@ -11,6 +11,7 @@ import (
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -19,9 +20,13 @@ import (
 // job execution and a local subprocess. It exits 0 once the attempt's outcome is recorded,
 // whatever it was.
 func cmdWorker(ctx context.Context, a *App, args []string) error {
-	ref, err := tasks.DecodeAttempt(a.Getenv(tasks.EnvAttempt))
-	if err != nil {
-		return err
+	serve := a.Getenv(EnvWorkerServe) != ""
+	var ref scheduler.AttemptRef
+	if !serve {
+		var err error
+		if ref, err = tasks.DecodeAttempt(a.Getenv(tasks.EnvAttempt)); err != nil {
+			return err
+		}
 	}
 	project := a.Getenv("GOOGLE_CLOUD_PROJECT")
 	if project == "" {
@@ -58,11 +63,23 @@ func cmdWorker(ctx context.Context, a *App, args []string) error {
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}
-	err = w.Execute(ctx, ref)
-	if a.Getenv("UPDRAFT_WORKER_STATS") != "" {
+	// UPDRAFT_WORKER_STATS: the store operations of each attempt (a warm worker's since its
+	// previous report), for updraft-bench.
+	var last [4]int64
+	stats := func() {
+		if a.Getenv("UPDRAFT_WORKER_STATS") == "" {
+			return
+		}
 		r, wr := st.Counts()
 		c, ab := st.Contention()
-		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d\n", r, wr, c, ab)
+		now := [4]int64{int64(r), int64(wr), int64(c), int64(ab)}
+		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d\n", now[0]-last[0], now[1]-last[1], now[2]-last[2], now[3]-last[3])
+		last = now
 	}
+	if serve {
+		return serveAttempts(ctx, w, a.Stdin, doneFile(), stats)
+	}
+	err = w.Execute(ctx, ref)
+	stats()
 	return err
 }

@@ -78,7 +78,7 @@ type Task struct {
 	RetryExponentialBackoff bool           `json:"retry_exponential_backoff"`
 	MaxRetryDelay           time.Duration  `json:"max_retry_delay,omitempty"`
 	Timeout                 time.Duration  `json:"timeout,omitempty"`  // 0: none
-	Resources               string         `json:"resources"`          // default "small"
+	Resources               string         `json:"resources"`          // a class (default "small") or a Shape's String
 	Executor                string         `json:"executor,omitempty"` // "" or "job"
 	DependsOnPast           bool           `json:"depends_on_past"`
 	SLA                     time.Duration  `json:"sla,omitempty"`

@@ -644,7 +644,10 @@ func (p *parser) defaults(pr pair) TaskDefaults {
 }
 
 func (p *parser) resources(pr pair, path string) (string, bool) {
-	const hint = "name a worker class such as small, medium or large"
+	const hint = "name a worker class such as small, medium or large, or give a shape: {cpu: 2, memory: 4Gi}"
+	if v := resolve(pr.val); v != nil && v.Kind == yaml.MappingNode {
+		return p.shape(pr, path)
+	}
 	s, ok := p.str(pr, path, hint)
 	if !ok {
 		return "", false

@@ -323,8 +323,17 @@ resource "google_cloud_run_v2_service_iam_member" "slack_actions_public" {
   role   = "roles/run.invoker"
   member = "allUsers"
 }`
-	expect(t, checkPublic(mustParseTF(t, slack)), "")
+	expect(t, checkPublic(mustParseTF(t, slack)), "google_cloud_run_v2_service_iam_member.slack_actions_public (snippet.tf) mentions allUsers")
 	expect(t, checkPublic(mustParseTF(t, strings.Replace(slack, "slack_actions.name", "ui.name", 1))), "mentions allUsers")
+	// The Slack actions service turns the invoker check off instead: it verifies Slack's
+	// signature. No other service may without OIDC.
+	noIAM := `
+resource "google_cloud_run_v2_service" "slack_actions" {
+  ingress              = "INGRESS_TRAFFIC_ALL"
+  invoker_iam_disabled = true
+}`
+	expect(t, checkPublic(mustParseTF(t, noIAM)), "")
+	expect(t, checkPublic(mustParseTF(t, strings.Replace(noIAM, `"slack_actions"`, `"ui"`, 1))), "google_cloud_run_v2_service.ui: invoker_iam_disabled, but it does not set UPDRAFT_OIDC_AUDIENCE")
 	expect(t, checkPublic(mustParseTF(t, strings.Replace(slack, `"allUsers"`, `"allAuthenticatedUsers"`, 1))), "mentions allAuthenticatedUsers")
 }
 

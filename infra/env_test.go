@@ -80,6 +80,7 @@ var envExempt = map[string]string{
 	"UPDRAFT_BUNDLE_CACHE":       "where bundles unpack: the user cache dir suits Cloud Run's in-memory disk",
 	"UPDRAFT_PYTHON":             "set by the worker image (ENV in deploy/Dockerfile.worker), not Terraform",
 	"UPDRAFT_WORKER_STATS":       "local benchmarks only",
+	"UPDRAFT_WORKER_SERVE":       "local dispatcher only: set on its warm workers (local.Pool)",
 	"UPDRAFT_CACHE":              "local emulators only",
 	"UPDRAFT_GCLOUD_SDK_ROOT":    "local emulators only",
 	"UPDRAFT_EMULATOR_JAVA_OPTS": "local emulators only",

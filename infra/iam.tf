@@ -6,62 +6,88 @@
 resource "google_service_account" "scheduler" {
   account_id   = "${var.name_prefix}-scheduler"
   display_name = "Updraft scheduler (tick)"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "ui" {
   account_id   = "${var.name_prefix}-ui"
   display_name = "Updraft UI and API"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "dispatch" {
   account_id   = "${var.name_prefix}-dispatch"
   display_name = "Updraft Dispatch function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "advance" {
   account_id   = "${var.name_prefix}-advance"
   display_name = "Updraft Advance function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "alerts" {
   account_id   = "${var.name_prefix}-alerts"
   display_name = "Updraft Alerts function"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "slack_actions" {
   account_id   = "${var.name_prefix}-slack-actions"
   display_name = "Updraft Slack actions (the public Retry button endpoint)"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "worker" {
   account_id   = "${var.name_prefix}-worker"
   display_name = "Updraft worker jobs"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "scheduler_invoker" {
   account_id   = "${var.name_prefix}-tick-invoker"
   display_name = "Cloud Scheduler's identity calling the tick"
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "push_invoker" {
   account_id   = "${var.name_prefix}-push-invoker"
   display_name = "Pub/Sub push subscriptions' identity calling the functions"
+
+  depends_on = [google_project_service.apis]
 }
 
 # ---- Custom roles: running and watching the worker jobs without roles/run.developer's
-# power to change or delete them.
+# power to change or delete them. Both are granted on the project: besides the class jobs
+# Terraform makes, Dispatch makes a job per resource shape a task asks for
+# (resources: {cpu, memory}; runjobs/shape.go) at run time, whose names no job-level grant
+# can know; and operations are location-level resources, so run.operations.get applies only
+# there. Use a project of Updraft's own (docs/deploy-iam.md).
 
 resource "google_project_iam_custom_role" "worker_launcher" {
   role_id     = "${replace(var.name_prefix, "-", "_")}_worker_launcher"
   title       = "Updraft worker launcher"
-  description = "Start a worker job execution with overrides (UPDRAFT_ATTEMPT, timeout) and follow or cancel it."
+  description = "Make a worker job of a task's shape from the small job, start executions with overrides (UPDRAFT_ATTEMPT, timeout) and follow or cancel them."
   permissions = [
     "run.executions.cancel",
     "run.executions.get",
+    "run.jobs.create",
+    "run.jobs.get",
     "run.jobs.run",
     "run.jobs.runWithOverrides",
     "run.operations.get",
   ]
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_project_iam_custom_role" "worker_watcher" {
@@ -71,8 +97,9 @@ resource "google_project_iam_custom_role" "worker_watcher" {
   permissions = [
     "run.executions.cancel",
     "run.executions.get",
-    "run.operations.get",
   ]
+
+  depends_on = [google_project_service.apis]
 }
 
 locals {
@@ -130,12 +157,10 @@ resource "google_pubsub_subscription_iam_member" "scheduler_pull_events_dead" {
   member       = google_service_account.scheduler.member
 }
 
-resource "google_cloud_run_v2_job_iam_member" "scheduler_watch_workers" {
-  for_each = google_cloud_run_v2_job.worker
-  name     = each.value.name
-  location = each.value.location
-  role     = google_project_iam_custom_role.worker_watcher.id
-  member   = google_service_account.scheduler.member
+resource "google_project_iam_member" "scheduler_watch_workers" {
+  project = var.project
+  role    = google_project_iam_custom_role.worker_watcher.id
+  member  = google_service_account.scheduler.member
 }
 
 # ---- ui
@@ -200,12 +225,10 @@ resource "google_project_iam_member" "dispatch_secrets" {
   }
 }
 
-resource "google_cloud_run_v2_job_iam_member" "dispatch_launch_workers" {
-  for_each = google_cloud_run_v2_job.worker
-  name     = each.value.name
-  location = each.value.location
-  role     = google_project_iam_custom_role.worker_launcher.id
-  member   = google_service_account.dispatch.member
+resource "google_project_iam_member" "dispatch_launch_workers" {
+  project = var.project
+  role    = google_project_iam_custom_role.worker_launcher.id
+  member  = google_service_account.dispatch.member
 }
 
 resource "google_service_account_iam_member" "dispatch_act_as_worker" {
@@ -319,15 +342,11 @@ resource "google_project_iam_member" "worker_secrets" {
 # (https://cloud.google.com/scheduler/docs/http-target-auth), and whoever applies this
 # needs iam.serviceAccounts.actAs on it to create the job.
 
-# Slack can't send a Google OIDC token: the Retry button's endpoint is public, and the
+# Slack can't send a Google OIDC token, and Updraft grants nothing to allUsers (organisations
+# with domain-restricted sharing, the default since May 2024, refuse it anyway): the Slack
+# actions service has Cloud Run's invoker check off (invoker_iam_disabled, run.tf) and its
 # handler refuses any request whose Slack signature (signing secret, timestamp) does not
-# verify. The one allUsers grant in Updraft (iam_test.go allows only this one).
-resource "google_cloud_run_v2_service_iam_member" "slack_actions_public" {
-  name     = google_cloud_run_v2_service.slack_actions.name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
+# verify.
 
 # ---- Google's service agents
 
@@ -337,6 +356,8 @@ resource "google_service_account_iam_member" "pubsub_agent_push_tokens" {
   service_account_id = google_service_account.push_invoker.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # Dead-lettering: Pub/Sub forwards from the source subscription to the dead-letter topic.
@@ -344,30 +365,40 @@ resource "google_pubsub_topic_iam_member" "pubsub_agent_tasks_dead" {
   topic  = google_pubsub_topic.tasks_dead.name
   role   = "roles/pubsub.publisher"
   member = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_topic_iam_member" "pubsub_agent_events_dead" {
   topic  = google_pubsub_topic.events_dead.name
   role   = "roles/pubsub.publisher"
   member = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_dispatch" {
   subscription = google_pubsub_subscription.dispatch.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_advance" {
   subscription = google_pubsub_subscription.advance.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_alerts" {
   subscription = google_pubsub_subscription.alerts.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # IAP, once a user passes it, calls the UI with its own identity.
@@ -376,6 +407,8 @@ resource "google_cloud_run_v2_service_iam_member" "iap_agent_ui" {
   location = var.region
   role     = "roles/run.invoker"
   member   = local.iap_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # Who may pass IAP to the UI.

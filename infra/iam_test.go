@@ -201,11 +201,15 @@ func TestRolesMatchMatrix(t *testing.T) {
 	}
 }
 
-// publicExceptions are the grants to allUsers/allAuthenticatedUsers allowed, and why. Slack
-// can't send a Google OIDC token, so the Retry button's endpoint must be public; its handler
-// refuses any request whose Slack signature and timestamp do not verify.
-var publicExceptions = map[grant]string{
-	{Principal: "allUsers", Role: "roles/run.invoker", Scope: "service slack_actions"}: "Slack signs its requests; it can't send OIDC tokens",
+// publicExceptions are the grants to allUsers/allAuthenticatedUsers allowed, and why: none.
+// Organisations with domain-restricted sharing (the default for those created since May
+// 2024) refuse them, and every public endpoint checks its caller itself (signatureServices).
+var publicExceptions = map[grant]string{}
+
+// signatureServices are the services that may turn Cloud Run's invoker check off without
+// OIDC because their handler verifies the caller another way, and how.
+var signatureServices = map[string]string{
+	"slack_actions": "Slack can't send a Google token; functions.SlackActions refuses any request whose Slack signature and timestamp do not verify",
 }
 
 // oidcIngress is the only ingress a service with Cloud Run's invoker check off may have.
@@ -236,7 +240,7 @@ func checkPublic(cfg *tfConfig) []string {
 	for _, b := range cfg.blocks {
 		for _, who := range []string{"allUsers", "allAuthenticatedUsers"} {
 			if bytes.Contains(b.src, []byte(who)) && !allowed[b.addr()] {
-				problems = append(problems, fmt.Sprintf("%s (%s) mentions %s: nothing but the Slack actions invoker may be public", b.addr(), b.file, who))
+				problems = append(problems, fmt.Sprintf("%s (%s) mentions %s: nothing may be public (a caller without a Google token is checked by the handler, signatureServices)", b.addr(), b.file, who))
 			}
 		}
 		if b.Type != "resource" || b.Labels[0] != "google_cloud_run_v2_service" {
@@ -247,6 +251,9 @@ func checkPublic(cfg *tfConfig) []string {
 			continue
 		}
 		if v, ok := cfg.value(e); ok && v.Type() == cty.Bool && v.False() {
+			continue
+		}
+		if _, ok := signatureServices[b.Labels[1]]; ok {
 			continue
 		}
 		// Anything but a literal false counts as disabled.

@@ -5,9 +5,16 @@
 terraform {
   required_version = ">= 1.5"
   required_providers {
+    # 7.21: iap_enabled on google_cloud_run_v2_service is GA from there (Beta before).
+    # deploy_test.go checks this floor against the attributes used.
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.40"
+      version = ">= 7.21"
+    }
+    # time_sleep: the alert policies wait for their new log-based metrics (monitoring.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = ">= 0.9"
     }
   }
 }

@@ -9,6 +9,8 @@ resource "google_logging_project_bucket_config" "default" {
   location       = "global"
   bucket_id      = "_Default"
   retention_days = var.log_retention_days
+
+  depends_on = [google_project_service.apis]
 }
 
 locals {
@@ -35,6 +37,8 @@ resource "google_logging_metric" "task_failures" {
     dag_id  = "EXTRACT(jsonPayload.dag_id)"
     task_id = "EXTRACT(jsonPayload.task_id)"
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_logging_metric" "task_successes" {
@@ -51,6 +55,8 @@ resource "google_logging_metric" "task_successes" {
   label_extractors = {
     dag_id = "EXTRACT(jsonPayload.dag_id)"
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # dag.<dag_id>.<task_id>.duration
@@ -80,6 +86,8 @@ resource "google_logging_metric" "task_duration" {
       scale              = 10
     }
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # dagrun.schedule_delay: a scheduled run's start minus its schedule's due time.
@@ -105,6 +113,8 @@ resource "google_logging_metric" "schedule_delay" {
       scale              = 100
     }
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # Attempts failed as lost workers by the tick (lease expired, execution gone).
@@ -116,6 +126,8 @@ resource "google_logging_metric" "lost_workers" {
     value_type  = "INT64"
     unit        = "1"
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # Messages handled from a dead-letter subscription.
@@ -127,6 +139,8 @@ resource "google_logging_metric" "dead_lettered" {
     value_type  = "INT64"
     unit        = "1"
   }
+
+  depends_on = [google_project_service.apis]
 }
 
 # Ticks Cloud Scheduler could not complete (the scheduler answered an error, or not in time).
@@ -146,6 +160,27 @@ resource "google_monitoring_notification_channel" "email" {
   type         = "email"
   labels = {
     email_address = var.alert_email
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# An alert policy on a log-based metric created in the same apply fails with 404 ("Cannot
+# find metric(s) ... could take up to 10 minutes"): the metric's descriptor appears a while
+# after the metric. The policies wait here; the wait runs again whenever the set of metrics
+# changes (triggers). If a slow project still answers 404, apply again: it is idempotent.
+resource "time_sleep" "log_metrics" {
+  create_duration = "180s"
+  triggers = {
+    metrics = join(",", [
+      google_logging_metric.task_failures.id,
+      google_logging_metric.task_successes.id,
+      google_logging_metric.task_duration.id,
+      google_logging_metric.schedule_delay.id,
+      google_logging_metric.lost_workers.id,
+      google_logging_metric.dead_lettered.id,
+      google_logging_metric.tick_failures.id,
+    ])
   }
 }
 
@@ -177,6 +212,7 @@ resource "google_monitoring_alert_policy" "tick_failing" {
       }
     }
   }
+  depends_on = [time_sleep.log_metrics]
 }
 
 resource "google_monitoring_alert_policy" "dead_letter_backlog" {
@@ -228,4 +264,5 @@ resource "google_monitoring_alert_policy" "schedule_delay" {
       }
     }
   }
+  depends_on = [time_sleep.log_metrics]
 }

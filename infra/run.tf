@@ -21,8 +21,10 @@
 #     checkPublic allows invoker_iam_disabled only on such a service.
 #   - The UI is behind IAP (iap_enabled) and trusts IAP's signed header
 #     (UPDRAFT_IAP_AUDIENCE); Cloud Run's invoker check stays on, with IAP's agent the invoker.
-#   - The Slack actions function is public (an allUsers invoker, iam.tf) and verifies Slack's
-#     signature.
+#   - The Slack actions function can't get a Google token from Slack: Cloud Run's invoker
+#     check is off on it too (no allUsers grant: organisations with domain-restricted sharing
+#     refuse one), and its handler verifies Slack's signature (signing secret, timestamp) on
+#     every request. iam_test.go's checkPublic allows this on that one service.
 #
 # UPDRAFT_AUTH is left unset: auth on.
 
@@ -279,6 +281,9 @@ resource "google_cloud_run_v2_service" "slack_actions" {
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
   deletion_protection = var.deletion_protection
+  # Slack calls it from the internet without a Google token; the handler checks Slack's
+  # signature instead (above).
+  invoker_iam_disabled = true
   template {
     service_account = google_service_account.slack_actions.email
     timeout         = "60s"

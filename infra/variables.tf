@@ -14,8 +14,10 @@ variable "name_prefix" {
   type        = string
   default     = "updraft"
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,14}$", var.name_prefix))
-    error_message = "name_prefix must be lower-case letters, digits and dashes, at most 15 characters (service account ids are at most 30)."
+    # Service account ids are 6-30 characters: the shortest is PREFIX-ui, the longest
+    # PREFIX-slack-actions (deploy_test.go checks these bounds against iam.tf).
+    condition     = can(regex("^[a-z][a-z0-9-]{2,14}$", var.name_prefix))
+    error_message = "name_prefix must be 3 to 15 lower-case letters, digits and dashes, starting with a letter (service account ids are 6-30 characters)."
   }
 }
 

@@ -18,8 +18,9 @@ import (
 	"github.com/updraft-dev/updraft/tasks"
 )
 
-// Dispatcher consumes the tasks topic: inline types run in this process, the others in a
-// worker subprocess per attempt.
+// Dispatcher consumes the tasks topic: inline types run in this process, the others on a
+// warm worker of Pool when there is one (a task with `executor: job` excepted: it keeps a
+// process of its own), else in a worker subprocess per attempt.
 type Dispatcher struct {
 	Queue    *psqueue.Queue
 	Worker   *tasks.Worker // runs inline types
@@ -36,8 +37,10 @@ type Dispatcher struct {
 	// attempt's log file has the same lines.
 	WorkerStderr io.Writer
 	Log          *slog.Logger
+	// Pool runs container attempts on warm workers (nil: a subprocess per attempt).
+	Pool *Pool
 
-	Spawned, Inline, BadMessages atomic.Int64
+	Spawned, Inline, Pooled, BadMessages atomic.Int64
 
 	mu       sync.Mutex
 	children map[int]*exec.Cmd
@@ -92,6 +95,15 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if d.Pool != nil && msg.Executor != "job" {
+		if err := d.Pool.Submit(msg, func() { <-d.slots }); err != nil {
+			<-d.slots
+			d.Log.Error("could not hand the attempt to a warm worker", "attempt_id", msg.AttemptID, "error", err)
+			return err // redelivered
+		}
+		d.Pooled.Add(1)
+		return nil
+	}
 	if err := d.spawn(msg); err != nil {
 		<-d.slots
 		d.Log.Error("could not start worker", "attempt_id", msg.AttemptID, "error", err)
@@ -128,6 +140,9 @@ func (d *Dispatcher) spawn(msg scheduler.TaskMessage) error {
 }
 
 func (d *Dispatcher) stopChildren(grace time.Duration) {
+	if d.Pool != nil {
+		defer d.Pool.Stop(grace)
+	}
 	d.signalChildren(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
@@ -147,7 +162,8 @@ func (d *Dispatcher) signalChildren(sig syscall.Signal) {
 	}
 }
 
-// Running returns the pids of the worker subprocesses alive now.
+// Running returns the pids of the one-attempt worker subprocesses alive now (Pool.Busy has
+// the warm workers running attempts).
 func (d *Dispatcher) Running() []int {
 	d.mu.Lock()
 	defer d.mu.Unlock()

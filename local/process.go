@@ -17,7 +17,15 @@ func ProcessRef(pid int) string { return proctree.Ref(pid) }
 // supervisor of its task's process tree still runs (after the worker died, the supervisor
 // is killing what the task left; see internal/proctree). So once Alive says false, none of
 // the attempt's processes is left, and its retry cannot overlap them.
-type Processes struct{}
+//
+// An attempt of a warm worker (Pool) has a PooledRef: it is alive while its worker is, or
+// while a tree that worker supervised is not gone yet; Cancel stops that attempt alone
+// through Pool when this process runs the pool, and otherwise leaves it to the worker's
+// lease renewal, which finds the attempt no longer its own and stops the task.
+type Processes struct {
+	// Pool is this process's pool of warm workers (nil: none).
+	Pool *Pool
+}
 
 var _ engine.Executor = Processes{}
 
@@ -25,6 +33,7 @@ var _ engine.Executor = Processes{}
 // a task process tree it supervised is not gone yet. A reference of another kind is unknown
 // here, which counts as gone.
 func (Processes) Alive(_ context.Context, ref string) (bool, error) {
+	ref, _ = splitRef(ref)
 	if _, ok := proctree.ParseRef(ref); ok {
 		return true, nil
 	}
@@ -34,8 +43,15 @@ func (Processes) Alive(_ context.Context, ref string) (bool, error) {
 // Cancel sends SIGTERM to the worker process a reference names, if it still runs; the worker
 // then stops its task's process tree and records the outcome. Supervisors left by a worker
 // that died get SIGTERM too: they kill their trees and exit.
-func (Processes) Cancel(_ context.Context, ref string) error {
+func (x Processes) Cancel(_ context.Context, ref string) error {
+	ref, attemptID := splitRef(ref)
 	pid, ok := proctree.ParseRef(ref)
+	if ok && attemptID != "" {
+		if x.Pool != nil {
+			x.Pool.Cancel(ref, attemptID)
+		}
+		return nil
+	}
 	if !ok {
 		for _, s := range proctree.Supervisors(ref) {
 			_ = syscall.Kill(s, syscall.SIGTERM)

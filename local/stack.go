@@ -34,8 +34,12 @@ type Config struct {
 	TickEvery time.Duration
 	// Engine tunes the engine (RepublishAfter defaults to 30 s locally).
 	Engine engine.Config
-	// MaxWorkers bounds concurrent worker subprocesses.
+	// MaxWorkers bounds concurrent container attempts (worker subprocesses, or attempts on
+	// warm workers).
 	MaxWorkers int
+	// WarmWorkers is the number of warm worker processes that run container attempts, many
+	// each (Pool); 0 starts a worker process per attempt.
+	WarmWorkers int
 	// WorkerStderr receives worker subprocesses' own errors (nil: discarded).
 	WorkerStderr io.Writer
 	// Alerts configures the Slack alerts (its SlackAPIURL defaults to the environment's
@@ -103,7 +107,11 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	eng := engine.New(st, q, cfg.Engine, cfg.Now, cfg.Log)
-	eng.SetExecutor(Processes{})
+	var pool *Pool
+	if cfg.WarmWorkers > 0 {
+		pool = &Pool{Cmd: cfg.WorkerCmd, Size: cfg.WarmWorkers, Stderr: cfg.WorkerStderr, Log: cfg.Log}
+	}
+	eng.SetExecutor(Processes{Pool: pool})
 	newResolver, closeSecrets, err := secrets.Factory(ctx, cfg.Project, os.Getenv)
 	if err != nil {
 		st.Close()
@@ -138,9 +146,12 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		acfg.Now = cfg.Now
 	}
 	s.Alerter = NewAlerter(st, eng, newResolver, acfg, cfg.Log)
+	if pool != nil {
+		pool.Env = env
+	}
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
-		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log,
+		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log, Pool: pool,
 		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
 			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver, Getenv: getenv},
 	}
@@ -317,14 +328,16 @@ type Status struct {
 	EventsHandled  int64             `json:"events_handled"`
 	WorkersStarted int64             `json:"workers_started"`
 	WorkersRunning int               `json:"workers_running"`
-	BadMessages    int64             `json:"bad_messages"`
-	RunsCreated    int64             `json:"runs_created"`
-	TasksQueued    int64             `json:"tasks_queued"`
-	Republished    int64             `json:"republished"`
-	LostWorkers    int64             `json:"lost_workers"`
-	DeadLettered   int64             `json:"dead_lettered"`
-	AlertsPosted   int64             `json:"alerts_posted"`
-	AlertsFailed   int64             `json:"alerts_failed"`
+	// AttemptsPooled counts the container attempts handed to warm workers.
+	AttemptsPooled int64 `json:"attempts_pooled"`
+	BadMessages    int64 `json:"bad_messages"`
+	RunsCreated    int64 `json:"runs_created"`
+	TasksQueued    int64 `json:"tasks_queued"`
+	Republished    int64 `json:"republished"`
+	LostWorkers    int64 `json:"lost_workers"`
+	DeadLettered   int64 `json:"dead_lettered"`
+	AlertsPosted   int64 `json:"alerts_posted"`
+	AlertsFailed   int64 `json:"alerts_failed"`
 	// Heals is what the Healer repaired after emulator restarts.
 	Heals HealCounts `json:"heals"`
 	// SkippedIntervals counts schedule intervals passed over (catchup: false, a late tick);
@@ -337,9 +350,14 @@ type Status struct {
 func (s *Stack) Status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	started, running := s.Dispatcher.Spawned.Load(), len(s.Dispatcher.Running())
+	if p := s.Dispatcher.Pool; p != nil {
+		started += p.Started.Load()
+		running += len(p.Busy())
+	}
 	return Status{
 		Project: s.Project, Ticks: s.ticks, LastTick: s.lastTick, EventsHandled: s.advanced,
-		WorkersStarted: s.Dispatcher.Spawned.Load(), WorkersRunning: len(s.Dispatcher.Running()),
+		WorkersStarted: started, WorkersRunning: running, AttemptsPooled: s.Dispatcher.Pooled.Load(),
 		BadMessages: s.Dispatcher.BadMessages.Load() + s.Engine.Stats.BadMessages.Load(),
 		RunsCreated: s.Engine.Stats.RunsCreated.Load(), TasksQueued: s.Engine.Stats.TasksQueued.Load(),
 		Republished: s.Engine.Stats.Republished.Load(), LostWorkers: s.Engine.Stats.LostWorkers.Load(),

@@ -77,6 +77,13 @@ func startStack(t *testing.T, lease time.Duration, workerCmd ...string) *stackBu
 // startStackClock is startStack with the engine's clock (nil: time.Now).
 func startStackClock(t *testing.T, lease time.Duration, now func() time.Time, workerCmd ...string) *stackBundle {
 	t.Helper()
+	return startStackWith(t, lease, now, 0, workerCmd...)
+}
+
+// startStackWith is startStackClock with warm workers (local.Config.WarmWorkers; 0: a
+// process per attempt).
+func startStackWith(t *testing.T, lease time.Duration, now func() time.Time, warm int, workerCmd ...string) *stackBundle {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	project := emutest.Project(t)
 	set, ok := emulators.FromEnv()
@@ -92,6 +99,7 @@ func startStackClock(t *testing.T, lease time.Duration, now func() time.Time, wo
 		Project: project, Env: append(set.Env(), testStandIns.Env()...), LogDir: logDir, WorkerCmd: workerCmd,
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
 		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()}, Now: now,
+		WarmWorkers: warm,
 	})
 	if err != nil {
 		t.Fatal(err)

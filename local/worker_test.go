@@ -67,7 +67,10 @@ func lines(t *testing.T, file string) []string {
 // deadline, which the lease scales) runs once and its result is recorded, while the tick
 // keeps looking for lost workers.
 func TestTaskLongerThanTheLeaseSucceedsOnce(t *testing.T) {
-	s := startStack(t, 2*time.Second)
+	testTaskLongerThanTheLease(t, startStack(t, 2*time.Second))
+}
+
+func testTaskLongerThanTheLease(t *testing.T, s *stackBundle) {
 	s.ticking(t)
 	runs := filepath.Join(t.TempDir(), "runs")
 	r := s.deployAndTrigger(t, "long", fmt.Sprintf(`id: long
@@ -100,7 +103,19 @@ tasks:
 // kill -9 of a worker mid-task: before the retry starts, none of the first try's processes
 // is alive (the setsid grandchild included); the command ran twice, without overlap.
 func TestKilledWorkerTakesItsProcessTreeBeforeTheRetry(t *testing.T) {
-	s := startStack(t, 2*time.Second)
+	testKilledWorker(t, startStack(t, 2*time.Second))
+}
+
+// busyWorkers are the worker processes running an attempt: one-attempt workers, or warm
+// workers with an attempt.
+func (s *stackBundle) busyWorkers() []int {
+	if p := s.stack.Dispatcher.Pool; p != nil {
+		return p.Busy()
+	}
+	return s.stack.Dispatcher.Running()
+}
+
+func testKilledWorker(t *testing.T, s *stackBundle) {
 	dir := t.TempDir()
 	runs, pids := filepath.Join(dir, "runs"), filepath.Join(dir, "pids")
 	// Try 1 records its shell's and its setsid grandchild's pids and sleeps; try 2 records
@@ -126,7 +141,7 @@ tasks:
         done
 `, runs, pids))
 	s.until(t, "the first try to record its pids", func() bool { return len(lines(t, pids)) == 2 })
-	workers := s.stack.Dispatcher.Running()
+	workers := s.busyWorkers()
 	if len(workers) != 1 {
 		t.Fatalf("running workers %v; want 1", workers)
 	}
@@ -154,7 +169,10 @@ tasks:
 // A timeout ends the attempt and its whole tree, a setsid grandchild holding the output
 // pipe included.
 func TestTimeoutKillsSetsidGrandchild(t *testing.T) {
-	s := startStack(t, time.Minute)
+	testTimeoutKillsSetsidGrandchild(t, startStack(t, time.Minute))
+}
+
+func testTimeoutKillsSetsidGrandchild(t *testing.T, s *stackBundle) {
 	pidFile := filepath.Join(t.TempDir(), "grandchild.pid")
 	r := s.deployAndTrigger(t, "escapes", fmt.Sprintf(`id: escapes
 owner: owner@example.com

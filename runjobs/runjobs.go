@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"golang.org/x/sync/singleflight"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -82,6 +84,9 @@ type Executor struct {
 	cfg   Config
 	jobs  *run.JobsClient
 	execs *run.ExecutionsClient
+
+	shaped   sync.Map           // resources → full name of its shaped job (shape.go)
+	creating singleflight.Group // one first use of a shape at a time
 }
 
 var (
@@ -138,13 +143,16 @@ func ExecutionTimeout(task time.Duration) time.Duration {
 	return min(task+Margin, MaxTimeout)
 }
 
-// Start runs the worker job of a resource class for one attempt: UPDRAFT_ATTEMPT carries the
+// Start runs the worker job of a resource class or shape (shape.go) for one attempt: UPDRAFT_ATTEMPT carries the
 // attempt, and the execution's timeout is ExecutionTimeout(timeout). It returns the
 // execution's full name as soon as the API has named it (the operation's metadata), not when
 // the execution finishes. An error wrapping engine.ErrCannotStart can't be fixed by another
 // try; any other is transient.
 func (x *Executor) Start(ctx context.Context, resources string, ref scheduler.AttemptRef, timeout time.Duration) (string, error) {
-	job := x.Job(resources)
+	job, err := x.jobFor(ctx, resources)
+	if err != nil {
+		return "", err
+	}
 	ov := &runpb.RunJobRequest_Overrides{ContainerOverrides: []*runpb.RunJobRequest_Overrides_ContainerOverride{{
 		Env: []*runpb.EnvVar{{Name: tasks.EnvAttempt, Values: &runpb.EnvVar_Value{Value: tasks.EncodeAttempt(ref)}}},
 	}}}
@@ -153,7 +161,7 @@ func (x *Executor) Start(ctx context.Context, resources string, ref scheduler.At
 	}
 	op, err := x.jobs.RunJob(ctx, &runpb.RunJobRequest{Name: job, Overrides: ov})
 	if err != nil {
-		return "", mapErr("run job "+job, err)
+		return "", x.runErr(resources, job, err)
 	}
 	// The first answer normally names the execution already; poll the operation briefly if not.
 	for i := 0; ; i++ {

@@ -86,6 +86,12 @@ type SecretResolver interface {
 // The attempt's log is bounded by UPDRAFT_LOG_MAX_BYTES (read here, through Getenv; bytes,
 // or a number with KiB, MiB or GiB; DefaultLogMaxBytes when unset).
 func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
+	return w.ExecuteAs(ctx, ref, w.ExecutorRef)
+}
+
+// ExecuteAs is Execute with the executor reference of this one attempt (a warm worker runs
+// many attempts, each known to the executor by its own reference).
+func (w *Worker) ExecuteAs(ctx context.Context, ref scheduler.AttemptRef, executorRef string) error {
 	getenv := w.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -98,7 +104,7 @@ func (w *Worker) Execute(ctx context.Context, ref scheduler.AttemptRef) error {
 	if w.LogDir != "" {
 		logRef = "file:" + LogPath(w.LogDir, ref)
 	}
-	claim, err := w.Engine.Claim(ctx, ref, engine.Worker{Name: w.Name, ExecutorRef: w.ExecutorRef, LogRef: logRef})
+	claim, err := w.Engine.Claim(ctx, ref, engine.Worker{Name: w.Name, ExecutorRef: executorRef, LogRef: logRef})
 	if errors.Is(err, engine.ErrDuplicate) || errors.Is(err, engine.ErrStale) {
 		w.Log.Info("attempt dropped", "attempt_id", ref.AttemptID, "reason", err)
 		return nil

@@ -42,6 +42,8 @@ type bench struct {
 	workerIO *statsWriter
 	rows     []row
 	log      *slog.Logger
+	// warmWorkers is local.Config.WarmWorkers of every stack.
+	warmWorkers int
 }
 
 type row struct{ name, value, goal string }
@@ -51,6 +53,7 @@ func main() {
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
 	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,duetick,noopchain,rss,ui,bundle (default all)")
+	warmWorkers := flag.Int("warm-workers", 4, "warm worker processes that run the container attempts, as updraft dev keeps (0: a process per attempt)")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -65,7 +68,7 @@ func main() {
 	}
 	set.Apply()
 	abs, _ := filepath.Abs(*bin)
-	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{},
+	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers,
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
 	b.warmUp(*warm)
@@ -109,7 +112,11 @@ func (b *bench) add(name, value, goal string) {
 }
 
 func (b *bench) print() {
-	fmt.Printf("\nUpdraft benchmarks · %s · %d cores · %s · Go %s · median of %d runs\n\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), b.runs)
+	workers := "a worker process per attempt"
+	if b.warmWorkers > 0 {
+		workers = fmt.Sprintf("%d warm workers", b.warmWorkers)
+	}
+	fmt.Printf("\nUpdraft benchmarks · %s · %d cores · %s · Go %s · median of %d runs · %s\n\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), b.runs, workers)
 	fmt.Println("| measure | result | goal |")
 	fmt.Println("| --- | --- | --- |")
 	for _, r := range b.rows {
@@ -124,7 +131,7 @@ func (b *bench) stack(maxWorkers int) (*local.Stack, func()) {
 	st, err := local.Open(ctx, local.Config{
 		Project: project, Env: append(b.set.Env(), "UPDRAFT_WORKER_STATS=1"), LogDir: filepath.Join(os.TempDir(), "updraft-bench-logs"),
 		WorkerCmd: []string{filepath.Join(b.bin, "updraft"), "worker"}, MaxWorkers: maxWorkers,
-		Log: b.log, WorkerStderr: b.workerIO,
+		WarmWorkers: b.warmWorkers, Log: b.log, WorkerStderr: b.workerIO,
 	})
 	must(err)
 	done := make(chan struct{})

@@ -37,6 +37,9 @@ type JobSpec struct {
 	Env map[string]string
 	// Timeout is the task timeout; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Limits are the container's resource limits (cpu, memory) as GetJob reports them. The
+	// stand-in records them; it does not enforce them.
+	Limits map[string]string
 }
 
 // LoadConfig reads a JSON file of jobs (for `make dev`):

@@ -9,7 +9,9 @@
 //
 // What it serves:
 //
-//   - Jobs: GetJob and RunJob. RunJob returns a long-running operation whose metadata is the
+//   - Jobs: GetJob, CreateJob and RunJob. CreateJob takes a job whose one container has a
+//     command (the stand-in runs commands, not images) and checks its cpu and memory limits
+//     against Cloud Run's allowed combinations; its operation is done at once. RunJob returns a long-running operation whose metadata is the
 //     Execution and whose response, once the execution has finished, is the Execution.
 //   - Executions: GetExecution, ListExecutions and CancelExecution. An execution's template
 //     shows the env the run's overrides gave it (Updraft finds executions by the attempt id

@@ -36,6 +36,7 @@ type Server struct {
 	mu      sync.Mutex
 	closed  bool
 	jobs    map[string]*job
+	created []string              // the job ids CreateJob made, in order (create.go)
 	execs   map[string]*execution // by full name
 	ops     map[string]*operation // by full name
 	running sync.WaitGroup        // one per execution whose process is not reaped yet
@@ -101,7 +102,7 @@ func Start(cfg Config, logDir string) (*Server, error) {
 	for id, spec := range cfg.Jobs {
 		s.SetJob(id, spec)
 	}
-	runpb.RegisterJobsServer(s.grpc, jobsService{s: s})
+	runpb.RegisterJobsServer(s.grpc, jobsService{s: s}) // CreateJob: create.go
 	runpb.RegisterExecutionsServer(s.grpc, executionsService{s: s})
 	longrunningpb.RegisterOperationsServer(s.grpc, operationsService{s: s})
 	go func() { s.serveErr <- s.grpc.Serve(lis) }()
@@ -181,6 +182,9 @@ func (js jobsService) GetJob(_ context.Context, req *runpb.GetJobRequest) (*runp
 		TerminalCondition: &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_SUCCEEDED,
 			LastTransitionTime: timestamppb.New(j.updated)},
 		ExecutionCount: j.count,
+	}
+	if len(j.spec.Limits) > 0 {
+		out.Template.Template.Containers[0].Resources = &runpb.ResourceRequirements{Limits: j.spec.Limits}
 	}
 	if e := j.latest; e != nil {
 		ref := &runpb.ExecutionReference{Name: e.name, CreateTime: timestamppb.New(e.created),

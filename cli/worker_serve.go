@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/tasks"
+)
+
+// EnvWorkerServe makes `updraft worker` a warm worker: instead of the one attempt in
+// UPDRAFT_ATTEMPT it runs every attempt the local dispatcher's pool sends it (local.Pool),
+// with the same clients, until its input ends.
+const EnvWorkerServe = "UPDRAFT_WORKER_SERVE"
+
+// serveAttempts reads commands from in, one a line: `run ATTEMPT` (tasks.EncodeAttempt)
+// starts an attempt, `cancel ATTEMPT_ID` stops one as SIGTERM stops a one-attempt worker
+// (the task's tree is stopped and the outcome recorded). Each attempt's end is written to
+// done as `done ATTEMPT_ID`. Each attempt's executor reference is this process's with
+// `#ATTEMPT_ID` (local.PooledRef): its shell runs under a proctree supervisor tagged with
+// this process, so when it dies all its attempts' trees die, and the tick finds each of its
+// attempts lost. When in ends, the attempts running finish and serveAttempts returns;
+// when ctx ends (SIGTERM), they are stopped and recorded first.
+//
+// afterEach (nil: nothing) runs after each attempt, before its end is reported.
+func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.Writer, afterEach func()) error {
+	base := w.ExecutorRef
+	var (
+		mu      sync.Mutex
+		cancels = map[string]context.CancelFunc{}
+		wg      sync.WaitGroup
+		out     sync.Mutex
+	)
+	report := func(id string, err error) {
+		out.Lock()
+		defer out.Unlock()
+		if err != nil {
+			w.Log.Error("attempt not recorded", "attempt_id", id, "error", err)
+		}
+		if afterEach != nil {
+			afterEach()
+		}
+		fmt.Fprintf(done, "done %s\n", id)
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		verb, arg, _ := strings.Cut(sc.Text(), " ")
+		switch verb {
+		case "run":
+			ref, err := tasks.DecodeAttempt(arg)
+			if err != nil {
+				w.Log.Error("bad run command", "error", err)
+				continue
+			}
+			actx, cancel := context.WithCancel(ctx)
+			mu.Lock()
+			cancels[ref.AttemptID] = cancel
+			mu.Unlock()
+			executorRef := local.PooledRef(base, ref.AttemptID)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := w.ExecuteAs(actx, ref, executorRef)
+				mu.Lock()
+				delete(cancels, ref.AttemptID)
+				mu.Unlock()
+				cancel()
+				report(ref.AttemptID, err)
+			}()
+		case "cancel":
+			mu.Lock()
+			if c, ok := cancels[arg]; ok {
+				c()
+			}
+			mu.Unlock()
+		default:
+			w.Log.Error("unknown command", "command", verb)
+		}
+	}
+	wg.Wait()
+	return sc.Err()
+}
+
+// doneFile is where a warm worker reports its attempts' ends: fd 3, which local.Pool passes.
+func doneFile() io.Writer { return os.NewFile(3, "updraft-pool-done") }

@@ -1,0 +1,219 @@
+package local
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/tasks"
+)
+
+// EnvWorkerServe is cli.EnvWorkerServe: it makes `updraft worker` a warm worker of a Pool.
+const EnvWorkerServe = "UPDRAFT_WORKER_SERVE"
+
+// PooledRef is the executor reference of an attempt a warm worker runs: the worker's
+// `local:PID:STARTTIME` and `#ATTEMPT_ID`. Processes reads both: the process tells whether
+// the attempt can still run, the attempt id lets a Pool cancel that attempt alone.
+func PooledRef(workerRef, attemptID string) string { return workerRef + "#" + attemptID }
+
+// splitRef splits a PooledRef; a plain reference has no attempt.
+func splitRef(ref string) (worker, attemptID string) {
+	worker, attemptID, _ = strings.Cut(ref, "#")
+	return worker, attemptID
+}
+
+// Pool keeps warm worker processes (`updraft worker` with UPDRAFT_WORKER_SERVE=1) that each
+// run many attempts with the same clients, instead of a process per attempt. Each attempt's
+// shell still runs under its own proctree supervisor, tagged with its warm worker: kill -9 of
+// a warm worker takes all its attempts' trees, and the tick finds each attempt lost (its lease
+// expires, Processes.Alive says gone once the trees are) and retries it. A warm worker that
+// dies is replaced on the next attempt. It is safe for concurrent use.
+type Pool struct {
+	// Cmd starts a worker: the worker binary and its arguments.
+	Cmd []string
+	// Env is the workers' environment besides EnvWorkerServe (as Dispatcher.Env).
+	Env []string
+	// Size is the number of warm workers; attempts go to the least busy.
+	Size int
+	// Stderr receives the workers' own errors (nil: discarded).
+	Stderr io.Writer
+	Log    *slog.Logger
+
+	// Started counts the warm worker processes started.
+	Started atomic.Int64
+
+	mu      sync.Mutex
+	workers []*warm
+	wg      sync.WaitGroup
+}
+
+// warm is one warm worker process.
+type warm struct {
+	cmd      *exec.Cmd
+	ref      string
+	in       io.WriteCloser
+	inflight map[string]func() // attempt id → its slot's release
+	dead     bool
+}
+
+// Submit sends an attempt to a warm worker, starting one if fewer than Size run. release is
+// called once the attempt ends, or its worker dies.
+func (p *Pool) Submit(msg scheduler.TaskMessage, release func()) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w, err := p.pick()
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w.in, "run %s\n", tasks.EncodeAttempt(msg.AttemptRef)); err != nil {
+		return fmt.Errorf("local: send attempt %s to worker %s: %w", msg.AttemptID, w.ref, err)
+	}
+	w.inflight[msg.AttemptID] = release
+	return nil
+}
+
+// pick returns the least busy live worker, starting one while fewer than Size run; the
+// caller holds p.mu.
+func (p *Pool) pick() (*warm, error) {
+	live := p.workers[:0]
+	for _, w := range p.workers {
+		if !w.dead {
+			live = append(live, w)
+		}
+	}
+	p.workers = live
+	if len(p.workers) < max(p.Size, 1) {
+		w, err := p.start()
+		if err != nil {
+			return nil, err
+		}
+		p.workers = append(p.workers, w)
+		return w, nil
+	}
+	best := p.workers[0]
+	for _, w := range p.workers[1:] {
+		if len(w.inflight) < len(best.inflight) {
+			best = w
+		}
+	}
+	return best, nil
+}
+
+// start starts a warm worker; the caller holds p.mu.
+func (p *Pool) start() (*warm, error) {
+	cmd := exec.Command(p.Cmd[0], p.Cmd[1:]...)
+	cmd.Env = append(append(os.Environ(), p.Env...), EnvWorkerServe+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = p.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	doneR, doneW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{doneW} // fd 3
+	if err := cmd.Start(); err != nil {
+		doneR.Close()
+		doneW.Close()
+		return nil, fmt.Errorf("local: start a warm worker: %w", err)
+	}
+	doneW.Close()
+	p.Started.Add(1)
+	w := &warm{cmd: cmd, ref: ProcessRef(cmd.Process.Pid), in: in, inflight: map[string]func(){}}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		sc := bufio.NewScanner(doneR)
+		for sc.Scan() {
+			if id, ok := strings.CutPrefix(sc.Text(), "done "); ok {
+				p.mu.Lock()
+				release := w.inflight[id]
+				delete(w.inflight, id)
+				p.mu.Unlock()
+				if release != nil {
+					release()
+				}
+			}
+		}
+		doneR.Close()
+		err := cmd.Wait()
+		p.mu.Lock()
+		w.dead = true
+		left := w.inflight
+		w.inflight = map[string]func(){}
+		p.mu.Unlock()
+		// Its attempts still running are the tick's now: their leases expire, and
+		// Processes.Alive says gone once their trees are.
+		for id, release := range left {
+			p.Log.Warn("warm worker died with an attempt running", "attempt_id", id, "worker", w.ref, "error", err)
+			release()
+		}
+	}()
+	return w, nil
+}
+
+// Cancel stops one attempt of a live warm worker (the worker stops its tree and records the
+// outcome); it reports whether this pool has that worker.
+func (p *Pool) Cancel(workerRef, attemptID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.workers {
+		if w.ref == workerRef && !w.dead {
+			_, _ = fmt.Fprintf(w.in, "cancel %s\n", attemptID)
+			return true
+		}
+	}
+	return false
+}
+
+// Busy returns the pids of the warm workers running an attempt now.
+func (p *Pool) Busy() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []int
+	for _, w := range p.workers {
+		if !w.dead && len(w.inflight) > 0 {
+			out = append(out, w.cmd.Process.Pid)
+		}
+	}
+	return out
+}
+
+// Stop ends the warm workers: their input is closed and they get SIGTERM, so each stops
+// its attempts' trees, records the outcomes and exits; after grace, SIGKILL. It waits for
+// them.
+func (p *Pool) Stop(grace time.Duration) {
+	p.mu.Lock()
+	var pids []int
+	for _, w := range p.workers {
+		_ = w.in.Close()
+		if !w.dead {
+			pids = append(pids, w.cmd.Process.Pid)
+		}
+	}
+	p.mu.Unlock()
+	for _, pid := range pids {
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+	}
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		for _, pid := range pids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		<-done
+	}
+}
