@@ -142,7 +142,16 @@ tasks:
 	})
 	sinks["log files on disk"] = logFiles.String()
 	var slackText strings.Builder
-	s.until(t, "the failure alert", func() bool { return len(testStandIns.Slack.Messages()) > before })
+	// The run's message comes first; the task's failure, with its error tail, follows in its
+	// thread: wait for that one.
+	s.until(t, "the task's failure alert", func() bool {
+		for _, m := range testStandIns.Slack.Messages()[before:] {
+			if b, _ := json.Marshal(m); strings.Contains(string(b), "to_error") {
+				return true
+			}
+		}
+		return false
+	})
 	for _, m := range testStandIns.Slack.Messages()[before:] {
 		b, _ := json.Marshal(m)
 		slackText.Write(b)

@@ -439,7 +439,7 @@ tasks:
   - id: broken
     type: shell
     retries: 3
-    with: {command: 'echo {{ .params.no_such_value }}'} # validation can't know; rendering fails
+    with: {command: 'echo "$V"', env: {V: '{{ .params.no_such_value }}'}} # validation can't know; rendering fails
 `
 	d, err := dag.Parse("templated.yaml", []byte(src), dag.Options{})
 	if err != nil {
@@ -464,7 +464,7 @@ tasks:
 		t.Fatalf("report's log:\n%s", out)
 	}
 	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "broken")
-	if ti.Rec.TryNumber != 1 || !strings.Contains(ti.Rec.Error, `with.command:1`) || !strings.Contains(ti.Rec.Error, "no_such_value") {
+	if ti.Rec.TryNumber != 1 || !strings.Contains(ti.Rec.Error, `with.env.V:1`) || !strings.Contains(ti.Rec.Error, "no_such_value") {
 		t.Fatalf("broken: try %d, error %q; want one try failing with the template error and its line", ti.Rec.TryNumber, ti.Rec.Error)
 	}
 	a, _ := s.stack.Store.GetAttempt(s.ctx, mustTI(t, s, r, "report").AttemptID)
