@@ -9,7 +9,7 @@ import (
 const (
 	// MaxTasks bounds the tasks of one DAG (before for_each expansion): each run creates a
 	// document per task, and a run's start writes them all.
-	MaxTasks = 1000
+	MaxTasks = 2500
 	// MaxStoredBytes bounds a DAG's file plus its parsed spec: a DAG version is stored as one
 	// Firestore document, whose limit is 1,048,576 bytes; the rest is kept for its other
 	// fields.

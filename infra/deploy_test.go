@@ -376,6 +376,7 @@ var deployerRoles = map[string]string{
 	"google_service_account_iam_member":           "roles/iam.serviceAccountAdmin",
 	"google_pubsub_topic_iam_member":              "roles/pubsub.admin",
 	"google_pubsub_subscription_iam_member":       "roles/pubsub.admin",
+	"google_storage_bucket_iam_member":            "roles/storage.admin",
 	"google_cloud_run_v2_service_iam_member":      "roles/run.admin",
 	"google_cloud_run_v2_job_iam_member":          "roles/run.admin",
 	"google_secret_manager_secret_iam_member":     "roles/secretmanager.admin",
@@ -590,9 +591,9 @@ resource "google_pubsub_topic_iam_member" "t" {
 	expect(t, checkDeployerRoles(mustParseTF(t, tf), doc), "")
 	expect(t, checkDeployerRoles(mustParseTF(t, tf), "you need `roles/editor`"), "does not list `roles/iam.roleAdmin` for a deployer who is not Owner (needed for google_project_iam_custom_role)")
 	expect(t, checkDeployerRoles(mustParseTF(t, tf+`
-resource "google_storage_bucket_iam_member" "b" {
-  role = "roles/storage.admin"
-}`), doc), "does not know which role a deployer needs to create a google_storage_bucket_iam_member")
+resource "google_bigquery_dataset_iam_member" "b" {
+  role = "roles/bigquery.dataViewer"
+}`), doc), "does not know which role a deployer needs to create a google_bigquery_dataset_iam_member")
 	expect(t, checkConsentScreen("an **External** consent screen otherwise"), "recommends an External consent screen")
 	expect(t, checkConsentScreen("IAP on Cloud Run needs the project to be in an organization"), "")
 }

@@ -363,12 +363,12 @@ func TestExampleTeamRepo(t *testing.T) {
 		return r
 	}
 	before := len(testStandIns.Slack.Messages())
-	run("usage_to_slack_daily", time.Date(2025, 3, 2, 1, 0, 0, 0, seoul))
+	run("usage_to_slack_daily", time.Date(2025, 3, 1, 1, 0, 0, 0, seoul))
 	msgs := testStandIns.Slack.Messages()[before:]
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "BigQuery usage for 2025-03-01") || !strings.Contains(msgs[0].Text, "• *etl@example.com*: `2.00` GiB") {
 		t.Fatalf("the usage message built in Python: %+v", msgs)
 	}
-	r := run("events_export_daily", time.Date(2025, 3, 2, 2, 0, 0, 0, seoul))
+	r := run("events_export_daily", time.Date(2025, 3, 1, 2, 0, 0, 0, seoul))
 	if got := xcomString(t, s, r, "report"); !strings.Contains(got, "Exports for 2025-03-01") || !strings.Contains(got, "• events: 3 rows") {
 		t.Errorf("the export report: %s", got)
 	}

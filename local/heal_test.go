@@ -237,9 +237,9 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	keeperDone := make(chan struct{})
-	go func() { defer close(keeperDone); keeper.Run(kctx) }()
 
-	// 1. Killed with a snapshot: the Keeper starts it again with its documents.
+	// 1. Killed with a snapshot: the Keeper starts it again with its documents. It starts
+	// watching only once health was seen red, or it could restart the JVM before the probe.
 	host := b.set.Firestore.Host
 	kill(t, b.set.Firestore)
 	killed := time.Now()
@@ -248,6 +248,7 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 	} else {
 		t.Logf("/healthz with Firestore dead: 503 %v", h)
 	}
+	go func() { defer close(keeperDone); keeper.Run(kctx) }()
 	until(t, "the keeper to restart Firestore", func() bool { return keeper.Restarts() == 1 })
 	until(t, "health to turn green", func() bool { _, ok := b.health(); return ok })
 	t.Logf("Firestore killed → restarted by the Keeper from its snapshot, health green: %v", time.Since(killed).Round(time.Millisecond))
