@@ -199,6 +199,17 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 			t.Errorf("/healthz did not turn healthy within %s of the %s emulator's restart", greenWithin, ph.name)
 		}
 		if ph.name == "firestore" {
+			// An empty store has lost the dev identity's admin grant too: say so, grant it
+			// again (as a user would, with the CLI) so the rest can still be read.
+			if code, body, _ := s.get("/api/v1/dags"); code == 403 {
+				fig["dev_identity_lost_its_role"] = true
+				t.Errorf("after the Firestore emulator came back, the API refuses the dev identity: %.200s", body)
+				var me struct{ Email string }
+				if err := s.getJSON("/api/v1/me", &me); err != nil || me.Email == "" {
+					t.Fatalf("GET /api/v1/me: %v", err)
+				}
+				s.mustCLI("users", "grant", me.Email, "admin")
+			}
 			err := s.poll("the DAG to be deployed again", pick(time.Minute, 2*time.Minute), func() (bool, string) {
 				code, body, err := s.get("/api/v1/dags/soak_chaos")
 				return code == 200, fmt.Sprintf("%d %v %.200s", code, err, body)
@@ -214,7 +225,7 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 		}
 		deadline := time.Now().Add(finishWithin) // one bound for the phase's runs together
 		for _, id := range runs {
-			err := s.poll("run "+id+" to finish", time.Until(deadline), func() (bool, string) {
+			err := s.poll("run "+id+" to finish", max(time.Until(deadline), 0), func() (bool, string) {
 				code, _, _ := s.get("/api/v1/dags/soak_chaos/runs/" + id)
 				if code == 404 {
 					lost[id] = true
@@ -243,6 +254,10 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 	var unexplained, explained, notSuccess int
 	for _, id := range allRuns {
 		if lost[id] {
+			continue
+		}
+		if code, _, _ := s.get("/api/v1/dags/soak_chaos/runs/" + id); code == 404 {
+			lost[id] = true
 			continue
 		}
 		r, err := s.run("soak_chaos", id)

@@ -190,7 +190,7 @@ func TestKilledWorkerTakesItsTask(t *testing.T) {
 	}
 }
 
-// TestTimeoutKillsSetsidChild: a 3 s timeout on a command that starts `setsid sleep 60 &`
+// TestTimeoutKillsSetsidChild: a 3 s timeout on a command that starts `setsid sleep 600 &`
 // (which keeps the output pipe open) ends the task failed within the timeout plus a grace,
 // and leaves no process of it.
 func TestTimeoutKillsSetsidChild(t *testing.T) {
@@ -202,9 +202,9 @@ func TestTimeoutKillsSetsidChild(t *testing.T) {
 	grace := envDuration(t, "UPDRAFT_SOAK_TIMEOUT_GRACE", 20*time.Second)
 	cmd := strings.Join([]string{
 		rec(work, "bounded.log", "start"),
-		"setsid sleep 60 &",
+		"setsid sleep 600 &",
 		pids(work, "bounded.pids", "$$", "$!"),
-		"sleep 60 &",
+		"sleep 600 &",
 		pids(work, "bounded.pids", "$!"),
 		"wait $!",
 		rec(work, "bounded.log", "end"),
