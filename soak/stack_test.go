@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
@@ -78,11 +79,14 @@ func startStack(t *testing.T, work string, opt stackOptions) *stack {
 	if emu == nil {
 		emu = sharedEmulators
 	}
-	project := "soak-" + strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(project) > 30 {
-		project = project[:30]
+	// A project per test (subtests included): the stacks share the emulators.
+	h := fnv.New32a()
+	h.Write([]byte(t.Name()))
+	project := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(project) > 20 {
+		project = project[:20]
 	}
-	project = strings.TrimRight(project, "-")
+	project = fmt.Sprintf("soak-%s-%08x", strings.TrimRight(project, "-"), h.Sum32())
 	s.env = append(cleanEnv(), "UPDRAFT_HOME="+s.home)
 	s.env = append(s.env, emu...)
 	devEnv := append(append([]string{}, s.env...), opt.Env...)
