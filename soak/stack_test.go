@@ -83,8 +83,8 @@ func startStack(t *testing.T, work string, opt stackOptions) *stack {
 	h := fnv.New32a()
 	h.Write([]byte(t.Name()))
 	project := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(project) > 20 {
-		project = project[:20]
+	if len(project) > 15 { // project ids have at most 30 characters
+		project = project[:15]
 	}
 	project = fmt.Sprintf("soak-%s-%08x", strings.TrimRight(project, "-"), h.Sum32())
 	s.env = append(cleanEnv(), "UPDRAFT_HOME="+s.home)
