@@ -103,17 +103,16 @@ func TestKilledWorkerTakesItsTask(t *testing.T) {
 		return len(first) >= 3, fmt.Sprintf("%d pids", len(first))
 	})
 	first = first[:3]
+	// The worker is the process `updraft dev` started that the task shell descends from
+	// (whatever sits between them: a supervisor, a warm worker's helpers).
 	start := readLines(t, filepath.Join(work, "victim.log"))[0]
-	worker := start.WorkerPID
-	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", worker))
-	if err != nil || !strings.Contains(string(env), "UPDRAFT_ATTEMPT=") {
-		t.Fatalf("the task shell's parent (pid %d, %s) is not a worker process carrying UPDRAFT_ATTEMPT (%v)", worker, proc{PID: worker}, err)
-	}
+	worker, chain := workerOf(t, start.ShellPID, s.cmd.Process.Pid)
+	fig["task_ancestry"] = chain
 	if err := syscall.Kill(worker, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 worker %d: %v", worker, err)
 	}
 	killedAt := time.Now()
-	t.Logf("killed worker pid %d; the first try's processes: %v", worker, first)
+	t.Logf("killed worker pid %d (the task's ancestry: %v); the first try's processes: %v", worker, chain, first)
 
 	// Note when the first try's processes are all gone.
 	var (
@@ -305,4 +304,27 @@ func TestLongLineXCom(t *testing.T) {
 		}
 	}
 	fig["log_bytes"], fig["log_has_last"] = len(logOut), hasLast
+}
+
+// workerOf walks up from a task's shell to the child of `updraft dev` it descends from: the
+// worker the dispatcher started. chain names the processes on the way, shell first.
+func workerOf(t *testing.T, shell, dev int) (int, []string) {
+	t.Helper()
+	var chain []string
+	for p := shell; len(chain) < 32; {
+		chain = append(chain, proc{PID: p}.String())
+		_, _, parent, ok := procStat(p)
+		if !ok {
+			t.Fatalf("pid %d of the task's ancestry is gone (ancestry so far: %v)", p, chain)
+		}
+		if parent == dev {
+			return p, chain
+		}
+		if parent <= 1 {
+			t.Fatalf("the task's shell does not descend from updraft dev (pid %d): %v", dev, chain)
+		}
+		p = parent
+	}
+	t.Fatalf("no child of updraft dev within 32 ancestors of the task's shell: %v", chain)
+	return 0, nil
 }
