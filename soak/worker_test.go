@@ -260,7 +260,8 @@ func TestTimeoutKillsSetsidChild(t *testing.T) {
 }
 
 // TestLongLineXCom: a task printing a 2 MiB line and then `last` has XCom "last", as the API
-// shows it and as a downstream template `{{ xcom "big" }}` renders it.
+// shows it and as a downstream template `{{ xcom "big" }}` renders it, and `updraft logs`
+// shows the `last` line.
 func TestLongLineXCom(t *testing.T) {
 	t.Parallel()
 	fig := newFigures(t)
@@ -293,10 +294,13 @@ func TestLongLineXCom(t *testing.T) {
 	if n := count(readLines(t, filepath.Join(work, "big.log")), "start"); n != 1 {
 		t.Errorf("task big ran %d times, want once", n)
 	}
-	// The log keeps the line after the long one (reported, not asserted: a cap may cut it).
+	// The log keeps the line after the long one (2 MiB is under any sensible cap).
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	logOut, _ := s.cli(ctx, "logs", "soak_xcom/"+runID, "big")
+	logOut, err := s.cli(ctx, "logs", "soak_xcom/"+runID, "big")
+	if err != nil {
+		t.Errorf("updraft logs soak_xcom/%s big: %v: %.300s", runID, err, logOut)
+	}
 	hasLast := false
 	for _, l := range strings.Split(logOut, "\n") {
 		if strings.HasSuffix(strings.TrimSpace(l), "last") && len(l) < 1000 {
@@ -304,6 +308,9 @@ func TestLongLineXCom(t *testing.T) {
 		}
 	}
 	fig["log_bytes"], fig["log_has_last"] = len(logOut), hasLast
+	if !hasLast {
+		t.Errorf("updraft logs printed no `last` line after the long one (lines of any length must be handled); its end: %q", logOut[max(0, len(logOut)-300):])
+	}
 }
 
 // workerOf walks up from a task's shell to the child of `updraft dev` it descends from: the
