@@ -170,6 +170,41 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 	}
 	var allRuns []string
 	lost := map[string]bool{} // runs whose documents vanished with the store
+	// check judges a finished run: success, and each task's command run once; a second
+	// execution is explained only by a lost worker on an earlier try of that task.
+	var unexplained, explained, notSuccess int
+	check := func(r *runDetail) {
+		per := map[string]int{}
+		for _, l := range readLines(t, filepath.Join(work, "chaos.log")) {
+			if l.Event == "start" && l.Run == r.RunID {
+				per[l.Task]++
+			}
+		}
+		if r.State != "success" {
+			notSuccess++
+			t.Errorf("run %s ended %s (tasks %s), want success", r.RunID, r.State, summarise(r))
+		}
+		for _, task := range []string{"a", "b", "c", "d"} {
+			n := per[task]
+			if n <= 1 {
+				continue
+			}
+			lostTries := 0
+			for _, a := range r.Attempts {
+				if a.TaskID == task && (a.State == "lost" || strings.Contains(a.Error, "lost worker")) {
+					lostTries++
+				}
+			}
+			if n-1 <= lostTries {
+				explained += n - 1
+				t.Logf("run %s task %s ran %d times, after %d lost worker(s): allowed", r.RunID, task, n, lostTries)
+			} else {
+				unexplained += n - 1 - lostTries
+				explained += lostTries
+				t.Errorf("run %s task %s ran %d times with %d lost worker(s) to explain it", r.RunID, task, n, lostTries)
+			}
+		}
+	}
 	for _, ph := range []phase{{"pubsub", set.PubSub}, {"firestore", set.Firestore}} {
 		j := captureJVM(t, ph.emu, logDir)
 		var runs []string
@@ -225,68 +260,24 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 		}
 		deadline := time.Now().Add(finishWithin) // one bound for the phase's runs together
 		for _, id := range runs {
+			var r *runDetail
 			err := s.poll("run "+id+" to finish", max(time.Until(deadline), 0), func() (bool, string) {
-				code, _, _ := s.get("/api/v1/dags/soak_chaos/runs/" + id)
-				if code == 404 {
+				if code, _, _ := s.get("/api/v1/dags/soak_chaos/runs/" + id); code == 404 {
 					lost[id] = true
 					return true, ""
 				}
-				r, err := s.run("soak_chaos", id)
+				got, err := s.run("soak_chaos", id)
 				if err != nil {
 					return false, err.Error()
 				}
+				r = got
 				return r.finished(), r.State + " " + summarise(r)
 			})
 			if err != nil {
 				t.Errorf("%s phase: %v", ph.name, err)
 			}
-		}
-	}
-
-	// Count executions per run and task; a second execution is explained only by a lost
-	// worker on an earlier try of that task.
-	per := map[string]int{}
-	for _, l := range readLines(t, filepath.Join(work, "chaos.log")) {
-		if l.Event == "start" {
-			per[l.Run+" "+l.Task]++
-		}
-	}
-	var unexplained, explained, notSuccess int
-	for _, id := range allRuns {
-		if lost[id] {
-			continue
-		}
-		if code, _, _ := s.get("/api/v1/dags/soak_chaos/runs/" + id); code == 404 {
-			lost[id] = true
-			continue
-		}
-		r, err := s.run("soak_chaos", id)
-		if err != nil {
-			t.Errorf("run %s: %v", id, err)
-			continue
-		}
-		if r.State != "success" {
-			notSuccess++
-			t.Errorf("run %s ended %s (tasks %s), want success", id, r.State, summarise(r))
-		}
-		for _, task := range []string{"a", "b", "c", "d"} {
-			n := per[id+" "+task]
-			if n <= 1 {
-				continue
-			}
-			lostTries := 0
-			for _, a := range r.Attempts {
-				if a.TaskID == task && (a.State == "lost" || strings.Contains(a.Error, "lost worker")) {
-					lostTries++
-				}
-			}
-			if n-1 <= lostTries {
-				explained += n - 1
-				t.Logf("run %s task %s ran %d times, after %d lost worker(s): allowed", id, task, n, lostTries)
-			} else {
-				unexplained += n - 1 - lostTries
-				explained += lostTries
-				t.Errorf("run %s task %s ran %d times with %d lost worker(s) to explain it", id, task, n, lostTries)
+			if r != nil && !lost[id] {
+				check(r) // now: a later phase may erase it with the store
 			}
 		}
 	}
