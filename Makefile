@@ -42,6 +42,10 @@ test: emulators-check lint ## all tests: unit, integration and end-to-end on the
 bench: emulators-check build ## measure latency, throughput, tick cost and idle RSS; prints a table
 	$(BIN)/updraft-bench
 
+.PHONY: soak
+soak: emulators-check ## soak and chaos suite: real processes for real minutes (SOAK=short for the quick one; docs/soak.md)
+	UPDRAFT_SOAK=$(if $(SOAK),$(SOAK),long) $(GO) test -tags soak -count=1 -timeout 90m -parallel 8 -v ./soak/
+
 .PHONY: fuzz
 fuzz: ## run the parsers' fuzzers for a minute each
 	$(GO) test -run '^$$' -fuzz FuzzParseCron -fuzztime 60s ./scheduler/schedule/
