@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -309,21 +310,26 @@ func printLog(a *App, ref string, raw bool, loc *time.Location) error {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 2*1024*1024)
-	for sc.Scan() {
-		if raw {
-			fmt.Fprintln(a.Stdout, sc.Text())
-			continue
+	// Lines of any length: the worker keeps a line whole up to half the log's cap.
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		b, err := r.ReadBytes('\n')
+		if len(b) > 0 {
+			text := strings.TrimRight(string(b), "\n")
+			var e tasks.Entry
+			if raw || json.Unmarshal(b, &e) != nil {
+				fmt.Fprintln(a.Stdout, text)
+			} else {
+				fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.In(loc).Format("15:04:05.000 MST"), e.Severity, e.Message)
+			}
 		}
-		var e tasks.Entry
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			fmt.Fprintln(a.Stdout, sc.Text())
-			continue
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		fmt.Fprintf(a.Stdout, "%s %-7s %s\n", e.Time.In(loc).Format("15:04:05.000 MST"), e.Severity, e.Message)
+		if err != nil {
+			return err
+		}
 	}
-	return sc.Err()
 }
 
 func cmdTick(ctx context.Context, a *App, args []string) error {

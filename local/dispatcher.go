@@ -99,6 +99,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		if err := d.Pool.Submit(msg, func() { <-d.slots }); err != nil {
 			<-d.slots
 			d.Log.Error("could not hand the attempt to a warm worker", "attempt_id", msg.AttemptID, "error", err)
+			d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
 			return err // redelivered
 		}
 		d.Pooled.Add(1)
@@ -107,6 +108,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	if err := d.spawn(msg); err != nil {
 		<-d.slots
 		d.Log.Error("could not start worker", "attempt_id", msg.AttemptID, "error", err)
+		d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
 		return err // redelivered
 	}
 	return nil

@@ -362,6 +362,10 @@ tasks:
 	if ti.Rec.State != scheduler.TaskFailed || !strings.Contains(ti.Rec.Error, "dead-lettered") {
 		t.Fatalf("a: %s %q; want failed with the dead-letter reason", ti.Rec.State, ti.Rec.Error)
 	}
+	// The reason is the error the dispatcher saw, not a pointer to its log.
+	if !strings.Contains(ti.Rec.Error, "/nonexistent/updraft-worker") {
+		t.Fatalf("a: reason %q; want the dispatcher's error naming the worker command", ti.Rec.Error)
+	}
 	// The handler counts the message once it is done with it, just after failing the run.
 	deadline := time.Now().Add(30 * time.Second)
 	for s.stack.Status().DeadLettered == 0 && time.Now().Before(deadline) {

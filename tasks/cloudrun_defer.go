@@ -224,11 +224,17 @@ func copyLogTail(tc *Context, uri string) {
 	}
 	defer f.Close()
 	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > logTailLines {
-			lines = lines[1:]
+	r := bufio.NewReaderSize(f, 64<<10)
+	for {
+		b, err := r.ReadBytes('\n') // lines of any length
+		if len(b) > 0 {
+			lines = append(lines, truncateText(strings.TrimRight(string(b), "\n"), maxErrLine))
+			if len(lines) > logTailLines {
+				lines = lines[1:]
+			}
+		}
+		if err != nil {
+			break
 		}
 	}
 	if len(lines) > 0 {
