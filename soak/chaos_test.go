@@ -7,106 +7,75 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/updraft-dev/updraft/emulators"
 )
 
-// jvm is an emulator process this test kills and starts again with the same command line,
-// so it comes back on the same port (empty, unless the command line imports saved data).
-type jvm struct {
-	name, host string
-	argv, env  []string
-	dir        string
-	pid        int
-	cmd        *exec.Cmd // the restarted process (nil before a restart)
-	logPath    string
-}
-
-// captureJVM reads a running emulator's command line, environment and working directory.
-func captureJVM(t *testing.T, e *emulators.Emulator, logDir string) *jvm {
+// emulatorJVM finds the JVM of an emulator that `updraft dev` (pid dev) started: a
+// descendant of dev whose command line holds marker.
+func emulatorJVM(t *testing.T, dev int, marker string) proc {
 	t.Helper()
-	pid := e.PID()
-	read := func(what string) []string {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, what))
-		if err != nil {
-			t.Fatalf("read /proc/%d/%s of the %s emulator: %v", pid, what, e.Name, err)
-		}
-		return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	}
-	dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var argv []string
-	for _, a := range read("cmdline") {
-		if strings.HasPrefix(a, "-XX:ArchiveClassesAtExit") { // only the first run writes the archive
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == dev {
 			continue
 		}
-		argv = append(argv, a)
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmd), marker) {
+			continue
+		}
+		for p, hops := pid, 0; p > 1 && hops < 20; hops++ {
+			_, _, ppid, ok := procStat(p)
+			if !ok {
+				break
+			}
+			if ppid == dev {
+				_, start, _, _ := procStat(pid)
+				return proc{PID: pid, StartTime: start}
+			}
+			p = ppid
+		}
 	}
-	return &jvm{name: e.Name, host: e.Host, argv: argv, env: read("environ"), dir: dir, pid: pid,
-		logPath: filepath.Join(logDir, e.Name+"-restarted.log")}
+	t.Fatalf("no process of updraft dev (pid %d) runs %s", dev, marker)
+	return proc{}
 }
 
-// kill9 kills the emulator's JVM.
-func (j *jvm) kill9(t *testing.T) {
+// kill9 kills a process and waits until it is gone.
+func kill9(t *testing.T, name string, p proc) {
 	t.Helper()
-	if err := syscall.Kill(j.pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 the %s emulator (pid %d): %v", j.name, j.pid, err)
+	if err := syscall.Kill(p.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 the %s emulator (pid %d): %v", name, p.PID, err)
 	}
-	for end := time.Now().Add(10 * time.Second); (proc{PID: j.pid}).alive(); {
+	for end := time.Now().Add(10 * time.Second); p.alive(); {
 		if time.Now().After(end) {
-			t.Fatalf("the %s emulator (pid %d) is alive 10 s after kill -9", j.name, j.pid)
+			t.Fatalf("the %s emulator (pid %d) is alive 10 s after kill -9", name, p.PID)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// restart starts the JVM again with its command line, and waits until it answers.
-func (j *jvm) restart(t *testing.T) {
-	t.Helper()
-	logf, err := os.Create(j.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(j.argv[0], j.argv[1:]...)
-	cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = j.env, j.dir, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("restart the %s emulator: %v", j.name, err)
-	}
-	j.cmd, j.pid = cmd, cmd.Process.Pid
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+// newestSave is the modification time of the newest file dev saved Firestore's documents
+// into (zero when none).
+func newestSave(home string) time.Time {
+	var newest time.Time
+	_ = filepath.WalkDir(filepath.Join(home, "firestore-data"), func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && info.ModTime().After(newest) {
+			newest = info.ModTime()
+		}
+		return nil
 	})
-	c := &http.Client{Timeout: 2 * time.Second}
-	for end := time.Now().Add(90 * time.Second); ; {
-		if resp, err := c.Get("http://" + j.host + "/"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("the restarted %s emulator exited: %s", j.name, tail(j.logPath, 20))
-		default:
-		}
-		if time.Now().After(end) {
-			t.Fatalf("the restarted %s emulator did not answer on %s within 90 s: %s", j.name, j.host, tail(j.logPath, 20))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return newest
 }
 
 // healthTurns waits until /healthz is healthy (want true: 200) or not (false), returning
@@ -131,22 +100,16 @@ func healthTurns(s *stack, want bool, within time.Duration) time.Duration {
 }
 
 // TestEmulatorsKilledAndRestarted: with runs in flight, the Pub/Sub emulator and then the
-// Firestore emulator are killed (-9) and started again on the same port. Each time /healthz
-// turns red, then green; the runs finish, each task run once (a second run of a task is
-// allowed only where its first try was declared a lost worker: counted and reported); and
-// after Firestore comes back the DAG is deployed again and a new run succeeds.
+// Firestore emulator of `updraft dev` (as `make dev` runs them: dev keeps Firestore's
+// documents, saved every second here, and starts a JVM that died) are killed with -9. Each
+// time /healthz turns red, then green; the runs finish, each task run once (a second run of
+// a task is allowed only where its first try was declared a lost worker: counted and
+// reported); after Firestore comes back the DAG, the dev identity's role and the runs saved
+// before the kill are there, and a new run succeeds.
 func TestEmulatorsKilledAndRestarted(t *testing.T) {
 	t.Parallel()
 	fig := newFigures(t)
 	work := newWork(t)
-	logDir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	set, err := emulators.StartAll(ctx, logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = set.Stop() }) // the killed ones report an error: expected
 	step := pick(3, 10)
 	var tasks []string
 	prev := ""
@@ -159,14 +122,14 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 		prev = id
 	}
 	d := dagFile("id: soak_chaos", tasks...)
-	s := startStack(t, work, stackOptions{Emulators: set.Env(), Env: []string{"UPDRAFT_LEASE=5s"}, DAGs: map[string]string{"chaos.yaml": d}})
+	s := startStack(t, work, stackOptions{OwnEmulators: true, Env: []string{"UPDRAFT_LEASE=5s", "UPDRAFT_DEV_SAVE_EVERY=1s"},
+		DAGs: map[string]string{"chaos.yaml": d}})
 	runsPer := pick(3, 10)
 	redWithin, greenWithin := pick(30*time.Second, 60*time.Second), pick(90*time.Second, 3*time.Minute)
 	finishWithin := pick(2*time.Minute, 10*time.Minute)
 
 	type phase struct {
-		name string
-		emu  *emulators.Emulator
+		name, marker, keeperName string
 	}
 	var allRuns []string
 	lost := map[string]bool{} // runs whose documents vanished with the store
@@ -205,9 +168,9 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 			}
 		}
 	}
-	for _, ph := range []phase{{"pubsub", set.PubSub}, {"firestore", set.Firestore}} {
-		j := captureJVM(t, ph.emu, logDir)
+	for _, ph := range []phase{{"pubsub", "pubsub-emulator", "Pub/Sub"}, {"firestore", "cloud-firestore-emulator", "Firestore"}} {
 		var runs []string
+		triggered := time.Now()
 		for i := 0; i < runsPer; i++ {
 			runs = append(runs, s.trigger("soak_chaos"))
 		}
@@ -219,19 +182,41 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 		}); err != nil {
 			t.Errorf("%s phase, before the kill: %v", ph.name, err)
 		}
-		j.kill9(t)
-		t.Logf("%s emulator killed (pid %d)", ph.name, j.pid)
-		red := healthTurns(s, false, redWithin)
-		fig[ph.name+"_red_after_s"] = red.Seconds()
-		if red < 0 {
-			t.Errorf("/healthz stayed healthy for %s with the %s emulator dead", redWithin, ph.name)
+		if ph.name == "firestore" {
+			// What is lost with the JVM is what changed since dev's last save: wait for a save
+			// that holds the runs just triggered.
+			if err := s.poll("dev to save Firestore after the triggers", time.Minute, func() (bool, string) {
+				n := newestSave(s.home)
+				return n.After(triggered), "newest save " + n.Format(time.RFC3339Nano)
+			}); err != nil {
+				t.Errorf("%v", err)
+			}
 		}
-		j.restart(t)
-		t.Logf("%s emulator restarted on %s (pid %d)", ph.name, j.host, j.pid)
+		j := emulatorJVM(t, s.cmd.Process.Pid, ph.marker)
+		kill9(t, ph.name, j)
+		t.Logf("%s emulator killed (pid %d)", ph.name, j.PID)
+		// dev starts the JVM again within a second or two, often before a probe's own
+		// deadline passes: the outage shows as a red /healthz, or else as the Keeper's
+		// restart in dev's log; one of the two must be seen.
+		restartLine := "the " + ph.keeperName + " emulator exited on its own"
+		seenAs := ""
+		red := time.Duration(-1)
+		for start := time.Now(); time.Since(start) < redWithin && seenAs == ""; time.Sleep(100 * time.Millisecond) {
+			if code, _, err := s.get("/healthz"); err != nil || code != 200 {
+				red, seenAs = time.Since(start), "healthz"
+			} else if b, _ := os.ReadFile(s.logPath); strings.Count(string(b), restartLine) > 0 {
+				seenAs = "keeper restart in dev's log"
+			}
+		}
+		fig[ph.name+"_red_after_s"] = red.Seconds()
+		fig[ph.name+"_outage_seen_as"] = seenAs
+		if seenAs == "" {
+			t.Errorf("neither /healthz nor dev's log showed the %s emulator's death within %s", ph.name, redWithin)
+		}
 		green := healthTurns(s, true, greenWithin)
 		fig[ph.name+"_green_after_restart_s"] = green.Seconds()
 		if green < 0 {
-			t.Errorf("/healthz did not turn healthy within %s of the %s emulator's restart", greenWithin, ph.name)
+			t.Errorf("/healthz did not turn healthy within %s of the %s emulator's death (dev starts it again)", greenWithin, ph.name)
 		}
 		if ph.name == "firestore" {
 			// An empty store has lost the dev identity's admin grant too: say so, grant it
@@ -284,6 +269,6 @@ func TestEmulatorsKilledAndRestarted(t *testing.T) {
 	fig["runs"], fig["runs_lost_with_store"], fig["runs_not_success"] = len(allRuns), len(lost), notSuccess
 	fig["duplicates_after_lost_worker"], fig["duplicates_unexplained"] = explained, unexplained
 	if len(lost) > 0 {
-		t.Errorf("%d run(s) in flight vanished when the Firestore emulator was killed and restarted (its data lived only in memory): they never finished", len(lost))
+		t.Errorf("%d run(s) saved before the kill vanished when the Firestore emulator was killed and started again: they never finished", len(lost))
 	}
 }

@@ -42,6 +42,9 @@ type stackOptions struct {
 	Env []string
 	// Emulators are FIRESTORE_EMULATOR_HOST=… and PUBSUB_EMULATOR_HOST=…; nil: the shared ones.
 	Emulators []string
+	// OwnEmulators lets dev start its own emulators, as `make dev` does: it keeps Firestore's
+	// documents in UPDRAFT_HOME and starts a JVM that dies again (its Keeper).
+	OwnEmulators bool
 	// DAGs are file name → YAML, written into the DAG folder before dev starts.
 	DAGs map[string]string
 }
@@ -76,7 +79,7 @@ func startStack(t *testing.T, work string, opt stackOptions) *stack {
 	}
 	s.addr = freeAddr(t)
 	emu := opt.Emulators
-	if emu == nil {
+	if emu == nil && !opt.OwnEmulators {
 		emu = sharedEmulators
 	}
 	// A project per test (subtests included): the stacks share the emulators.
