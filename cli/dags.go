@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -80,12 +81,32 @@ func cmdValidate(_ context.Context, a *App, args []string) error {
 		fmt.Fprintln(a.Stderr, probs.Error())
 		n, files = n+len(probs), files+1
 	}
+	if note := pythonNote(res.DAGs); note != "" {
+		fmt.Fprintln(a.Stderr, note)
+	}
 	if n > 0 {
 		fmt.Fprintf(a.Stderr, "%d problem(s) in %d file(s); %d DAG(s) valid\n", n, files, len(res.DAGs))
 		return silentError{1}
 	}
 	fmt.Fprintf(a.Stdout, "ok: %d DAG(s) valid\n", len(res.DAGs))
 	return nil
+}
+
+// pythonNote says, when DAGs have python tasks and no interpreter is there to parse their
+// modules, that the functions those tasks name were not checked (the files were).
+func pythonNote(dags []*dag.DAG) string {
+	py := validationPython()
+	if _, err := exec.LookPath(py); err == nil {
+		return ""
+	}
+	for _, d := range dags {
+		for _, t := range d.Tasks {
+			if t.Type == "python" {
+				return fmt.Sprintf("note: %s is not on this machine: the functions python tasks name were not checked, only their files (install Python 3, or set %s to an interpreter)", py, tasks.EnvPython)
+			}
+		}
+	}
+	return ""
 }
 
 func cmdDeploy(ctx context.Context, a *App, args []string) error {
