@@ -1,11 +1,8 @@
-//go:build soak
-
 package local_test
 
-// Behind the soak tag until the worker re-reads its attempt on a failed precondition
-// (engine/attempt.go): a Firestore emulator restored from a snapshot gives every document a
-// new update time, so the worker's next conditional write fails once, and today the worker
-// takes that for "no longer current" and the attempt ends as a lost worker.
+// A Firestore emulator restored from a snapshot gives every document a new update time, so a
+// worker's next conditional write fails once; the worker re-reads its attempt (engine/
+// attempt.go), finds it still its own and running, and writes again.
 
 import (
 	"context"
