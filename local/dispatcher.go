@@ -100,7 +100,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 			<-d.slots
 			d.Log.Error("could not hand the attempt to a warm worker", "attempt_id", msg.AttemptID, "error", err)
 			d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
-			return err // redelivered
+			return err                                                  // redelivered
 		}
 		d.Pooled.Add(1)
 		return nil
@@ -109,7 +109,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		<-d.slots
 		d.Log.Error("could not start worker", "attempt_id", msg.AttemptID, "error", err)
 		d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
-		return err // redelivered
+		return err                                                  // redelivered
 	}
 	return nil
 }
