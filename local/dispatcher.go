@@ -99,8 +99,9 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		if err := d.Pool.Submit(msg, func() { <-d.slots }); err != nil {
 			<-d.slots
 			d.Log.Error("could not hand the attempt to a warm worker", "attempt_id", msg.AttemptID, "error", err)
-			d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
-			return err                                                  // redelivered
+			// The error is a dead letter's reason, should it come to that.
+			d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err)
+			return err // redelivered
 		}
 		d.Pooled.Add(1)
 		return nil
@@ -108,8 +109,9 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	if err := d.spawn(msg); err != nil {
 		<-d.slots
 		d.Log.Error("could not start worker", "attempt_id", msg.AttemptID, "error", err)
-		d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err) // the dead letter's reason, if it comes to that
-		return err                                                  // redelivered
+		// The error is a dead letter's reason, should it come to that.
+		d.Worker.Engine.NoteDispatchError(ctx, msg.AttemptRef, err)
+		return err // redelivered
 	}
 	return nil
 }
