@@ -177,6 +177,21 @@ func (p *Pool) Cancel(workerRef, attemptID string) bool {
 	return false
 }
 
+// Running reports whether a live warm worker of this pool still runs an attempt: known is
+// false when the pool has no live worker of that reference (another process's pool, or a
+// worker gone), running whether the attempt was handed to it and has not reported done.
+func (p *Pool) Running(workerRef, attemptID string) (known, running bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.workers {
+		if w.ref == workerRef && !w.dead {
+			_, running = w.inflight[attemptID]
+			return true, running
+		}
+	}
+	return false, false
+}
+
 // Busy returns the pids of the warm workers running an attempt now.
 func (p *Pool) Busy() []int {
 	p.mu.Lock()

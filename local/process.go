@@ -18,10 +18,13 @@ func ProcessRef(pid int) string { return proctree.Ref(pid) }
 // is killing what the task left; see internal/proctree). So once Alive says false, none of
 // the attempt's processes is left, and its retry cannot overlap them.
 //
-// An attempt of a warm worker (Pool) has a PooledRef: it is alive while its worker is, or
-// while a tree that worker supervised is not gone yet; Cancel stops that attempt alone
-// through Pool when this process runs the pool, and otherwise leaves it to the worker's
-// lease renewal, which finds the attempt no longer its own and stops the task.
+// An attempt of a warm worker (Pool) has a PooledRef: when this process runs the pool, it is
+// alive while its worker still runs it (the worker reports each attempt done, recorded or
+// not: a worker that could not record an outcome lives on, and its attempt must be found
+// lost); otherwise while its worker is, or a tree that worker supervised is not gone yet.
+// Cancel stops that attempt alone through Pool when this process runs the pool, and
+// otherwise leaves it to the worker's lease renewal, which finds the attempt no longer its
+// own and stops the task.
 type Processes struct {
 	// Pool is this process's pool of warm workers (nil: none).
 	Pool *Pool
@@ -32,9 +35,14 @@ var _ engine.Executor = Processes{}
 // Alive reports whether the process a `local:PID:STARTTIME` reference names still runs, or
 // a task process tree it supervised is not gone yet. A reference of another kind is unknown
 // here, which counts as gone.
-func (Processes) Alive(_ context.Context, ref string) (bool, error) {
-	ref, _ = splitRef(ref)
+func (x Processes) Alive(_ context.Context, ref string) (bool, error) {
+	ref, attemptID := splitRef(ref)
 	if _, ok := proctree.ParseRef(ref); ok {
+		if attemptID != "" && x.Pool != nil {
+			if known, running := x.Pool.Running(ref, attemptID); known {
+				return running, nil // its tree ends before the worker reports it done
+			}
+		}
 		return true, nil
 	}
 	return len(proctree.Supervisors(ref)) > 0, nil
