@@ -244,6 +244,14 @@ func (a *App) printImportErrors() {
 	}
 }
 
+// zoneName is how tables name the zone of a DAG's times: its timezone, UTC when unset.
+func zoneName(tz string) string {
+	if _, err := time.LoadLocation(tz); err != nil || tz == "" {
+		return "UTC"
+	}
+	return tz
+}
+
 func inZone(t time.Time, tz string) string {
 	loc, err := time.LoadLocation(tz)
 	if err != nil {

@@ -499,11 +499,28 @@ func (ui *UI) slack(w http.ResponseWriter, r *http.Request) {
 		SlackMessage
 		Reply  bool
 		Blocks string
+		// TZ is the zone the time is shown in: the DAG's the message is about, else UTC.
+		TZ string
+	}
+	zones := map[string]string{} // DAG id → timezone, read once per page
+	zoneOf := func(dagID string) string {
+		if dagID == "" {
+			return "UTC"
+		}
+		if tz, ok := zones[dagID]; ok {
+			return tz
+		}
+		tz := "UTC"
+		if det, err := ui.cfg.Console.DAG(r.Context(), ui.caller(r), dagID); err == nil && det.Timezone != "" {
+			tz = det.Timezone
+		}
+		zones[dagID] = tz
+		return tz
 	}
 	var out []msg
 	for i := len(msgs) - 1; i >= 0; i-- { // newest first
 		m := msgs[i]
-		mm := msg{SlackMessage: m, Reply: m.ThreadTS != "" && m.ThreadTS != m.TS}
+		mm := msg{SlackMessage: m, Reply: m.ThreadTS != "" && m.ThreadTS != m.TS, TZ: zoneOf(MessageDAG(m))}
 		if m.Blocks != nil {
 			mm.Blocks = prettyJSON(m.Blocks)
 		}
