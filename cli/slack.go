@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/tasks"
 	"github.com/updraft-dev/updraft/web"
 )
@@ -48,6 +49,12 @@ func cmdSlackInbox(ctx context.Context, a *App, args []string) error {
 	}
 	// Each message's time is in the timezone of the DAG it is about, named; UTC otherwise.
 	zones := map[string]*time.Location{}
+	var st *fsstore.Store // opened for the first message about a DAG
+	defer func() {
+		if st != nil {
+			st.Close()
+		}
+	}()
 	zoneOf := func(dagID string) *time.Location {
 		if dagID == "" {
 			return time.UTC
@@ -56,13 +63,16 @@ func cmdSlackInbox(ctx context.Context, a *App, args []string) error {
 			return loc
 		}
 		zones[dagID] = time.UTC
-		if st, _, err := a.openStore(ctx); err == nil {
-			if d, err := st.GetDAG(ctx, dagID); err == nil {
-				if loc, err := time.LoadLocation(zoneName(d.Rec.Timezone)); err == nil {
-					zones[dagID] = loc
-				}
+		if st == nil {
+			if st, _, err = a.openStore(ctx); err != nil {
+				st = nil
+				return time.UTC
 			}
-			st.Close()
+		}
+		if d, err := st.GetDAG(ctx, dagID); err == nil {
+			if loc, err := time.LoadLocation(zoneName(d.Rec.Timezone)); err == nil {
+				zones[dagID] = loc
+			}
 		}
 		return zones[dagID]
 	}
