@@ -197,6 +197,8 @@ type DigestItem struct {
 	// OwnerEmail groups the items; Owner is how the message names the owner (a mention or
 	// the email).
 	OwnerEmail, Owner string
+	// Started and Ended bound the failed try; the line says its duration when both are set.
+	Started, Ended *time.Time
 }
 
 // maxDigestBlocks keeps a digest under Slack's 50 blocks per message.
@@ -232,8 +234,12 @@ func DigestMessage(items []DigestItem, since, until time.Time, uiURL string, mor
 			if len(first) > 150 {
 				first = first[:150] + "…"
 			}
-			line := fmt.Sprintf("• `%s` › `%s`, %s (try %d) <%s|View log>", esc(it.DagID), esc(it.TaskID),
-				localTime(it.LogicalDate, it.Loc), it.TryNumber, LogURL(uiURL, it.DagID, it.RunID, it.TaskID, it.TryNumber))
+			took := ""
+			if it.Started != nil && it.Ended != nil {
+				took = ", ran " + duration(*it.Started, *it.Ended)
+			}
+			line := fmt.Sprintf("• `%s` › `%s`, %s (try %d%s) <%s|View log>", esc(it.DagID), esc(it.TaskID),
+				localTime(it.LogicalDate, it.Loc), it.TryNumber, took, LogURL(uiURL, it.DagID, it.RunID, it.TaskID, it.TryNumber))
 			if first != "" {
 				line += ": " + esc(first)
 			}

@@ -107,7 +107,8 @@ func TestErrorTail(t *testing.T) {
 func TestDigestMessageGroupsByOwner(t *testing.T) {
 	since := time.Date(2025, 1, 10, 0, 20, 0, 0, time.UTC)
 	items := []alerts.DigestItem{
-		{DagID: "b_dag", RunID: "r1", TaskID: "t1", TryNumber: 1, Error: "boom\nlast line", OwnerEmail: "lee@example.com", Owner: "<@U0LEE00001>"},
+		{DagID: "b_dag", RunID: "r1", TaskID: "t1", TryNumber: 1, Error: "boom\nlast line", OwnerEmail: "lee@example.com", Owner: "<@U0LEE00001>",
+			Started: &since, Ended: ptr(since.Add(65 * time.Second))},
 		{DagID: "a_dag", RunID: "r2", TaskID: "t2", TryNumber: 2, OwnerEmail: "kim@example.com", Owner: "<@U0KIM00001>"},
 		{DagID: "c_dag", RunID: "r3", TaskID: "t3", TryNumber: 1, OwnerEmail: "lee@example.com", Owner: "<@U0LEE00001>"},
 	}
@@ -119,6 +120,9 @@ func TestDigestMessageGroupsByOwner(t *testing.T) {
 	}
 	if !strings.Contains(j, "last line") || strings.Contains(j, "boom") {
 		t.Errorf("each failure should show its error's last line:\n%s", j)
+	}
+	if !strings.Contains(j, "(try 1, ran 1m5s)") || strings.Count(j, ", ran ") != 1 {
+		t.Errorf("the line of a failed try with a start and an end should say how long it ran (only that one):\n%s", j)
 	}
 	if !strings.Contains(m.Text, "3 failed tasks") || !strings.Contains(m.Text, "<@U0KIM00001>") {
 		t.Errorf("text %q should count the failures and mention the owners", m.Text)
@@ -136,3 +140,5 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Error("a bad UPDRAFT_ALERT_DIGEST_EVERY is accepted")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -123,7 +123,8 @@ func (a *Alerter) digest(ctx context.Context, now time.Time) (int, error) {
 			logical = rv.Rec.LogicalDate
 		}
 		items = append(items, DigestItem{DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, TryNumber: ti.TryNumber,
-			LogicalDate: logical, Loc: locs[ti.DagID], Error: ti.Error, OwnerEmail: email, Owner: mention[email]})
+			LogicalDate: logical, Loc: locs[ti.DagID], Error: ti.Error, OwnerEmail: email, Owner: mention[email],
+			Started: ti.StartedAt, Ended: ti.EndedAt})
 	}
 	msg := DigestMessage(items, since, now, a.cfg.UIURL, more)
 	if _, _, err := c.post(ctx, now.Add(a.cfg.ClaimTTL*3/4), a.cfg.DigestChannel, "", msg); err != nil {

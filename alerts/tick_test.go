@@ -44,6 +44,9 @@ func TestDigest(t *testing.T) {
 	if !strings.Contains(c, "partner API returned 503") {
 		t.Errorf("digest lacks the error's first line: %s", c)
 	}
+	if strings.Count(c, "(try 1, ran ") != 2 {
+		t.Errorf("each failure's line should say how long its try ran: %s", c)
+	}
 
 	// Not due yet, then due with nothing failed: nothing posted.
 	for _, step := range []time.Duration{time.Minute, 10 * time.Minute} {

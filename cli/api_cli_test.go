@@ -28,6 +28,7 @@ func TestCLIOverAPI(t *testing.T) {
 	b.Grant(t, "viewer@example.com", access.Viewer)
 	b.Deploy(t, `id: etl
 owner: owner@example.com
+timezone: Asia/Seoul
 params: {region: eu}
 tasks:
   - {id: extract, type: shell, with: {command: "echo extracting"}}
@@ -77,8 +78,9 @@ tasks:
 	}
 
 	code, out, errOut = run("tok-viewer", "runs", "list", "etl")
-	if code != 0 || !strings.Contains(out, runID) || !strings.Contains(out, "manual") {
-		t.Fatalf("runs list: %d %q %q", code, out, errOut)
+	if code != 0 || !strings.Contains(out, runID) || !strings.Contains(out, "manual") || !strings.Contains(out, "LOGICAL DATE (Asia/Seoul)") ||
+		!strings.Contains(out, "2025-01-15T09:00:00+09:00") {
+		t.Fatalf("runs list: %d %q %q (want the logical date in the DAG's zone, named)", code, out, errOut)
 	}
 
 	code, out, errOut = run("tok-op", "tasks", "clear", "etl/"+runID, "extract", "--downstream", "--dry-run")
@@ -91,8 +93,8 @@ tasks:
 	}
 
 	code, out, errOut = run("tok-op", "runs", "show", "etl/"+runID)
-	if code != 0 || !strings.Contains(out, "extract") || !strings.Contains(out, "load") {
-		t.Fatalf("runs show: %d %q %q", code, out, errOut)
+	if code != 0 || !strings.Contains(out, "extract") || !strings.Contains(out, "load") || !strings.Contains(out, "+09:00) (Asia/Seoul)") {
+		t.Fatalf("runs show: %d %q %q (want the data interval in the DAG's zone, named)", code, out, errOut)
 	}
 
 	// A viewer is refused, with the server's message; the refusal is in the audit log.

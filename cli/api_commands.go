@@ -210,10 +210,11 @@ func apiRunsList(ctx context.Context, a *App, c *apiClient, args []string) error
 			break
 		}
 	}
+	tz := apiDAGZone(ctx, c, pos[0])
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "RUN ID\tSTATE\tTYPE\tLOGICAL DATE\tDURATION")
+	fmt.Fprintf(w, "RUN ID\tSTATE\tTYPE\tLOGICAL DATE (%s)\tDURATION\n", tz)
 	for _, r := range runs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RunID, r.State, r.RunType, r.LogicalDate.Format(time.RFC3339), duration(r.StartedAt, r.EndedAt))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RunID, r.State, r.RunType, inZone(r.LogicalDate, tz), duration(r.StartedAt, r.EndedAt))
 	}
 	return w.Flush()
 }
@@ -230,9 +231,10 @@ func apiRunsShow(ctx context.Context, a *App, c *apiClient, args []string) error
 	if err := c.call(ctx, "GET", "/dags/"+esc(dagID)+"/runs/"+esc(runID), nil, &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "run %s/%s: %s\n  logical date %s, data interval [%s, %s), %s, version %.12s\n",
-		dagID, r.RunID, r.State, r.LogicalDate.Format(time.RFC3339), r.DataIntervalStart.Format(time.RFC3339),
-		r.DataIntervalEnd.Format(time.RFC3339), duration(r.StartedAt, r.EndedAt), r.Version)
+	tz := apiDAGZone(ctx, c, dagID)
+	fmt.Fprintf(a.Stdout, "run %s/%s: %s\n  logical date %s, data interval [%s, %s) (%s), %s, version %.12s\n",
+		dagID, r.RunID, r.State, inZone(r.LogicalDate, tz), inZone(r.DataIntervalStart, tz),
+		inZone(r.DataIntervalEnd, tz), tz, duration(r.StartedAt, r.EndedAt), r.Version)
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TASK\tSTATE\tTRY\tDURATION\tNOTE")
 	for _, t := range r.Tasks {
@@ -357,10 +359,11 @@ func apiBackfillStatus(ctx context.Context, a *App, c *apiClient, args []string)
 		fmt.Fprintf(a.Stdout, "no backfills of %s\n", args[0])
 		return nil
 	}
+	tz := apiDAGZone(ctx, c, args[0])
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "BACKFILL\tSTATE\tTOTAL\tCREATED\tRERUN\tSKIPPED\tREPROCESS\tSTARTED")
+	fmt.Fprintf(w, "BACKFILL\tSTATE\tTOTAL\tCREATED\tRERUN\tSKIPPED\tREPROCESS\tSTARTED (%s)\n", tz)
 	for _, b := range res.Backfills {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.BackfillID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, b.CreatedAt.Local().Format(time.DateTime+" MST"))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.BackfillID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, inZone(b.CreatedAt, tz))
 	}
 	return w.Flush()
 }
@@ -533,4 +536,14 @@ func apiUsersList(ctx context.Context, a *App, c *apiClient, args []string) erro
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", u.Email, u.Role, u.GrantedBy, u.GrantedAt.Local().Format(time.DateTime+" MST"))
 	}
 	return w.Flush()
+}
+
+// apiDAGZone is the timezone a DAG's tables are shown in: the DAG's, or UTC when the DAG
+// cannot be read (the table then says UTC, and its times are in UTC).
+func apiDAGZone(ctx context.Context, c *apiClient, dagID string) string {
+	var d console.DAGDetail
+	if err := c.call(ctx, "GET", "/dags/"+esc(dagID), nil, &d); err != nil {
+		return "UTC"
+	}
+	return zoneName(d.Timezone)
 }

@@ -189,6 +189,7 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 	ref := strings.TrimSpace(strings.TrimPrefix(out, "triggered "))
 	started(ref) // by the advancer: the CLI only created it
 	must("report  queued", "runs", "show", ref)
+	must("+09:00) (Asia/Seoul)", "runs", "show", ref)
 	fails("refused", "tasks", "mark", ref, "report", "success") // queued: refused, not raced
 	fails("no task", "tasks", "clear", ref, "nope")
 	fails("no run", "tasks", "clear", "seoul_daily/manual__1999-01-01T00:00:00Z", "report")
@@ -197,11 +198,15 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 	must("backfill seoul_daily~2025-01-01~2025-01-03: 3 interval(s)", "backfill", "seoul_daily", "--from", "2025-01-01", "--to", "2025-01-03", "--no-wait")
 	must("already running", "backfill", "seoul_daily", "--from", "2025-01-01", "--to", "2025-01-03", "--no-wait")
 	must("seoul_daily~2025-01-01~2025-01-03  running", "backfill", "status", "seoul_daily")
+	must("STARTED (Asia/Seoul)", "backfill", "status", "seoul_daily") // times in the DAG's zone, named
 	must("cancelled", "backfill", "cancel", "seoul_daily~2025-01-01~2025-01-03")
 	fails("after --to", "backfill", "seoul_daily", "--from", "2025-02-01", "--to", "2025-01-01")
 	fails("before the DAG's start", "backfill", "seoul_daily", "--from", "2024-12-01", "--to", "2025-01-01")
 	fails("JSON object", "trigger", "seoul_daily", "--conf", `["not", "an", "object"]`)
 	out = must("backfill__2025-01-01", "runs", "list", "seoul_daily")
+	if !strings.Contains(out, "LOGICAL DATE (Asia/Seoul)") || !strings.Contains(out, "DATA INTERVAL END (Asia/Seoul)") {
+		t.Errorf("runs list should name the zone of every time column:\n%s", out)
+	}
 	if strings.Count(out, "backfill__") != 3 {
 		t.Fatalf("runs list:\n%s\nwant the 3 backfill runs", out)
 	}

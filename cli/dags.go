@@ -140,6 +140,9 @@ func cmdDeploy(ctx context.Context, a *App, args []string) error {
 	if err := deployAll(ctx, a, eng, res, *prune); err != nil {
 		return err
 	}
+	if err := recordImportErrors(ctx, eng.Store(), res.Errors, a.actor().Who, time.Now()); err != nil {
+		return err
+	}
 	if len(res.Errors) > 0 {
 		fmt.Fprintf(a.Stderr, "%d file(s) not deployed: fix the problems above\n", len(res.Errors))
 		return silentError{1}
@@ -226,7 +229,9 @@ func cmdDagsList(ctx context.Context, a *App, args []string) error {
 	if tests > 0 {
 		fmt.Fprintf(a.Stdout, "(%d test DAG(s) from updraft test not shown: --all lists them)\n", tests)
 	}
-	a.printImportErrors()
+	if !a.printImportErrors() {
+		a.printStoredImportErrors(ctx, st)
+	}
 	return nil
 }
 
@@ -235,19 +240,20 @@ const testDAGPrefix = "test__"
 
 // printImportErrors lists the files of the running dev's DAG folder that fail to load, each
 // with its first problem: a DAG that does not load is not in the store, so the list alone
-// would leave it out.
-func (a *App) printImportErrors() {
+// would leave it out. It returns false away from `updraft dev` (the caller then shows the
+// import errors the last deploy recorded).
+func (a *App) printImportErrors() bool {
 	st := a.readDevState()
 	if st == nil || st.DagDir == "" || a.Getenv("GOOGLE_CLOUD_PROJECT") != "" {
-		return
+		return false
 	}
 	res, err := dag.LoadDir(st.DagDir, parseOptions())
 	if err != nil {
 		fmt.Fprintf(a.Stdout, "\nthe DAG folder %s could not be read: %v\n", st.DagDir, err)
-		return
+		return true
 	}
 	if len(res.Errors) == 0 {
-		return
+		return true
 	}
 	files := make([]string, 0, len(res.Errors))
 	for f := range res.Errors {
@@ -263,6 +269,15 @@ func (a *App) printImportErrors() {
 		}
 		fmt.Fprintf(a.Stdout, "  %s%s\n", ps[0].Error(), more)
 	}
+	return true
+}
+
+// zoneName is how tables name the zone of a DAG's times: its timezone, UTC when unset.
+func zoneName(tz string) string {
+	if _, err := time.LoadLocation(tz); err != nil || tz == "" {
+		return "UTC"
+	}
+	return tz
 }
 
 func inZone(t time.Time, tz string) string {

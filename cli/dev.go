@@ -149,6 +149,8 @@ func cmdDev(ctx context.Context, a *App, args []string) error {
 	if alertCfg.DigestChannel == "" {
 		alertCfg.DigestChannel = devDigestChannel
 	}
+	// Workers render .ti.log_url with the UI's address: this server's.
+	env = append(env, alerts.EnvUIURL+"="+alertCfg.UIURL)
 	// The engine's settings (UPDRAFT_RETENTION, UPDRAFT_LEASE…) as every other entry point reads them.
 	engCfg, err := engine.ConfigFromEnv(a.Getenv)
 	if err != nil {

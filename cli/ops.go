@@ -229,11 +229,15 @@ func cmdBackfillStatus(ctx context.Context, a *App, args []string) error {
 		fmt.Fprintf(a.Stdout, "no backfills of %s\n", args[0])
 		return nil
 	}
+	tz := "UTC" // the DAG's timezone, as every other table of the DAG
+	if d, err := st.GetDAG(ctx, args[0]); err == nil {
+		tz = zoneName(d.Rec.Timezone)
+	}
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "BACKFILL\tSTATE\tINTERVALS\tRUN\tRE-RUN\tSKIPPED\tREPROCESS\tSTARTED")
+	fmt.Fprintf(w, "BACKFILL\tSTATE\tINTERVALS\tRUN\tRE-RUN\tSKIPPED\tREPROCESS\tSTARTED (%s)\n", tz)
 	for _, v := range fills {
 		b := v.Rec
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.ID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, b.CreatedAt.Local().Format(time.DateTime+" MST"))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", b.ID, b.State, b.Total, b.Created, b.Rerun, b.Skipped, b.Reprocess, inZone(b.CreatedAt, tz))
 	}
 	return w.Flush()
 }

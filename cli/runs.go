@@ -97,7 +97,8 @@ func cmdRunsList(ctx context.Context, a *App, args []string) error {
 		return err
 	}
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "RUN ID\tSTATE\tLOGICAL DATE (%s)\tDATA INTERVAL END\tDURATION\n", d.Rec.Timezone)
+	tz := zoneName(d.Rec.Timezone)
+	fmt.Fprintf(w, "RUN ID\tSTATE\tLOGICAL DATE (%s)\tDATA INTERVAL END (%s)\tDURATION\n", tz, tz)
 	for _, v := range runs {
 		r := v.Rec
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RunID, r.State, inZone(r.LogicalDate, d.Rec.Timezone),
@@ -183,9 +184,9 @@ func cmdRunsShow(ctx context.Context, a *App, args []string) error {
 	if err == nil {
 		tz = d.Rec.Timezone
 	}
-	fmt.Fprintf(a.Stdout, "run %s/%s: %s\n  logical date %s, data interval [%s, %s), %s, version %.12s\n",
+	fmt.Fprintf(a.Stdout, "run %s/%s: %s\n  logical date %s, data interval [%s, %s) (%s), %s, version %.12s\n",
 		r.DagID, r.RunID, r.State, inZone(r.LogicalDate, tz), inZone(r.IntervalStart, tz), inZone(r.IntervalEnd, tz),
-		duration(r.StartedAt, r.EndedAt), r.Version)
+		zoneName(tz), duration(r.StartedAt, r.EndedAt), r.Version)
 	if ver, err := st.GetVersion(ctx, r.DagID, r.Version); err == nil && ver.Bundle != "" {
 		fmt.Fprintf(a.Stdout, "  bundle %s\n", ver.Bundle)
 	}

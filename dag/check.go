@@ -16,7 +16,7 @@ import (
 var TemplateFuncs = []string{
 	"var", "secret", "conn", "xcom", "json", "toJSON", "add", "sub", "format", "inTZ", "ds", "dateAdd",
 	"shq", "bqIdent",
-	"include",
+	"include", "duration",
 }
 
 // templateBuiltins are text/template's predefined functions.
@@ -222,9 +222,13 @@ func (p *parser) checkTemplates(d *DAG, infos []taskInfo) {
 				task := call.task
 				switch _, exists := first[task]; {
 				case !exists:
-					p.add(call.line, path, fmt.Sprintf("xcom reads task %s, which does not exist", quoteShort(task)), suggest(task, ids, "known tasks"))
+					p.add(call.line, path, fmt.Sprintf("%s reads task %s, which does not exist", call.fn, quoteShort(task)), suggest(task, ids, "known tasks"))
 				case !ancestors(i)[task]:
-					p.add(call.line, path, fmt.Sprintf("xcom reads task %s, which is not upstream of %q, so its XCom may not exist yet", quoteShort(task), d.Tasks[i].ID),
+					what := "its XCom"
+					if call.fn == "duration" {
+						what = "its duration"
+					}
+					p.add(call.line, path, fmt.Sprintf("%s reads task %s, which is not upstream of %q, so %s may not exist yet", call.fn, quoteShort(task), d.Tasks[i].ID, what),
 						fmt.Sprintf("add %q to the needs of %q (directly or through another task)", task, d.Tasks[i].ID))
 				}
 			}
@@ -275,8 +279,10 @@ func funcHint(name string) string {
 	return list
 }
 
-// xcomCall is an `xcom "task"` call found in a template.
+// xcomCall is an `xcom "task"` or `duration "task"` call found in a template: both read an
+// upstream task of the run.
 type xcomCall struct {
+	fn   string // xcom or duration
 	task string
 	line int
 }
@@ -317,7 +323,7 @@ func (p *parser) checkTemplate(n *yaml.Node, path string) []xcomCall {
 				return
 			}
 			id, ok := c.Args[0].(*tparse.IdentifierNode)
-			if !ok || id.Ident != "xcom" {
+			if !ok || id.Ident != "xcom" && id.Ident != "duration" {
 				return
 			}
 			arg, ok := c.Args[1].(*tparse.StringNode)
@@ -328,7 +334,7 @@ func (p *parser) checkTemplate(n *yaml.Node, path string) []xcomCall {
 			if pos := int(c.Pos); pos >= 0 && pos <= len(s) {
 				off = strings.Count(s[:pos], "\n")
 			}
-			calls = append(calls, xcomCall{task: arg.Text, line: scalarLine(n, off)})
+			calls = append(calls, xcomCall{fn: id.Ident, task: arg.Text, line: scalarLine(n, off)})
 		})
 	}
 	return calls

@@ -20,7 +20,7 @@ var TemplateContext = []string{
 // conf are the user's).
 var templateContextFields = map[string][]string{
 	"dag_run": {"run_id", "conf", "run_type", "logical_date"},
-	"ti":      {"task_id", "try_number", "max_tries"},
+	"ti":      {"task_id", "try_number", "max_tries", "log_url"},
 	"dag":     {"dag_id", "owner", "timezone"},
 }
 

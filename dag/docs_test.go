@@ -10,7 +10,8 @@ import (
 
 // TestDocsListEveryField keeps docs/dags.md, the DAG file reference, in step with the parser
 // and docs/dag-schema.json: every field either knows, every trigger rule, alert event and
-// task type, every template value and function, must be named on the page (in backticks).
+// task type, every template value (and field of .ti, .dag_run, .dag) and function, must be
+// named on the page (in backticks).
 func TestDocsListEveryField(t *testing.T) {
 	t.Parallel()
 	page, err := os.ReadFile("../docs/dags.md")
@@ -37,6 +38,9 @@ func TestDocsListEveryField(t *testing.T) {
 	need("task types", BuiltinTaskTypes...)
 	need("template values", TemplateContext...)
 	need("template functions", TemplateFuncs...)
+	for name, fields := range templateContextFields {
+		need("fields of ."+name, fields...)
+	}
 
 	data, err := os.ReadFile("../docs/dag-schema.json")
 	if err != nil {

@@ -249,6 +249,13 @@ func TestParseProblems(t *testing.T) {
 				{11, "tasks[2].with.body", `xcom reads task "b", which is not upstream`, ""},
 				{12, "tasks[2].with.body", `xcom reads task "d", which is not upstream`, ""},
 				{13, "tasks[2].with.body", `xcom reads task "nope", which does not exist`, "known tasks: a, b, c, d"}}},
+		{"duration of a task that is not upstream", doc("tasks:",
+			"  - {id: a, type: noop}",
+			"  - {id: b, type: noop}",
+			"  - {id: c, type: http, needs: [b], with: {body: '{{ duration \"b\" }} {{ duration \"a\" }} {{ duration \"zz\" }}'}}",
+		), Options{},
+			[]want{{6, "tasks[2].with.body", `duration reads task "a", which is not upstream of "c", so its duration may not exist yet`, `add "a" to the needs of "c"`},
+				{6, "tasks[2].with.body", `duration reads task "zz", which does not exist`, "known tasks"}}},
 		{"for_each template", doc("tasks:", "  - {id: a, type: noop}", "  - {id: b, type: noop, for_each: '{{ xcom \"a\" }}'}"), Options{},
 			[]want{{5, "tasks[1].for_each", `xcom reads task "a", which is not upstream of "b"`, ""}}},
 

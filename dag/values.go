@@ -52,10 +52,10 @@ var trustedDagRun = map[string]bool{"run_id": true, "run_type": true, "logical_d
 // it out of the process list.)
 var sourceFuncs = map[string]bool{"var": true, "conn": true, "xcom": true, "json": true}
 
-// safeFuncs return a bool, a number or a date whatever their arguments hold.
+// safeFuncs return a bool, a number, a date or a duration whatever their arguments hold.
 var safeFuncs = map[string]bool{
 	"len": true, "eq": true, "ne": true, "lt": true, "le": true, "gt": true, "ge": true, "not": true,
-	"ds": true, "dateAdd": true, "add": true, "sub": true, "inTZ": true,
+	"ds": true, "dateAdd": true, "add": true, "sub": true, "inTZ": true, "duration": true,
 }
 
 // checkValues reports every template action that pastes an untrusted value into a shell

@@ -183,6 +183,11 @@ resource "google_cloud_run_v2_service" "dispatch" {
         name  = "UPDRAFT_BUNDLE_BUCKET"
         value = google_storage_bucket.bundles.name
       }
+      # .ti.log_url in templates of inline tasks.
+      env {
+        name  = "UPDRAFT_UI_URL"
+        value = local.ui_url
+      }
     }
   }
   depends_on = [google_project_service.apis]
@@ -343,6 +348,11 @@ resource "google_cloud_run_v2_job" "worker" {
         env {
           name  = "UPDRAFT_BUNDLE_BUCKET"
           value = google_storage_bucket.bundles.name
+        }
+        # .ti.log_url in templates.
+        env {
+          name  = "UPDRAFT_UI_URL"
+          value = local.ui_url
         }
       }
     }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/local/localtest"
+	"github.com/updraft-dev/updraft/render"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 	"github.com/updraft-dev/updraft/secrets"
@@ -98,7 +100,7 @@ func startStackWith(t *testing.T, lease time.Duration, now func() time.Time, war
 	st, err := local.Open(ctx, local.Config{
 		Project: project, Env: append(set.Env(), testStandIns.Env()...), LogDir: logDir, WorkerCmd: workerCmd,
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr,
-		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String()}, Now: now,
+		Engine: engine.Config{Lease: lease}, WorkerEnv: []string{"UPDRAFT_LEASE=" + lease.String(), "UPDRAFT_UI_URL=http://ui.test"}, Now: now,
 		WarmWorkers: warm,
 	})
 	if err != nil {
@@ -439,7 +441,7 @@ tasks:
     needs: [extract]
     with:
       env: {ROWS: '{{ (xcom "extract").rows }}', REGION: '{{ .params.region }}', CHANNEL: '{{ var "report-channel" "#test" }}'}
-      command: 'echo "$ROWS rows for {{ .ds }} in $REGION to $CHANNEL"'
+      command: 'echo "$ROWS rows for {{ .ds }} in $REGION to $CHANNEL"; echo "extract took {{ duration "extract" }}, see {{ .ti.log_url }}"'
   - id: broken
     type: shell
     retries: 3
@@ -466,6 +468,13 @@ tasks:
 	out, _, _ := s.cli("logs", r.DagID+"/"+r.RunID, "report")
 	if !strings.Contains(out, "3 rows for 2025-01-02 in jp to #data-alerts") {
 		t.Fatalf("report's log:\n%s", out)
+	}
+	// The upstream task's last try, as its instance records it; the UI page of this try.
+	ex := mustTI(t, s, r, "extract")
+	took := render.FormatDuration(ex.EndedAt.Sub(*ex.StartedAt))
+	logURL := "http://ui.test/dags/templated/runs/" + url.PathEscape(r.RunID) + "/tasks/report?try=1"
+	if want := "extract took " + took + ", see " + logURL; !strings.Contains(out, want) {
+		t.Fatalf("report's log does not say %q:\n%s", want, out)
 	}
 	ti, _ := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "broken")
 	if ti.Rec.TryNumber != 1 || !strings.Contains(ti.Rec.Error, `with.env.V:1`) || !strings.Contains(ti.Rec.Error, "no_such_value") {

@@ -43,6 +43,9 @@ type Run struct {
 	Item  any
 	// MaxTries is the number of the task's last try (.ti.max_tries).
 	MaxTries int
+	// LogURL is the UI page of this try (.ti.log_url): "" when the UI's address is unknown
+	// (UPDRAFT_UI_URL unset).
+	LogURL string
 }
 
 // Data returns the template context, with Airflow's names.
@@ -76,7 +79,7 @@ func Data(r Run) map[string]any {
 		"prev_data_interval_start_success": prev,
 		"params":                           params,
 		"dag_run":                          map[string]any{"run_id": r.RunID, "conf": conf, "run_type": r.RunType, "logical_date": at(r.LogicalDate)},
-		"ti":                               map[string]any{"task_id": r.TaskID, "try_number": r.TryNumber, "max_tries": r.MaxTries},
+		"ti":                               map[string]any{"task_id": r.TaskID, "try_number": r.TryNumber, "max_tries": r.MaxTries, "log_url": r.LogURL},
 		"dag":                              map[string]any{"dag_id": r.DagID, "owner": r.Owner, "timezone": loc.String()},
 		"run_id":                           r.RunID,
 	}
@@ -84,6 +87,18 @@ func Data(r Run) map[string]any {
 		d["index"], d["item"] = *r.Index, r.Item
 	}
 	return d
+}
+
+// FormatDuration writes a duration as the `duration` function returns it: a Go duration,
+// to the tenth of a second under a minute ("12.3s"), else to the second ("1h2m3s").
+func FormatDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // Lookups are the functions that need the outside world. Each returns an error that names
@@ -99,6 +114,9 @@ type Lookups struct {
 	XCom func(task string) (any, error)
 	// Include returns a file of the DAG's bundle, by its path from the bundle root.
 	Include func(path string) (string, error)
+	// Duration returns how long an upstream task's last try ran; ok is false when it has
+	// no finished try (skipped, upstream_failed).
+	Duration func(task string) (d time.Duration, ok bool, err error)
 }
 
 // Funcs returns the template functions; the names match dag.TemplateFuncs.
@@ -156,6 +174,16 @@ func Funcs(l Lookups, loc *time.Location) template.FuncMap {
 				return nil, fmt.Errorf("xcom %q %q: no key %q in %s's XCom (keys: %s)", task, key[0], key[0], task, keys(obj))
 			}
 			return kv, nil
+		},
+		"duration": func(task string) (string, error) {
+			if l.Duration == nil {
+				return "", errors.New("duration is not available here")
+			}
+			d, ok, err := l.Duration(task)
+			if err != nil || !ok {
+				return "", err
+			}
+			return FormatDuration(d), nil
 		},
 		"include": func(path string) (string, error) {
 			if l.Include == nil {

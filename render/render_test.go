@@ -19,6 +19,7 @@ func seoulRun(t *testing.T) Run {
 		DagID: "usage", RunID: "scheduled__2024-12-31T15:05:00Z", RunType: "scheduled", TaskID: "post", TryNumber: 2,
 		Loc: seoul, LogicalDate: start, IntervalStart: start, IntervalEnd: start.Add(24 * time.Hour),
 		Params: map[string]any{"region": "region-asia-northeast3"}, Conf: map[string]any{"full": true},
+		LogURL: "https://ui.example/dags/usage/runs/scheduled__2024-12-31T15:05:00Z/tasks/post?try=2",
 	}
 }
 
@@ -42,6 +43,15 @@ func lookups() Lookups {
 		XCom: func(task string) (any, error) {
 			return map[string]any{"rows": []any{map[string]any{"user": "kim", "gib": 1.5}}}, nil
 		},
+		Duration: func(task string) (time.Duration, bool, error) {
+			switch task {
+			case "fetch":
+				return 83*time.Second + 450*time.Millisecond, true, nil
+			case "quick":
+				return 1234 * time.Millisecond, true, nil
+			}
+			return 0, false, nil // skipped: never ran
+		},
 	}
 }
 
@@ -56,6 +66,10 @@ func TestRenderUsesAirflowNamesInTheDAGsTimezone(t *testing.T) {
 		"{{ .dag_run.run_id }}":                       "scheduled__2024-12-31T15:05:00Z",
 		"{{ .dag_run.conf.full }}":                    "true",
 		"{{ .ti.try_number }}":                        "2",
+		"{{ .ti.log_url }}":                           "https://ui.example/dags/usage/runs/scheduled__2024-12-31T15:05:00Z/tasks/post?try=2",
+		`{{ duration "fetch" }}`:                      "1m23s",
+		`{{ duration "quick" }}`:                      "1.2s",
+		`[{{ duration "skipped" }}]`:                  "[]",
 		"{{ .dag.dag_id }}":                           "usage",
 		`{{ var "slack-channel-prod" "#test" }}`:      "#data-alerts",
 		`{{ var "other" "#test" }}`:                   "#test",

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/render"
@@ -212,6 +213,11 @@ func pythonContext(tc *Context) map[string]any {
 		DagID: tc.DAG.ID, RunID: tc.Run.RunID, RunType: string(tc.Run.RunType), TaskID: tc.Ref.TaskID, Owner: tc.DAG.Owner,
 		TryNumber: tc.Ref.TryNumber, Loc: tc.DAG.Location(), LogicalDate: tc.Run.LogicalDate,
 		IntervalStart: tc.Run.IntervalStart, IntervalEnd: tc.Run.IntervalEnd, Params: params, Conf: conf,
+	}
+	if tc.Getenv != nil {
+		if ui := tc.Getenv(alerts.EnvUIURL); ui != "" {
+			r.LogURL = alerts.LogURL(ui, tc.DAG.ID, tc.Run.RunID, tc.Ref.TaskID, tc.Ref.TryNumber)
+		}
 	}
 	data := render.Data(r)
 	b, _ := json.Marshal(data)

@@ -14,6 +14,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/updraft-dev/updraft/alerts"
 	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/render"
@@ -324,6 +325,14 @@ func truncateText(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// env reads the worker's environment (Getenv, or os.Getenv when nil).
+func (w *Worker) env(name string) string {
+	if w.Getenv != nil {
+		return w.Getenv(name)
+	}
+	return os.Getenv(name)
+}
+
 // templateEnv builds the template context and functions of an attempt. uses is what will be
 // rendered (only a template mentioning prev_data_interval_start_success pays for its read).
 func (w *Worker) templateEnv(ctx context.Context, claim *engine.Claim, resolver SecretResolver, uses any) (map[string]any, template.FuncMap, error) {
@@ -345,6 +354,9 @@ func (w *Worker) templateEnv(ctx context.Context, claim *engine.Claim, resolver 
 		DagID: d.ID, RunID: run.RunID, RunType: string(run.RunType), TaskID: task.ID, Owner: d.Owner,
 		TryNumber: claim.Ref.TryNumber, MaxTries: claim.MaxTries(), Loc: d.Location(), LogicalDate: run.LogicalDate,
 		IntervalStart: run.IntervalStart, IntervalEnd: run.IntervalEnd, Params: params, Conf: conf,
+	}
+	if ui := w.env(alerts.EnvUIURL); ui != "" {
+		r.LogURL = alerts.LogURL(ui, run.DagID, run.RunID, task.ID, claim.Ref.TryNumber)
 	}
 	if ti := claim.Instance(); ti.MapIndex != nil {
 		var item any
@@ -394,6 +406,12 @@ func (w *Worker) templateEnv(ctx context.Context, claim *engine.Claim, resolver 
 				return nil, fmt.Errorf("xcom %q: %v", up, err)
 			}
 			return render.Numbers(v), nil
+		},
+		Duration: func(up string) (time.Duration, bool, error) {
+			if !upstream[up] {
+				return 0, false, fmt.Errorf("duration %q: %s is not upstream of %s (add it to needs)", up, up, task.ID)
+			}
+			return w.Engine.TaskDuration(ctx, run.DagID, run.RunID, up)
 		},
 	}, d.Location())
 	addBundleFuncs(ctx, funcs)

@@ -37,9 +37,18 @@ type dagRow struct {
 
 type dagsPage struct {
 	Query, Status string
-	List          console.DAGPage
-	Rows          []dagRow
+	// All shows the test__ DAGs `updraft test` deployed (?all=1); Hidden counts those left out.
+	All    bool
+	Hidden int
+	List   console.DAGPage
+	Rows   []dagRow
+	// ShowAll is this page's address with all=1.
+	ShowAll string
 }
+
+// testDAGPrefix starts the id of a DAG `updraft test` deployed into a running dev: the list
+// leaves them out unless asked (?all=1, or a search for them), as `updraft dags list` does.
+const testDAGPrefix = "test__"
 
 func (ui *UI) dags(w http.ResponseWriter, r *http.Request) {
 	d, err := ui.base(r, "DAGs", "dags")
@@ -48,7 +57,15 @@ func (ui *UI) dags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	p := dagsPage{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status")}
+	p := dagsPage{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), All: q.Get("all") == "1"}
+	p.All = p.All || strings.HasPrefix(p.Query, testDAGPrefix)
+	show := url.Values{"all": {"1"}}
+	for _, k := range []string{"q", "status"} {
+		if v := q.Get(k); v != "" {
+			show.Set(k, v)
+		}
+	}
+	p.ShowAll = "/?" + show.Encode()
 	p.List, err = ui.cfg.Console.ListDAGs(r.Context(), ui.caller(r), console.DAGQuery{Search: p.Query, PageToken: q.Get("page")})
 	if err != nil {
 		ui.fail(w, r, err)
@@ -56,6 +73,10 @@ func (ui *UI) dags(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range p.List.DAGs {
 		if (p.Status == "paused" && !s.Paused) || (p.Status == "active" && s.Paused) {
+			continue
+		}
+		if !p.All && strings.HasPrefix(s.DagID, testDAGPrefix) {
+			p.Hidden++
 			continue
 		}
 		row := dagRow{DAGSummary: s, CanOperate: canOperate(d.Me, s.Owner)}
@@ -499,11 +520,28 @@ func (ui *UI) slack(w http.ResponseWriter, r *http.Request) {
 		SlackMessage
 		Reply  bool
 		Blocks string
+		// TZ is the zone the time is shown in: the DAG's the message is about, else UTC.
+		TZ string
+	}
+	zones := map[string]string{} // DAG id → timezone, read once per page
+	zoneOf := func(dagID string) string {
+		if dagID == "" {
+			return "UTC"
+		}
+		if tz, ok := zones[dagID]; ok {
+			return tz
+		}
+		tz := "UTC"
+		if det, err := ui.cfg.Console.DAG(r.Context(), ui.caller(r), dagID); err == nil && det.Timezone != "" {
+			tz = det.Timezone
+		}
+		zones[dagID] = tz
+		return tz
 	}
 	var out []msg
 	for i := len(msgs) - 1; i >= 0; i-- { // newest first
 		m := msgs[i]
-		mm := msg{SlackMessage: m, Reply: m.ThreadTS != "" && m.ThreadTS != m.TS}
+		mm := msg{SlackMessage: m, Reply: m.ThreadTS != "" && m.ThreadTS != m.TS, TZ: zoneOf(MessageDAG(m))}
 		if m.Blocks != nil {
 			mm.Blocks = prettyJSON(m.Blocks)
 		}
