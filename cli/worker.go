@@ -2,84 +2,12 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strconv"
 
-	"github.com/updraft-dev/updraft/cloudlog"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/local"
-	"github.com/updraft-dev/updraft/psqueue"
-	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/secrets"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/worker"
 )
 
-// cmdWorker executes the attempt in UPDRAFT_ATTEMPT: the contract is the same for a Cloud Run
-// job execution and a local subprocess. It exits 0 once the attempt's outcome is recorded,
-// whatever it was.
+// cmdWorker executes the attempt in UPDRAFT_ATTEMPT (worker.Run): the contract is the same for
+// a Cloud Run job execution and a local subprocess.
 func cmdWorker(ctx context.Context, a *App, args []string) error {
-	serve := a.Getenv(EnvWorkerServe) != ""
-	var ref scheduler.AttemptRef
-	if !serve {
-		var err error
-		if ref, err = tasks.DecodeAttempt(a.Getenv(tasks.EnvAttempt)); err != nil {
-			return err
-		}
-	}
-	project := a.Getenv("GOOGLE_CLOUD_PROJECT")
-	if project == "" {
-		return fmt.Errorf("GOOGLE_CLOUD_PROJECT is not set")
-	}
-	st, err := fsstore.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	cfg, err := engine.ConfigFromEnv(a.Getenv)
-	if err != nil {
-		return err
-	}
-	log := cloudlog.New(a.Stderr)
-	host, _ := os.Hostname()
-	execRef := a.Getenv("CLOUD_RUN_EXECUTION")
-	if execRef == "" {
-		execRef = local.ProcessRef(os.Getpid())
-	}
-	newResolver, closeSecrets, err := secrets.Factory(ctx, project, a.Getenv)
-	if err != nil {
-		return err
-	}
-	defer closeSecrets()
-	w := &tasks.Worker{
-		Engine:   engine.New(st, q, cfg, nil, log),
-		Registry: tasks.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
-		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
-		NewResolver: newResolver, Getenv: a.Getenv,
-	}
-	// UPDRAFT_WORKER_STATS: the store operations of each attempt (a warm worker's since its
-	// previous report), for updraft-bench.
-	var last [4]int64
-	stats := func() {
-		if a.Getenv("UPDRAFT_WORKER_STATS") == "" {
-			return
-		}
-		r, wr := st.Counts()
-		c, ab := st.Contention()
-		now := [4]int64{int64(r), int64(wr), int64(c), int64(ab)}
-		fmt.Fprintf(a.Stderr, "updraft-worker-stats reads=%d writes=%d conflicts=%d aborted=%d\n", now[0]-last[0], now[1]-last[1], now[2]-last[2], now[3]-last[3])
-		last = now
-	}
-	if serve {
-		return serveAttempts(ctx, w, a.Stdin, doneFile(), stats)
-	}
-	err = w.Execute(ctx, ref)
-	stats()
-	return err
+	return worker.Run(ctx, worker.Streams{Getenv: a.Getenv, Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr})
 }

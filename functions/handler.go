@@ -13,7 +13,6 @@ import (
 	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/psqueue"
 	"github.com/updraft-dev/updraft/runjobs"
 	"github.com/updraft-dev/updraft/secrets"
@@ -159,7 +158,7 @@ func (b *backends) dispatcher(ctx context.Context, getenv func(string) string) (
 	}, nil
 }
 
-// alerter builds the alerter as the local stack and the scheduler do (local.NewAlerter).
+// alerter builds the alerter as the local stack and the scheduler do (backend.NewAlerter).
 func (b *backends) alerter(ctx context.Context, getenv func(string) string) (*alerts.Alerter, error) {
 	acfg, err := alerts.ConfigFromEnv(getenv)
 	if err != nil {
@@ -169,7 +168,7 @@ func (b *backends) alerter(ctx context.Context, getenv func(string) string) (*al
 	if err != nil {
 		return nil, err
 	}
-	return local.NewAlerter(b.st, b.eng, newResolver, acfg, b.log), nil
+	return backend.NewAlerter(b.st, b.eng, newResolver, acfg, b.log), nil
 }
 
 // Lazy is NewHandler built on the first request rather than at start, for the Functions

@@ -17,13 +17,13 @@ import (
 	"github.com/updraft-dev/updraft/tasks"
 )
 
-// EnvWorkerServe is cli.EnvWorkerServe: it makes `updraft worker` a warm worker of a Pool.
-const EnvWorkerServe = "UPDRAFT_WORKER_SERVE"
+// EnvWorkerServe makes `updraft worker` a warm worker of a Pool (tasks.EnvWorkerServe).
+const EnvWorkerServe = tasks.EnvWorkerServe
 
 // PooledRef is the executor reference of an attempt a warm worker runs: the worker's
 // `local:PID:STARTTIME` and `#ATTEMPT_ID`. Processes reads both: the process tells whether
 // the attempt can still run, the attempt id lets a Pool cancel that attempt alone.
-func PooledRef(workerRef, attemptID string) string { return workerRef + "#" + attemptID }
+func PooledRef(workerRef, attemptID string) string { return tasks.PooledRef(workerRef, attemptID) }
 
 // splitRef splits a PooledRef; a plain reference has no attempt.
 func splitRef(ref string) (worker, attemptID string) {

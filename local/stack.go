@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/alerts"
+	"github.com/updraft-dev/updraft/backend"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
 	"github.com/updraft-dev/updraft/psqueue"
@@ -145,7 +146,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	if acfg.Now == nil {
 		acfg.Now = cfg.Now
 	}
-	s.Alerter = NewAlerter(st, eng, newResolver, acfg, cfg.Log)
+	s.Alerter = backend.NewAlerter(st, eng, newResolver, acfg, cfg.Log)
 	if pool != nil {
 		pool.Env = env
 	}
@@ -279,45 +280,6 @@ func (s *Stack) TickOnce(ctx context.Context) engine.TickReport {
 	s.ticks++
 	s.mu.Unlock()
 	return rep
-}
-
-// NewAlerter builds the alerter of a deployment's components (the local stack, the
-// scheduler service): DAG specs and variables from the engine, bot tokens and variable
-// overrides from Secret Manager through newResolver (nil: none, and alerts fail, logged).
-func NewAlerter(st *fsstore.Store, eng *engine.Engine, newResolver func() tasks.SecretResolver, cfg alerts.Config, log *slog.Logger) *alerts.Alerter {
-	return alerts.New(st, alertSpecs{eng, newResolver}, slackTokens(newResolver), cfg, log)
-}
-
-// alertSpecs gives the alerter DAG specs and variables as templates see them: an
-// updraft-variables-NAME secret overrides the variable in Firestore.
-type alertSpecs struct {
-	*engine.Engine
-	newResolver func() tasks.SecretResolver
-}
-
-// Variable returns a variable's override secret, else its value in Firestore.
-func (a alertSpecs) Variable(ctx context.Context, name string) (string, bool, error) {
-	if a.newResolver != nil {
-		if v, ok, err := a.newResolver().Variable(ctx, name); err != nil || ok {
-			return v, ok, err
-		}
-	}
-	return a.Engine.Variable(ctx, name)
-}
-
-// slackTokens reads a Slack connection's bot token (its password) through Secret Manager;
-// nil when there is none here (alerts then fail, logged).
-func slackTokens(newResolver func() tasks.SecretResolver) alerts.Tokens {
-	if newResolver == nil {
-		return nil
-	}
-	return func(ctx context.Context, conn string) (string, error) {
-		c, err := newResolver().Conn(ctx, conn)
-		if err != nil {
-			return "", err
-		}
-		return c.Password, nil
-	}
 }
 
 // Status is what the scheduler's status endpoint shows.

@@ -25,6 +25,14 @@ import (
 // AttemptRef, the same for a Cloud Run job execution and a local subprocess.
 const EnvAttempt = "UPDRAFT_ATTEMPT"
 
+// EnvWorkerServe makes a worker a warm worker of the local dispatcher's pool: instead of the
+// one attempt in EnvAttempt it runs every attempt the pool sends it, with the same clients.
+const EnvWorkerServe = "UPDRAFT_WORKER_SERVE"
+
+// PooledRef is the executor reference of one attempt a warm worker runs: the worker's own
+// reference and `#ATTEMPT_ID`, so the executor can tell that attempt apart.
+func PooledRef(workerRef, attemptID string) string { return workerRef + "#" + attemptID }
+
 // EncodeAttempt encodes an attempt reference for EnvAttempt.
 func EncodeAttempt(ref scheduler.AttemptRef) string {
 	b, _ := json.Marshal(ref)

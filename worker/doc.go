@@ -32,7 +32,10 @@
 // the worker), and in that role the process never gets past Init. Do nothing in main before
 // Main but register functions.
 //
-// This package only wires the process (signals, standard streams, exit code) to the CLI's
-// worker command; it holds no logic of its own, and nothing in Updraft may import it but
-// entry points (cmd/updraft-worker and custom workers' main packages).
+// Run is the worker process: it opens the store, the queue and Secret Manager from the
+// environment and executes the attempt (or, as a warm worker of the local dispatcher's pool,
+// every attempt it is sent) with tasks.Worker. Main wires it to the process (signals,
+// standard streams, exit code). Only entry points import this package: cmd/updraft-worker,
+// custom workers' main packages, and the CLI's `updraft worker`. It imports no dev-only
+// package (cli, local, web, emulators/...), so a worker binary carries none of them.
 package worker

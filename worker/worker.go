@@ -2,11 +2,11 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/updraft-dev/updraft/cli"
 	"github.com/updraft-dev/updraft/internal/proctree"
 )
 
@@ -18,7 +18,11 @@ import (
 func Main() {
 	proctree.Init() // first: this binary is also the supervisor of the tasks' process trees
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := (&cli.App{Stdout: os.Stdout, Stderr: os.Stderr}).Run(ctx, []string{"worker"})
+	err := Run(ctx, Streams{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
-	os.Exit(code)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "updraft worker:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

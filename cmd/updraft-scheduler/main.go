@@ -33,7 +33,6 @@ import (
 	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/runjobs"
 	"github.com/updraft-dev/updraft/scheduler/service"
 	"github.com/updraft-dev/updraft/secrets"
@@ -77,7 +76,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer closeSecrets()
-	alerter := local.NewAlerter(st, eng, newResolver, acfg, log)
+	alerter := backend.NewAlerter(st, eng, newResolver, acfg, log)
 	var last engine.TickReport
 	h := &service.Handler{
 		Tick: func(ctx context.Context) (engine.TickReport, error) {

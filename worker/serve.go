@@ -1,4 +1,4 @@
-package cli
+package worker
 
 import (
 	"bufio"
@@ -9,20 +9,14 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/updraft-dev/updraft/local"
 	"github.com/updraft-dev/updraft/tasks"
 )
-
-// EnvWorkerServe makes `updraft worker` a warm worker: instead of the one attempt in
-// UPDRAFT_ATTEMPT it runs every attempt the local dispatcher's pool sends it (local.Pool),
-// with the same clients, until its input ends.
-const EnvWorkerServe = "UPDRAFT_WORKER_SERVE"
 
 // serveAttempts reads commands from in, one a line: `run ATTEMPT` (tasks.EncodeAttempt)
 // starts an attempt, `cancel ATTEMPT_ID` stops one as SIGTERM stops a one-attempt worker
 // (the task's tree is stopped and the outcome recorded). Each attempt's end is written to
 // done as `done ATTEMPT_ID`. Each attempt's executor reference is this process's with
-// `#ATTEMPT_ID` (local.PooledRef): its shell runs under a proctree supervisor tagged with
+// `#ATTEMPT_ID` (tasks.PooledRef): its shell runs under a proctree supervisor tagged with
 // this process, so when it dies all its attempts' trees die, and the tick finds each of its
 // attempts lost. When in ends, the attempts running finish and serveAttempts returns;
 // when ctx ends (SIGTERM), they are stopped and recorded first.
@@ -62,7 +56,7 @@ func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.W
 			mu.Lock()
 			cancels[ref.AttemptID] = cancel
 			mu.Unlock()
-			executorRef := local.PooledRef(base, ref.AttemptID)
+			executorRef := tasks.PooledRef(base, ref.AttemptID)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
