@@ -21,10 +21,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
-	"github.com/updraft-dev/updraft/engine"
 	"github.com/updraft-dev/updraft/functions"
-	"github.com/updraft-dev/updraft/psqueue"
-	"github.com/updraft-dev/updraft/runjobs"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )

@@ -9,13 +9,13 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/updraft-dev/updraft/alerts"
-	"github.com/updraft-dev/updraft/backend"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/fsstore"
-	"github.com/updraft-dev/updraft/psqueue"
-	"github.com/updraft-dev/updraft/runjobs"
-	"github.com/updraft-dev/updraft/secrets"
+	"github.com/updraft-dev/updraft/internal/alerts"
+	"github.com/updraft-dev/updraft/internal/backend"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/fsstore"
+	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/runjobs"
+	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
 

@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/updraft-dev/updraft/access"
-	"github.com/updraft-dev/updraft/backend"
-	"github.com/updraft-dev/updraft/secrets"
-	"github.com/updraft-dev/updraft/slackactions"
+	"github.com/updraft-dev/updraft/internal/access"
+	"github.com/updraft-dev/updraft/internal/backend"
+	"github.com/updraft-dev/updraft/internal/secrets"
+	"github.com/updraft-dev/updraft/internal/slackactions"
 	"github.com/updraft-dev/updraft/tasks"
 )
 

@@ -766,7 +766,7 @@ func checkIndexes(queries []*fsQuery, cfg *tfConfig) []string {
 }
 
 func TestFirestoreIndexesMatchQueries(t *testing.T) {
-	queries, problems := scanQueries(parseGoDir(t, "../fsstore"))
+	queries, problems := scanQueries(parseGoDir(t, "../internal/fsstore"))
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -790,7 +790,7 @@ func TestQueriesOnlyInFsstore(t *testing.T) {
 			return err
 		}
 		if d.IsDir() {
-			if n := d.Name(); p != root && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules" || p == filepath.Join(root, "fsstore")) {
+			if n := d.Name(); p != root && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules" || p == filepath.Join(root, "internal", "fsstore")) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -1025,7 +1025,7 @@ func checkTTL(expiring []string, allCols map[string]bool, cfg *tfConfig) []strin
 }
 
 func TestTTLPolicies(t *testing.T) {
-	fs := parseGoDir(t, "../fsstore")
+	fs := parseGoDir(t, "../internal/fsstore")
 	expiring := expiringCollections(fs, parseGoDir(t, "../scheduler"))
 	if len(expiring) == 0 {
 		t.Fatal("no collection carries expire_at: is the scanner still reading fsstore?")

@@ -140,7 +140,7 @@ func checkLogContract(events, fields []string, c logContract) []string {
 // engineSources reads the engine package's non-test Go files.
 func engineSources(t *testing.T) map[string]string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("..", "engine", "*.go"))
+	paths, err := filepath.Glob(filepath.Join("..", "internal", "engine", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,7 +276,7 @@ func functionTarget(cfg *tfConfig, svc string) string {
 }
 
 func TestPubSubMatchesPsqueue(t *testing.T) {
-	top, problems := readTopology(parseGoDir(t, "../psqueue"))
+	top, problems := readTopology(parseGoDir(t, "../internal/psqueue"))
 	for _, p := range problems {
 		t.Fatal(p)
 	}
@@ -406,8 +406,8 @@ func checkSecretNames(cfg *tfConfig, want map[string]string) []string {
 }
 
 func TestSecretNames(t *testing.T) {
-	sa := stringConsts(parseGoDir(t, "../slackactions"))
-	sec := stringConsts(parseGoDir(t, "../secrets"))
+	sa := stringConsts(parseGoDir(t, "../internal/slackactions"))
+	sec := stringConsts(parseGoDir(t, "../internal/secrets"))
 	want := map[string]string{
 		"slack_signing_secret": sa["SigningSecretName"],
 		"slack_bot_token":      sec["connPrefix"] + sa["BotConnection"],

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/internal/dag"
 )
 
 // TestTaskAccountsCantReadUpdraftsSecrets checks the secret scoping of docs/security.md:

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

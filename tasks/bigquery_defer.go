@@ -9,7 +9,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/option"
 
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 )
 
 // bigQueryInlineLimit bounds one bigquery.query attempt in the push request: a submit

@@ -13,10 +13,10 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/updraft-dev/updraft/bundle"
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/gcsbundles"
+	"github.com/updraft-dev/updraft/internal/bundle"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/gcsbundles"
 )
 
 // bundles is a worker's bundle cache, made from its environment on first use: the bucket

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/internal/dag"
 )
 
 var (

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/tasks"
 )
 

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 )

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/updraft-dev/updraft/dag"
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

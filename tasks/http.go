@@ -12,8 +12,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 )
 
 // Inline types run inside Dispatch's Pub/Sub push request on GCP, so each must return well

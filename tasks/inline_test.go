@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

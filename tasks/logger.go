@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/updraft-dev/updraft/render"
+	"github.com/updraft-dev/updraft/internal/render"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

@@ -13,7 +13,7 @@ import (
 	"cloud.google.com/go/bigquery"
 
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

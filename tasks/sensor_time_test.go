@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/updraft-dev/updraft/dag"
+	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

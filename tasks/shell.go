@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/proctree"
 	"github.com/updraft-dev/updraft/scheduler"
 )

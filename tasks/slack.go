@@ -12,10 +12,10 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/slackapi"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/slackapi"
 )
 
 // EnvSlackAPIURL points slack.post at another Slack Web API than Slack's (slackapi.EnvAPIURL).

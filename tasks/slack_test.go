@@ -10,7 +10,7 @@ import (
 	"time"
 
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

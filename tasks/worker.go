@@ -14,10 +14,10 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/updraft-dev/updraft/alerts"
-	"github.com/updraft-dev/updraft/dag"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/render"
+	"github.com/updraft-dev/updraft/internal/alerts"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/render"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 

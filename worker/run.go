@@ -7,13 +7,13 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/updraft-dev/updraft/cloudlog"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/fsstore"
+	"github.com/updraft-dev/updraft/internal/cloudlog"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/proctree"
-	"github.com/updraft-dev/updraft/psqueue"
+	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/secrets"
 	"github.com/updraft-dev/updraft/tasks"
 )
 

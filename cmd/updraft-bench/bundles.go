@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/updraft-dev/updraft/bundle"
-	"github.com/updraft-dev/updraft/cli"
-	"github.com/updraft-dev/updraft/dag"
 	gcsemu "github.com/updraft-dev/updraft/emulators/gcs"
-	"github.com/updraft-dev/updraft/gcsbundles"
-	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/internal/bundle"
+	"github.com/updraft-dev/updraft/internal/cli"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/gcsbundles"
+	"github.com/updraft-dev/updraft/internal/local"
 )
 
 // bundles measures code delivery: the time from an attempt's claim to the first line of a

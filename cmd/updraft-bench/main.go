@@ -25,10 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/updraft-dev/updraft/dag"
 	"github.com/updraft-dev/updraft/emulators"
-	"github.com/updraft-dev/updraft/engine"
-	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/local"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 )

@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/updraft-dev/updraft/access"
-	"github.com/updraft-dev/updraft/api"
-	"github.com/updraft-dev/updraft/console"
-	"github.com/updraft-dev/updraft/local"
+	"github.com/updraft-dev/updraft/internal/access"
+	"github.com/updraft-dev/updraft/internal/api"
+	"github.com/updraft-dev/updraft/internal/console"
+	"github.com/updraft-dev/updraft/internal/local"
 )
 
 // ui measures the server time of the API's two heaviest pages, handler to response body, on

@@ -43,9 +43,9 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
-	"github.com/updraft-dev/updraft/auth"
-	"github.com/updraft-dev/updraft/cloudlog"
 	"github.com/updraft-dev/updraft/functions"
+	"github.com/updraft-dev/updraft/internal/auth"
+	"github.com/updraft-dev/updraft/internal/cloudlog"
 )
 
 func main() {

@@ -40,16 +40,16 @@ import (
 
 	"cloud.google.com/go/logging/logadmin"
 
-	"github.com/updraft-dev/updraft/access"
-	"github.com/updraft-dev/updraft/api"
-	"github.com/updraft-dev/updraft/auth"
-	"github.com/updraft-dev/updraft/backend"
-	"github.com/updraft-dev/updraft/cloudlog"
-	"github.com/updraft-dev/updraft/console"
-	"github.com/updraft-dev/updraft/gcsbundles"
-	"github.com/updraft-dev/updraft/secrets"
+	"github.com/updraft-dev/updraft/internal/access"
+	"github.com/updraft-dev/updraft/internal/api"
+	"github.com/updraft-dev/updraft/internal/auth"
+	"github.com/updraft-dev/updraft/internal/backend"
+	"github.com/updraft-dev/updraft/internal/cloudlog"
+	"github.com/updraft-dev/updraft/internal/console"
+	"github.com/updraft-dev/updraft/internal/gcsbundles"
+	"github.com/updraft-dev/updraft/internal/secrets"
+	"github.com/updraft-dev/updraft/internal/web"
 	"github.com/updraft-dev/updraft/tasks"
-	"github.com/updraft-dev/updraft/web"
 )
 
 // csrfSecretName is the Secret Manager secret holding the CSRF key Terraform creates.

@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/updraft-dev/updraft/cli"
+	"github.com/updraft-dev/updraft/internal/cli"
 	"github.com/updraft-dev/updraft/internal/proctree"
 )
 

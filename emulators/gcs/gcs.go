@@ -14,7 +14,7 @@ import (
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
-	"github.com/updraft-dev/updraft/bundle"
+	"github.com/updraft-dev/updraft/internal/bundle"
 )
 
 // EnvVar is the variable the storage client reads to find the stand-in.

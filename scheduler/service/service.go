@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"sort"
 
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/engine"
 )
 
 // Handler serves the scheduler's endpoints.

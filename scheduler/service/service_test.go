@@ -7,9 +7,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/updraft-dev/updraft/auth"
-	"github.com/updraft-dev/updraft/auth/authtest"
-	"github.com/updraft-dev/updraft/engine"
+	"github.com/updraft-dev/updraft/internal/auth"
+	"github.com/updraft-dev/updraft/internal/auth/authtest"
+	"github.com/updraft-dev/updraft/internal/engine"
 )
 
 func TestSlackActionsIsMountedOnlyWhenSet(t *testing.T) {

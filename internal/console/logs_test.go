@@ -1,0 +1,68 @@
+package console_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/internal/console"
+)
+
+func TestFileLogsFollowsAGrowingFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "a.log")
+	write := func(s string) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"severity":"INFO","message":"one","time":"2025-01-01T00:00:00Z"}` + "\n" + `{"severity":"INFO","mess`)
+	q := console.LogQuery{Ref: "file:" + path, Limit: 100}
+	es, next, err := console.FileLogs{}.ReadLog(context.Background(), q)
+	if err != nil || len(es) != 1 || es[0].Message != "one" {
+		t.Fatalf("first read = %v, %v", es, err)
+	}
+	// The half-written line is read once it is complete, from the cursor.
+	write(`age":"two","time":"2025-01-01T00:00:01Z"}` + "\n" + "not json\n")
+	q.After = next
+	es, next2, err := console.FileLogs{}.ReadLog(context.Background(), q)
+	if err != nil || len(es) != 2 || es[0].Message != "two" || es[1].Message != "not json" || next2 <= next {
+		t.Fatalf("second read = %v, %d, %v", es, next2, err)
+	}
+	q.Ref = "file:" + filepath.Join(t.TempDir(), "gone.log")
+	if _, _, err := (console.FileLogs{}).ReadLog(context.Background(), q); !errors.Is(err, console.ErrLogExpired) {
+		t.Errorf("a missing file = %v; want ErrLogExpired", err)
+	}
+	q.Ref = "cloud-logging"
+	if _, _, err := (console.FileLogs{}).ReadLog(context.Background(), q); !errors.Is(err, console.ErrNoLog) {
+		t.Errorf("a non-file ref = %v; want ErrNoLog", err)
+	}
+}
+
+func TestCloudLogFilter(t *testing.T) {
+	t.Parallel()
+	started := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	q := console.LogQuery{DagID: "etl", RunID: "scheduled__2025-01-01T00:00:00Z", TaskID: `load"x`, Try: 2, Started: started}
+	want := `labels.dag_id="etl" AND labels.run_id="scheduled__2025-01-01T00:00:00Z" AND labels.task_id="load\"x" AND labels.try_number="2" AND timestamp>="2025-01-02T03:03:05Z"`
+	if got := console.CloudLogFilter(q); got != want {
+		t.Errorf("filter =\n%s\nwant\n%s", got, want)
+	}
+	q.After = started.Add(time.Second).UnixNano()
+	if got := console.CloudLogFilter(q); !strings.HasSuffix(got, ` AND timestamp>"2025-01-02T03:04:06Z"`) {
+		t.Errorf("filter after a cursor = %s", got)
+	}
+	// A log older than the retention is expired, without asking Cloud Logging.
+	l := &console.CloudLogs{Retention: time.Hour, Now: func() time.Time { return started.Add(2 * time.Hour) }}
+	if _, _, err := l.ReadLog(context.Background(), q); !errors.Is(err, console.ErrLogExpired) {
+		t.Errorf("an old log = %v; want ErrLogExpired", err)
+	}
+}

@@ -1,0 +1,578 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// Errors a worker branches on. Both mean: acknowledge the message and drop it.
+var (
+	// ErrDuplicate means another delivery of the same attempt already claimed it.
+	ErrDuplicate = errors.New("engine: attempt already claimed")
+	// ErrStale means the task instance no longer waits for this attempt (it was cleared,
+	// marked, or a newer attempt replaced it).
+	ErrStale = errors.New("engine: attempt is no longer current")
+)
+
+// Worker describes who claims an attempt.
+type Worker struct {
+	Name        string // host:pid, or the Cloud Run execution
+	ExecutorRef string // how the executor finds it again (see Executor)
+	LogRef      string // where the attempt's log will be kept
+}
+
+// Claim is a worker's hold on one attempt.
+type Claim struct {
+	Ref  scheduler.AttemptRef
+	Task *dag.Task
+	DAG  *dag.DAG
+	Run  scheduler.Run
+
+	e      *Engine
+	mu     sync.Mutex // guards at: renewals and the result each move it
+	at     time.Time  // the attempt document's update time
+	ti     scheduler.TaskInstance
+	tiTime time.Time // the task instance's update time after the claim
+
+	started, ended time.Time // the attempt's start (the claim) and its recorded end
+}
+
+// MaxTries is how many tries the task has in all: its retries plus one, counted on from its
+// last clear.
+func (c *Claim) MaxTries() int { return max(c.ti.MaxTries, c.Ref.TryNumber) }
+
+// A worker's writes (the claim, each renewal, the result) are not bounded by anything the
+// attempt started with: each call to the store gets its own deadline, taken when the call
+// starts, and a call that fails for a transient reason (fsstore.Transient: unavailable,
+// overloaded, its deadline passed, aborted, internal) is tried again with backoff, for a
+// bounded time. Only a failed precondition whose re-read shows that the attempt is no longer
+// this worker's counts as stale.
+
+// callTimeout is the deadline of one call to the store: half the lease, within [1s, 20s].
+func (e *Engine) callTimeout() time.Duration {
+	return min(max(e.cfg.Lease/2, time.Second), 20*time.Second)
+}
+
+// writePatience is how long a claim or a result is retried before the worker gives up
+// (and exits non-zero): five leases, at least 10 s.
+func (e *Engine) writePatience() time.Duration { return max(5*e.cfg.Lease, 10*time.Second) }
+
+// retry calls f with a fresh deadline per call, again after a transient failure, with
+// backoff, for at most patience (wall-clock time). It returns f's last error.
+func (e *Engine) retry(ctx context.Context, patience time.Duration, f func(ctx context.Context) error) error {
+	giveUp := time.Now().Add(patience)
+	backoff := 100 * time.Millisecond
+	for {
+		cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+		err := f(cctx)
+		cancel()
+		if err == nil || !fsstore.Transient(err) || ctx.Err() != nil || time.Now().Add(backoff).After(giveUp) {
+			return err
+		}
+		e.log.Debug("store call failed; trying again", "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Claim claims an attempt for a worker: the attempt document is created (the first delivery
+// wins; a duplicate gets ErrDuplicate) and the task instance moves queued → running, only
+// while it still names this attempt (else ErrStale).
+func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) (*Claim, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	patience := e.writePatience()
+	var v *fsstore.Versioned[scheduler.TaskInstance]
+	err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID)
+		return err
+	})
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no task instance %s/%s/%s", ErrStale, ref.DagID, ref.RunID, ref.TaskID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
+		return nil, fmt.Errorf("%w: %s is %s with attempt %s", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
+	}
+	var rc *runCtx
+	if err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		rc, err = e.loadRun(ctx, ref.DagID, ref.RunID)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	task, ok := rc.task(ref.TaskID)
+	if !ok {
+		return nil, fmt.Errorf("%w: DAG version %s has no task %s", ErrStale, rc.run.Version, ref.TaskID)
+	}
+	now := e.now()
+	lease := now.Add(e.cfg.Lease)
+	a := scheduler.Attempt{
+		ID: ref.AttemptID, DagID: ref.DagID, RunID: ref.RunID, TaskID: ref.TaskID, TryNumber: ref.TryNumber,
+		Type: task.Type, State: scheduler.AttemptRunning, Worker: w.Name, ExecutorRef: w.ExecutorRef, LogRef: w.LogRef,
+		LeaseExpiresAt: lease, StartedAt: now, TickDueAt: &lease, ExpireAt: e.expireAt(now),
+	}
+	var (
+		at        time.Time
+		uncertain bool // a create failed in a way that may have written it
+	)
+	err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		at, err = e.store.CreateAttempt(ctx, &a)
+		if errors.Is(err, fsstore.ErrExists) && uncertain {
+			// Our own create whose answer was lost, or another delivery's?
+			g, gerr := e.store.GetAttempt(ctx, a.ID)
+			if gerr != nil {
+				return gerr
+			}
+			if g.Rec.Worker == w.Name && g.Rec.ExecutorRef == w.ExecutorRef && g.Rec.State == scheduler.AttemptRunning &&
+				g.Rec.StartedAt.Sub(now).Abs() < time.Microsecond {
+				at = g.UpdateTime
+				return nil
+			}
+		}
+		uncertain = uncertain || fsstore.Transient(err)
+		return err
+	})
+	if errors.Is(err, fsstore.ErrExists) {
+		return nil, fmt.Errorf("%w: %s", ErrDuplicate, ref.AttemptID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at, started: now}
+	for range maxConflictRetries {
+		var ut time.Time
+		f := map[string]any{"state": string(scheduler.TaskRunning), "started_at": now, "tick_due_at": nil}
+		if v.Rec.SensorStartedAt == nil {
+			f["sensor_started_at"] = now
+		}
+		err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+			return err
+		})
+		if err == nil {
+			c.ti, c.tiTime = v.Rec, ut
+			c.ti.State = scheduler.TaskRunning
+			if c.ti.SensorStartedAt == nil {
+				c.ti.SensorStartedAt = &now
+			}
+			return c, nil
+		}
+		if !isConflict(err) {
+			return nil, err
+		}
+		if err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if v.Rec.AttemptID == ref.AttemptID && v.Rec.State == scheduler.TaskRunning {
+			// Our own update, whose answer was lost: only this attempt's claimer (the one
+			// that created its document) moves it to running.
+			c.ti, c.tiTime = v.Rec, v.UpdateTime
+			return c, nil
+		}
+		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
+			c.mu.Lock()
+			_ = e.retry(ctx, patience, func(ctx context.Context) error {
+				_, err := e.store.UpdateAttemptIf(ctx, ref.AttemptID, c.at, map[string]any{
+					"state": string(scheduler.AttemptFailed), "error": "superseded before it started", "ended_at": now, "tick_due_at": nil,
+				})
+				return err
+			})
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s changed to %s before the claim", ErrStale, v.Rec.Key(), v.Rec.State)
+		}
+	}
+	return nil, fmt.Errorf("engine: claim %s: too many concurrent changes", ref.AttemptID)
+}
+
+// Renew extends the claim's lease. A worker calls it every LeaseInterval. It returns
+// ErrStale when the attempt is no longer this worker's (its task instance was cleared or
+// ended otherwise, or the attempt was declared lost): the task should stop, its result
+// would not stand. Any other error is transient; the next renewal tries again.
+func (c *Claim) Renew(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, patience := c.e, c.LeaseInterval()
+	var ti *fsstore.Versioned[scheduler.TaskInstance]
+	err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		ti, err = e.store.GetTaskInstance(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID)
+		return err
+	})
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return fmt.Errorf("%w: the task instance of %s is gone", ErrStale, c.Ref.AttemptID)
+	}
+	if err != nil {
+		return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
+	}
+	if ti.Rec.AttemptID != c.Ref.AttemptID || ti.Rec.State != scheduler.TaskRunning {
+		return fmt.Errorf("%w: %s is now %s with attempt %s", ErrStale, ti.Rec.Key(), ti.Rec.State, ti.Rec.AttemptID)
+	}
+	for range maxConflictRetries {
+		lease := e.now().Add(e.cfg.Lease)
+		var at time.Time
+		err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			at, err = e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
+				"lease_expires_at": lease, "tick_due_at": lease,
+			})
+			return err
+		})
+		if err == nil {
+			c.at = at
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
+		}
+		// Someone else wrote the attempt: the tick, seeing a lapsed lease, either found this
+		// worker alive (and moved the attempt's follow-up on) or declared it lost.
+		a, err := c.reread(ctx, patience)
+		if err != nil {
+			return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
+		}
+		if a.Rec.State != scheduler.AttemptRunning {
+			return fmt.Errorf("%w: attempt %s is %s: %s", ErrStale, c.Ref.AttemptID, a.Rec.State, a.Rec.Error)
+		}
+		c.at = a.UpdateTime
+	}
+	return fmt.Errorf("engine: renew lease of %s: too many concurrent changes", c.Ref.AttemptID)
+}
+
+// reread reads the claim's attempt document again.
+func (c *Claim) reread(ctx context.Context, patience time.Duration) (*fsstore.Versioned[scheduler.Attempt], error) {
+	var a *fsstore.Versioned[scheduler.Attempt]
+	err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
+		a, err = c.e.store.GetAttempt(ctx, c.Ref.AttemptID)
+		return err
+	})
+	return a, err
+}
+
+// Instance is the claimed task instance as it was at the claim (a for_each instance's item
+// and index are on it).
+func (c *Claim) Instance() scheduler.TaskInstance { return c.ti }
+
+// LeaseInterval is how often a worker renews its lease.
+func (c *Claim) LeaseInterval() time.Duration { return c.e.cfg.Lease / 3 }
+
+// Result is the outcome of running an attempt.
+type Result struct {
+	State    scheduler.AttemptState
+	ExitCode *int
+	Error    string
+	XCom     json.RawMessage
+	// Rendered is the task's arguments as rendered for this attempt, secrets masked (JSON).
+	Rendered string
+	// RescheduleAt, for a sensor's AttemptReschedule, is the earliest time worth poking again
+	// (sensor.time knows it); nil means poke_interval from now. The engine never waits past
+	// the sensor's timeout.
+	RescheduleAt *time.Time
+	// Final marks a failure that another try cannot fix (a template or argument error, a
+	// missing secret): the retry policy is skipped, so a bad DAG causes no retry storm.
+	Final bool
+}
+
+// Finish records an attempt's result, moves its task instance (only while it still names this
+// attempt: a late worker can't overwrite a newer attempt), applies the retry policy, does the
+// advancer's work for the task's downstream at once, publishes the task event, and then
+// clears the attempt's follow-up deadline. A worker that dies anywhere in between leaves the
+// deadline set, and the tick finishes the job.
+func (c *Claim) Finish(ctx context.Context, res Result) error {
+	e := c.e
+	if err := c.record(ctx, res); err != nil {
+		return err
+	}
+	// The result is recorded with a follow-up deadline: should any of what follows fail,
+	// the tick does it again. Each step gets its own deadline.
+	fctx, cancel := context.WithTimeout(ctx, max(e.writePatience(), 2*time.Minute))
+	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
+	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
+	state, err := e.applyOutcome(fctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
+	cancel()
+	if errors.Is(err, ErrStale) {
+		return err
+	}
+	if err != nil {
+		e.log.Warn("result recorded; its follow-up failed and is left to the tick", "attempt_id", c.Ref.AttemptID, "error", err)
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+	e.publishEvent(pctx, c.Ref, state)
+	cancel()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
+	defer cancel()
+	if _, err := e.store.UpdateAttemptIf(cctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
+		e.log.Warn("could not clear the attempt's follow-up; the tick will redo it", "attempt_id", c.Ref.AttemptID, "error", err)
+	}
+	return nil
+}
+
+// record writes the result on the attempt, with a follow-up deadline for the tick. A write
+// that fails for a transient reason is tried again (writePatience); one that finds the
+// attempt changed re-reads it: still running, it is still ours (the tick moved a live
+// worker's follow-up on), and the write is made again; holding this very result, an earlier
+// try landed; anything else (declared lost) means the result does not stand: ErrStale.
+func (c *Claim) record(ctx context.Context, res Result) error {
+	now := c.e.now()
+	fields := map[string]any{"state": string(res.State), "ended_at": now, "error": res.Error,
+		"tick_due_at": now.Add(c.e.cfg.RepublishAfter)}
+	if res.ExitCode != nil {
+		fields["exit_code"] = *res.ExitCode
+	}
+	if len(res.XCom) > 0 {
+		fields["xcom"] = string(res.XCom)
+	}
+	if res.Rendered != "" {
+		fields["rendered"] = res.Rendered
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	patience := c.e.writePatience()
+	for range maxConflictRetries {
+		var at time.Time
+		err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			at, err = c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
+			return err
+		})
+		if err == nil {
+			c.at, c.ended = at, now
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
+		}
+		a, err := c.reread(ctx, patience)
+		if err != nil {
+			return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
+		}
+		switch {
+		case a.Rec.State == scheduler.AttemptRunning:
+			c.at = a.UpdateTime
+		case a.Rec.State == res.State && a.Rec.EndedAt != nil && a.Rec.EndedAt.Sub(now).Abs() < time.Microsecond && a.Rec.Error == res.Error:
+			c.at, c.ended = a.UpdateTime, now
+			return nil
+		default:
+			// The lease expired and the tick declared this worker lost: that outcome stands.
+			return fmt.Errorf("%w: record result of %s: the attempt is %s (%s)", ErrStale, c.Ref.AttemptID, a.Rec.State, a.Rec.Error)
+		}
+	}
+	return fmt.Errorf("engine: record result of %s: too many concurrent changes", c.Ref.AttemptID)
+}
+
+// applyOutcome moves a running task instance to the state its attempt's result gives (with
+// the retry policy, a sensor's reschedule and timeout, a branch's choice, a for_each task's
+// expansion), starting from v (re-read on conflict), then queues a no-delay retry or
+// advances the downstream. It returns the state it wrote.
+//
+// ran is how long the attempt ran (negative: unknown), for the task_finished log line the
+// write that wins logs.
+func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, ref scheduler.AttemptRef,
+	v *fsstore.Versioned[scheduler.TaskInstance], res Result, ran time.Duration) (scheduler.TaskState, error) {
+	now := e.now()
+	policy := scheduler.RetryPolicy{
+		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
+	}
+	outcome := res.State.TaskState()
+	var (
+		state  scheduler.TaskState
+		retry  bool
+		delay  time.Duration
+		expand []json.RawMessage
+	)
+	if outcome == scheduler.TaskSuccess && task.ForEach != nil {
+		switch err := json.Unmarshal(res.XCom, &expand); {
+		case err != nil || expand == nil:
+			outcome, res.Final, expand = scheduler.TaskFailed, true, nil
+			res.Error = fmt.Sprintf("for_each: the expansion recorded no list (%s)", truncate(string(res.XCom), 200))
+		case len(expand) > scheduler.MaxMapLength:
+			outcome, res.Final, expand = scheduler.TaskFailed, true, nil
+			res.Error = fmt.Sprintf("for_each: %d items is over the limit of %d instances per task", len(expand), scheduler.MaxMapLength)
+		}
+	}
+	for i := 0; ; i++ {
+		if i == maxConflictRetries {
+			return "", fmt.Errorf("engine: record %s: too many concurrent changes", ref.AttemptID)
+		}
+		if v == nil {
+			var err error
+			if v, err = e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID); err != nil {
+				return "", err
+			}
+		}
+		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskRunning {
+			return "", fmt.Errorf("%w: %s is %s with attempt %s; this result does not stand", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
+		}
+		if expand != nil {
+			st, err := e.expand(ctx, rc, task, v, expand)
+			if errors.Is(err, errExpandConflict) {
+				v = nil
+				continue
+			}
+			return st, err
+		}
+		errMsg, final := res.Error, res.Final
+		state, delay = outcome, 0
+		f := map[string]any{}
+		if outcome == scheduler.TaskUpForReschedule {
+			state, errMsg, final, f = e.reschedule(task, &v.Rec, res, now)
+		}
+		// Tries since the last clear decide whether another one is due.
+		n := ref.TryNumber - v.Rec.TryBase
+		retry = state == scheduler.TaskFailed && !final && policy.ShouldRetry(n)
+		if retry {
+			state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(n)
+			f["tick_due_at"] = now.Add(delay)
+		}
+		for k, x := range scheduler.StateFields(state) {
+			f[k] = x
+		}
+		if state != scheduler.TaskUpForReschedule {
+			f["ended_at"] = now
+		}
+		f["error"] = errMsg
+		if state == scheduler.TaskFailed && v.Rec.Job != "" {
+			f["job"] = e.cancelJobOf(ctx, &v.Rec, "failed") // no try waits for its job any more (deferred.go)
+		}
+		if task.Type == "branch" && state == scheduler.TaskSuccess {
+			var follow []string
+			_ = json.Unmarshal(res.XCom, &follow)
+			f["follow"] = follow
+		}
+		ut, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		if isConflict(err) {
+			v = nil
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		v.UpdateTime, v.Rec.State = ut, state
+		e.logTaskFinished(ctx, ref, state, res.State, ran, errMsg)
+		break
+	}
+	switch {
+	case state == scheduler.TaskUpForReschedule:
+		// Nothing to advance (the tick queues the next poke at tick_due_at), but the slot the
+		// poke held is free for a task waiting in scheduled.
+		if err := e.fillSlots(ctx, rc); err != nil {
+			return state, err
+		}
+	case retry && delay == 0:
+		e.Stats.Retried.Add(1)
+		if err := e.queue(ctx, rc, task, v, true); err != nil && !isConflict(err) {
+			return state, err
+		}
+	case !retry:
+		if err := e.cascade(ctx, rc, []string{ref.TaskID}); err != nil {
+			return state, err
+		}
+	}
+	return state, nil
+}
+
+// reschedule decides what a sensor's "not yet" poke leads to: the next poke at RescheduleAt
+// or poke_interval from now, never past the try's sensor_timeout; once that has passed, the
+// task fails without retries (soft_fail: it is skipped), as Airflow's AirflowSensorTimeout.
+func (e *Engine) reschedule(task *dag.Task, ti *scheduler.TaskInstance, res Result, now time.Time) (scheduler.TaskState, string, bool, map[string]any) {
+	started := now
+	if ti.SensorStartedAt != nil {
+		started = *ti.SensorStartedAt
+	}
+	deadline := started.Add(SensorTimeout(task))
+	if !now.Before(deadline) {
+		msg := fmt.Sprintf("sensor_timeout of %s passed (first poke at %s) and the condition was never met",
+			SensorTimeout(task), started.UTC().Format(time.RFC3339))
+		if task.SoftFail {
+			return scheduler.TaskSkipped, msg + "; skipped (soft_fail)", false, map[string]any{"tick_due_at": nil}
+		}
+		return scheduler.TaskFailed, msg, true, map[string]any{"tick_due_at": nil}
+	}
+	next := now.Add(PokeInterval(task))
+	if res.RescheduleAt != nil && res.RescheduleAt.After(now) {
+		next = *res.RescheduleAt
+	}
+	if next.After(deadline) {
+		next = deadline
+	}
+	return scheduler.TaskUpForReschedule, "", false, map[string]any{"tick_due_at": next}
+}
+
+// Sensor defaults, as Airflow's BaseSensorOperator.
+const (
+	DefaultPokeInterval  = time.Minute
+	DefaultSensorTimeout = 7 * 24 * time.Hour
+)
+
+// PokeInterval is a sensor's time between pokes.
+func PokeInterval(t *dag.Task) time.Duration {
+	if t.PokeInterval > 0 {
+		return t.PokeInterval
+	}
+	return DefaultPokeInterval
+}
+
+// SensorTimeout is how long a sensor's try may poke before it fails (or, with soft_fail, is
+// skipped).
+func SensorTimeout(t *dag.Task) time.Duration {
+	if t.SensorTimeout > 0 {
+		return t.SensorTimeout
+	}
+	return DefaultSensorTimeout
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// publishEvent tells the events topic's consumers (alerts) that a task instance reached a
+// state whose fast-follow is already done. A failed publish is logged: the state is stored.
+func (e *Engine) publishEvent(ctx context.Context, ref scheduler.AttemptRef, state scheduler.TaskState) {
+	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: ref, State: state, Followed: true})
+	if err := e.pub.PublishEvent(ctx, ev); err != nil {
+		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", ref.AttemptID, "state", state, "error", err)
+	}
+}
+
+// HandleEvent is the advancer: it redoes the fast-follow for a task event, unless its
+// publisher already did it. Events of tasks that are not finished need nothing.
+func (e *Engine) HandleEvent(ctx context.Context, data []byte) error {
+	ev, err := scheduler.DecodeTaskEvent(data)
+	if err != nil {
+		e.Stats.BadMessages.Add(1)
+		return err
+	}
+	if handled, err := e.handleEventFirst(ctx, ev); handled {
+		return err
+	}
+	if ev.Followed || !ev.State.Finished() {
+		return nil
+	}
+	err = e.Advance(ctx, ev.DagID, ev.RunID, ev.TaskID)
+	if errors.Is(err, fsstore.ErrNotFound) {
+		e.Stats.BadMessages.Add(1)
+		return fmt.Errorf("%w: event for unknown run %s/%s: %v", scheduler.ErrBadMessage, ev.DagID, ev.RunID, err)
+	}
+	return err
+}

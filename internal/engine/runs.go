@@ -1,0 +1,546 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/scheduler/schedule"
+)
+
+// runCtx is a run with its DAG version, loaded once per operation.
+type runCtx struct {
+	run        scheduler.Run
+	runTime    time.Time // update time the run was read at
+	spec       *dag.DAG
+	downstream map[string][]string
+	limited    bool // max_active_tasks can bind (see slots.go)
+}
+
+func (e *Engine) loadRun(ctx context.Context, dagID, runID string) (*runCtx, error) {
+	v, err := e.store.GetRun(ctx, dagID, runID)
+	if err != nil {
+		return nil, err
+	}
+	return e.runCtxOf(ctx, v.Rec, v.UpdateTime)
+}
+
+func (e *Engine) runCtxOf(ctx context.Context, r scheduler.Run, ut time.Time) (*runCtx, error) {
+	spec, err := e.Spec(ctx, r.DagID, r.Version)
+	if err != nil {
+		return nil, err
+	}
+	return newRunCtx(r, ut, spec), nil
+}
+
+func newRunCtx(r scheduler.Run, ut time.Time, spec *dag.DAG) *runCtx {
+	return &runCtx{run: r, runTime: ut, spec: spec, downstream: spec.Downstream(), limited: limited(spec)}
+}
+
+// NewRun describes a run to create.
+type NewRun struct {
+	DagID    string
+	Version  string
+	Type     scheduler.RunType
+	RunID    string // default: scheduler.RunID(Type, Interval.Start)
+	Logical  time.Time
+	Interval schedule.Interval
+	Conf     map[string]any
+	// BackfillID names the backfill creating the run, if any.
+	BackfillID string
+}
+
+// ErrRunExists means a run with that id is already there: one run per (DAG, logical date).
+var ErrRunExists = errors.New("engine: run already exists")
+
+// CreateRun creates a run (once: its document id is derived from DAG and run id, and created
+// with Create), its task instances, and queues its first tasks. Server-side callers (the
+// tick, a backfill's advance, a dag.trigger task) use it; clients use SubmitRun, which leaves
+// the start to the advancer.
+func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
+	r, ut, err := e.createRun(ctx, nr)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.startRun(ctx, &fsstore.Versioned[scheduler.Run]{Rec: *r, UpdateTime: ut}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SubmitRun creates a run, queued, and publishes its start for the advancer (StartRun): the
+// caller does no more, so a client that dies at any point strands nothing. A start event
+// that is lost is made up by the tick once the run's start grace passes.
+func (e *Engine) SubmitRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
+	r, _, err := e.createRun(ctx, nr)
+	if err != nil {
+		return nil, err
+	}
+	e.noteRun(ctx, r.DagID, r.RunID)
+	e.publishStart(ctx, r)
+	return r, nil
+}
+
+// createRun creates a run's document, queued, with the tick's start grace as its deadline.
+func (e *Engine) createRun(ctx context.Context, nr NewRun) (*scheduler.Run, time.Time, error) {
+	r, err := e.runDoc(ctx, nr)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	ut, err := e.store.CreateRunAt(ctx, r)
+	if err != nil {
+		if errors.Is(err, fsstore.ErrExists) {
+			return nil, time.Time{}, e.runExists(ctx, r)
+		}
+		return nil, time.Time{}, err
+	}
+	e.Stats.RunsCreated.Add(1)
+	return r, ut, nil
+}
+
+// runDoc builds the document of a new run: queued, with the tick's start grace as its
+// deadline.
+func (e *Engine) runDoc(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
+	now := e.now()
+	if nr.RunID == "" {
+		nr.RunID = scheduler.RunID(nr.Type, nr.Logical)
+	}
+	conf := ""
+	if len(nr.Conf) > 0 {
+		b, err := json.Marshal(nr.Conf)
+		if err != nil {
+			return nil, fmt.Errorf("engine: encode conf: %w", err)
+		}
+		conf = string(b)
+	}
+	r := scheduler.Run{
+		DagID: nr.DagID, RunID: nr.RunID, RunType: nr.Type, Version: nr.Version, State: scheduler.RunQueued,
+		LogicalDate: nr.Logical.UTC(), IntervalStart: nr.Interval.Start.UTC(), IntervalEnd: nr.Interval.End.UTC(),
+		Conf: conf, BackfillID: nr.BackfillID, CreatedAt: now, TickDueAt: ptr(now.Add(e.cfg.StartGrace)),
+		ExpireAt: e.expireAt(now),
+	}
+	if nr.Type == scheduler.RunScheduled {
+		if spec, err := e.Spec(ctx, nr.DagID, nr.Version); err == nil {
+			if sla := earliestSLA(spec); sla > 0 {
+				r.SLADueAt = ptr(r.IntervalEnd.Add(sla))
+			}
+		}
+	}
+	return &r, nil
+}
+
+// startRun makes a queued run's task instances (those already there are kept), moves the run
+// to running with a lease on its start (tick_due_at a start grace away), queues the tasks
+// that wait for nothing and completes the noop tasks that follow, and then gives up the
+// lease. A starter that dies before it is done leaves the lease to pass, and the tick then
+// sweeps the run (sweepRun); a queued run is started by the tick after its start grace.
+// Every step is idempotent.
+func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run]) error {
+	if v.Rec.State != scheduler.RunQueued {
+		return nil
+	}
+	rc, err := e.runCtxOf(ctx, v.Rec, v.UpdateTime)
+	if err != nil {
+		return err
+	}
+	tis := make([]*scheduler.TaskInstance, 0, len(rc.spec.Tasks))
+	expire := e.expireAt(e.now())
+	for _, t := range rc.spec.Tasks {
+		ti := &scheduler.TaskInstance{
+			DagID: rc.run.DagID, RunID: rc.run.RunID, RunKey: rc.run.Key(), TaskID: t.ID, Type: t.Type,
+			State: scheduler.TaskNone, MaxTries: t.Retries + 1, Downstream: rc.downstream[t.ID], ExpireAt: expire,
+		}
+		if ti.Downstream == nil {
+			ti.Downstream = []string{}
+		}
+		tis = append(tis, ti)
+	}
+	if err := e.store.CreateTaskInstancesAtOnce(ctx, tis); err != nil {
+		return err
+	}
+	now := e.now()
+	lease := now.Add(e.cfg.StartGrace)
+	timeout := e.runDeadline(rc.spec, now)
+	ut, err := e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
+		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": earliest(&lease, timeout), "timeout_at": timeout,
+	})
+	if isConflict(err) {
+		return nil // another starter moved it: it holds the lease
+	}
+	if err != nil {
+		return err
+	}
+	e.logRunStarted(ctx, &rc.run, now)
+	rc.run.State, rc.run.StartedAt, rc.run.TimeoutAt = scheduler.RunRunning, &now, timeout
+	known := map[string]scheduler.TaskState{}
+	var done []string
+	for _, t := range rc.spec.Tasks {
+		if len(t.Needs) > 0 && scheduler.WaitsForUpstream(t.TriggerRule) {
+			continue
+		}
+		st, finished, _, err := e.decideState(ctx, rc, t.ID, scheduler.Ready)
+		if err != nil {
+			return err
+		}
+		if finished {
+			known[t.ID] = st
+			done = append(done, t.ID)
+		}
+	}
+	if len(done) > 0 {
+		err = e.cascadeKnown(ctx, rc, done, known)
+	} else if len(rc.spec.Tasks) == 0 {
+		err = e.maybeFinishRun(ctx, rc)
+	}
+	if err != nil {
+		return err
+	}
+	if rc.run.State.Finished() {
+		return nil // finished (and noted) by its cascade: no lease left to give up
+	}
+	e.releaseLease(ctx, rc.run.DagID, rc.run.RunID, ut, timeout)
+	e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
+	return nil
+}
+
+// Advance is the fast-follow after a task instance finished: it decides each downstream task
+// whose upstream is now complete enough (queue it, or skip it, or mark it upstream_failed),
+// and finishes the run when nothing is left. Doing it twice finds nothing left to do.
+func (e *Engine) Advance(ctx context.Context, dagID, runID, taskID string) error {
+	rc, err := e.loadRun(ctx, dagID, runID)
+	if err != nil {
+		return err
+	}
+	return e.cascade(ctx, rc, []string{taskID})
+}
+
+// cascade decides the downstream of tasks that just finished, following skips, failures and
+// noop completions transitively, then checks whether the run is over. It costs reads in
+// proportion to the downstream, not to the run.
+func (e *Engine) cascade(ctx context.Context, rc *runCtx, finished []string) error {
+	return e.cascadeKnown(ctx, rc, finished, map[string]scheduler.TaskState{})
+}
+
+// cascadeKnown is cascade with the states of tasks already known to be finished (known,
+// which it extends): a downstream task whose upstream states are all known is decided
+// without a count, and chains of such tasks are completed in batches (runAhead).
+func (e *Engine) cascadeKnown(ctx context.Context, rc *runCtx, finished []string, known map[string]scheduler.TaskState) error {
+	pending := false
+	work := append([]string(nil), finished...)
+	for len(work) > 0 {
+		t := work[0]
+		work = work[1:]
+		if parent, _, ok := scheduler.ParseMapChild(t); ok {
+			settled, err := e.settleMapped(ctx, rc, parent)
+			if err != nil {
+				return err
+			}
+			if settled {
+				work = append(work, parent)
+			} else {
+				pending = true
+			}
+			continue
+		}
+		if task, ok := rc.spec.Task(t); ok && task.DependsOnPast {
+			if err := e.wakeNextRun(ctx, rc, t); err != nil {
+				return err
+			}
+		}
+		if _, ok := known[t]; ok {
+			ahead, err := e.runAhead(ctx, rc, t, known)
+			if err != nil {
+				return err
+			}
+			work = append(work, ahead...)
+		}
+		for _, d := range rc.downstream[t] {
+			if _, ok := known[d]; ok {
+				continue // finished by this cascade
+			}
+			force := scheduler.Decision(-1)
+			if dec, ok := decideInMemory(rc, d, known); ok {
+				if dec == scheduler.Wait {
+					pending = true
+					continue
+				}
+				force = dec
+			}
+			st, done, waiting, err := e.decideState(ctx, rc, d, force)
+			if err != nil {
+				return err
+			}
+			pending = pending || waiting
+			if done {
+				known[d] = st
+				work = append(work, d)
+			}
+		}
+	}
+	if err := e.fillSlots(ctx, rc); err != nil {
+		return err
+	}
+	if pending {
+		return nil
+	}
+	return e.maybeFinishRun(ctx, rc)
+}
+
+// decide evaluates one task instance that may be ready (decideState without the state).
+func (e *Engine) decide(ctx context.Context, rc *runCtx, taskID string, force scheduler.Decision) (finished, pending bool, err error) {
+	_, finished, pending, err = e.decideState(ctx, rc, taskID, force)
+	return finished, pending, err
+}
+
+// decideState evaluates one task instance that may be ready. force, when not -1, skips the
+// trigger rule (roots, or a decision made from known upstream states). It returns the state
+// it wrote, whether the instance is now finished (so its own downstream must be decided) and
+// whether it is still pending (waiting, queued or running).
+func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, force scheduler.Decision) (state scheduler.TaskState, finished, pending bool, err error) {
+	task, ok := rc.task(taskID)
+	if !ok {
+		return "", false, false, fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), taskID)
+	}
+	for range maxConflictRetries {
+		// Count first: most evaluations (a join waiting for the rest of a fan-out) end here,
+		// at one aggregation query and no document read.
+		dec := force
+		if dec < 0 && scheduler.WaitsForUpstream(task.TriggerRule) {
+			c, err := e.store.CountUpstream(ctx, rc.run.Key(), taskID)
+			if err != nil {
+				return "", false, false, err
+			}
+			c.Total = len(task.Needs) // instances not found yet count as not done
+			if dec, err = scheduler.Evaluate(task.TriggerRule, c); err != nil {
+				return "", false, false, err
+			}
+			if dec == scheduler.Wait {
+				return "", false, true, nil
+			}
+			if dec == scheduler.Ready {
+				if dec, err = e.branchAllows(ctx, rc, task); err != nil {
+					return "", false, false, err
+				}
+			}
+		}
+		if dec == scheduler.Ready && task.DependsOnPast {
+			ok, err := e.pastAllows(ctx, rc, taskID)
+			if err != nil {
+				return "", false, false, err
+			}
+			if !ok {
+				return "", false, true, nil // re-evaluated when the previous run's instance finishes
+			}
+		}
+		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		if err != nil {
+			return "", false, false, err
+		}
+		if v.Rec.State != scheduler.TaskNone || dec < 0 {
+			return "", false, !v.Rec.State.Finished(), nil
+		}
+		var fields map[string]any
+		switch {
+		case dec == scheduler.Ready && task.Type != "noop":
+			full, err := e.runFull(ctx, rc)
+			if err != nil {
+				return "", false, false, err
+			}
+			if full {
+				f := scheduler.StateFields(scheduler.TaskScheduled)
+				f["tick_due_at"] = e.now().Add(e.cfg.RepublishAfter)
+				_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+				if isConflict(err) {
+					continue
+				}
+				return scheduler.TaskScheduled, false, true, err
+			}
+			err = e.queue(ctx, rc, task, v, true)
+			if isConflict(err) {
+				continue
+			}
+			return scheduler.TaskQueued, false, true, err
+		default:
+			state = finishedBy(dec)
+			fields = scheduler.StateFields(state)
+		}
+		now := e.now()
+		fields["ended_at"] = now
+		if dec == scheduler.Ready {
+			fields["started_at"] = now
+		}
+		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, fields)
+		if isConflict(err) {
+			continue
+		}
+		if err != nil {
+			return "", false, false, err
+		}
+		return state, true, false, nil
+	}
+	return "", false, false, fmt.Errorf("engine: decide %s/%s: too many concurrent changes", rc.run.Key(), taskID)
+}
+
+// queue moves a task instance to queued with a new attempt id and publishes the attempt. A
+// failed publish is left to the tick, which republishes queued attempts nobody claimed.
+// newTry is false for a sensor's next poke, which keeps its try number (pokes use up no
+// tries) and the try's sensor start.
+func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance], newTry bool) error {
+	now := e.now()
+	ref := scheduler.AttemptRef{
+		DagID: rc.run.DagID, RunID: rc.run.RunID, TaskID: task.ID,
+		TryNumber: v.Rec.TryNumber, AttemptID: scheduler.NewAttemptID(),
+	}
+	if newTry || ref.TryNumber == 0 {
+		ref.TryNumber++
+	}
+	fields := scheduler.StateFields(scheduler.TaskQueued)
+	if newTry {
+		fields["sensor_started_at"] = nil
+	}
+	fields["try_number"] = ref.TryNumber
+	fields["attempt_id"] = ref.AttemptID
+	fields["queued_at"] = now
+	fields["tick_due_at"] = now.Add(e.cfg.RepublishAfter)
+	fields["error"] = ""
+	if _, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, fields); err != nil {
+		return err
+	}
+	e.Stats.TasksQueued.Add(1)
+	e.publishTask(ctx, task, ref)
+	return nil
+}
+
+func (e *Engine) publishTask(ctx context.Context, task *dag.Task, ref scheduler.AttemptRef) {
+	msg, _ := json.Marshal(scheduler.TaskMessage{
+		AttemptRef: ref, Type: task.Type, Executor: task.Executor, Resources: task.Resources,
+		TimeoutSeconds: int(task.Timeout / time.Second), Expand: task.ForEach != nil,
+	})
+	if err := e.pub.PublishTask(ctx, msg); err != nil {
+		e.Stats.PublishFailures.Add(1)
+		e.log.Warn("publish failed; the tick will republish", "attempt_id", ref.AttemptID, "error", err)
+	}
+}
+
+// maybeFinishRun settles the run's state from its instances: finished when every instance
+// has (failed if any ended failed or upstream_failed, success otherwise), running again when
+// a clear made some unfinished. A run that is already in the right state is not written.
+func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
+	total, done, bad, err := e.store.RunProgress(ctx, rc.run.Key())
+	if err != nil {
+		return err
+	}
+	want := scheduler.RunRunning
+	switch {
+	case total >= len(rc.spec.Tasks) && done >= total && bad > 0:
+		want = scheduler.RunFailed
+	case total >= len(rc.spec.Tasks) && done >= total:
+		want = scheduler.RunSuccess
+	}
+	if want == scheduler.RunRunning && !rc.run.State.Finished() {
+		// Only a run its caller saw finished (a clear, a mark) can need reopening; for the
+		// rest, "not done yet" costs no read of the run.
+		return nil
+	}
+	for range maxConflictRetries {
+		v, err := e.store.GetRun(ctx, rc.run.DagID, rc.run.RunID)
+		if err != nil {
+			return err
+		}
+		if v.Rec.State == want || (want == scheduler.RunRunning && v.Rec.State == scheduler.RunQueued) {
+			return nil
+		}
+		fields := map[string]any{"state": string(want), "ended_at": e.now(), "tick_due_at": nil}
+		if want == scheduler.RunRunning {
+			fields["ended_at"] = nil
+			fields["tick_due_at"] = e.runDeadline(rc.spec, e.now())
+			fields["timeout_at"] = fields["tick_due_at"]
+		}
+		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, fields)
+		if isConflict(err) {
+			continue
+		}
+		if err == nil {
+			rc.run.State = want
+			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
+		}
+		return err
+	}
+	return fmt.Errorf("engine: settle run %s: too many concurrent changes", rc.run.Key())
+}
+
+// runDeadline is when a running run's dagrun_timeout passes (nil: none).
+func (e *Engine) runDeadline(d *dag.DAG, from time.Time) *time.Time {
+	if d.DagrunTimeout <= 0 {
+		return nil
+	}
+	return ptr(from.Add(d.DagrunTimeout))
+}
+
+// pastAllows reports whether a depends_on_past task may run: its instance in the DAG's
+// previous run (by logical date) ended success or skipped, or there is none.
+func (e *Engine) pastAllows(ctx context.Context, rc *runCtx, taskID string) (bool, error) {
+	prev, err := e.store.AdjacentRun(ctx, rc.run.DagID, rc.run.LogicalDate, true)
+	if err != nil || prev == nil {
+		return err == nil, err
+	}
+	ti, err := e.store.GetTaskInstance(ctx, prev.Rec.DagID, prev.Rec.RunID, taskID)
+	if errors.Is(err, fsstore.ErrNotFound) {
+		return true, nil // the task did not exist then
+	}
+	if err != nil {
+		return false, err
+	}
+	return ti.Rec.State == scheduler.TaskSuccess || ti.Rec.State == scheduler.TaskSkipped, nil
+}
+
+// wakeNextRun re-evaluates a depends_on_past task in the DAG's next run once its instance
+// in this run has finished, so the waiting one goes at once instead of at a later tick.
+func (e *Engine) wakeNextRun(ctx context.Context, rc *runCtx, taskID string) error {
+	next, err := e.store.AdjacentRun(ctx, rc.run.DagID, rc.run.LogicalDate, false)
+	if err != nil || next == nil || next.Rec.State.Finished() {
+		return err
+	}
+	nrc, err := e.runCtxOf(ctx, next.Rec, next.UpdateTime)
+	if err != nil {
+		return err
+	}
+	if _, ok := nrc.spec.Task(taskID); !ok {
+		return nil
+	}
+	finished, _, err := e.decide(ctx, nrc, taskID, -1)
+	if err != nil || !finished {
+		return err
+	}
+	return e.cascade(ctx, nrc, []string{taskID})
+}
+
+// earliestSLA is the shortest SLA of a DAG and its tasks (0: none).
+func earliestSLA(d *dag.DAG) time.Duration {
+	best := d.SLA
+	for _, t := range d.Tasks {
+		if t.SLA > 0 && (best == 0 || t.SLA < best) {
+			best = t.SLA
+		}
+	}
+	return best
+}
+
+// logRunStarted logs LogEventDagrunStarted; a scheduled run carries its schedule delay (its
+// start minus the end of its data interval, when the schedule made it due), Airflow's
+// dagrun.schedule_delay.
+func (e *Engine) logRunStarted(ctx context.Context, r *scheduler.Run, now time.Time) {
+	attrs := []slog.Attr{
+		slog.String(LogKeyDagID, r.DagID), slog.String(LogKeyRunID, r.RunID), slog.String(LogKeyRunType, string(r.RunType)),
+	}
+	if r.RunType == scheduler.RunScheduled && !r.IntervalEnd.IsZero() {
+		attrs = append(attrs, slog.Int64(LogKeyScheduleDelayMS, max(now.Sub(r.IntervalEnd), 0).Milliseconds()))
+	}
+	e.logEvent(ctx, slog.LevelInfo, LogEventDagrunStarted, "run started", attrs...)
+}
