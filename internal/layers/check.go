@@ -130,8 +130,9 @@ func (f Finding) String() string {
 	}
 }
 
-// Check checks every rule of t over g and returns what it found, violations first, in the
-// order of the rules.
+// Check checks every rule of t over g and returns what it found, rule by rule in the table's
+// order: for each, the patterns that match nothing, the violations (by importer, then
+// forbidden package) and the exemptions no longer needed.
 func (t Table) Check(g Graph) []Finding {
 	var out []Finding
 	for _, r := range t.Rules {
@@ -167,16 +168,72 @@ func (t Table) check(g Graph, r Rule) []Finding {
 	}
 	out = append(out, t.violations(g, r, exempt)...)
 	for i, e := range r.Exempt {
-		without := map[[2]string]bool{}
+		others := map[[2]string]bool{}
 		for k := range exempt {
-			without[k] = true
+			others[k] = true
 		}
-		delete(without, [2]string{t.abs(e.From), t.abs(e.To)})
-		if len(t.violations(g, r, without)) == len(t.violations(g, r, exempt)) {
+		delete(others, [2]string{t.abs(e.From), t.abs(e.To)})
+		if !t.onChain(g, r, others, t.abs(e.From), t.abs(e.To)) {
 			out = append(out, Finding{Rule: r.Name, Stale: &r.Exempt[i]})
 		}
 	}
 	return out
+}
+
+// onChain tells whether the import a -> b exists and lies on a chain that would break r were
+// it not exempt: a is one of r's packages or (with Reach) reached from one, and b is
+// forbidden or (with Reach) reaches a forbidden package, without following the other
+// exempt edges.
+func (t Table) onChain(g Graph, r Rule, exempt map[[2]string]bool, a, b string) bool {
+	covered := func(p string) bool { return t.matchAny(r.From, p) && !t.matchAny(r.Except, p) }
+	if !slices.Contains(g[a], b) || t.forbidden(r, a) && !covered(a) {
+		return false
+	}
+	if !r.Reach {
+		return covered(a) && t.forbidden(r, b)
+	}
+	var starts []string
+	for p := range g {
+		if covered(p) {
+			starts = append(starts, p)
+		}
+	}
+	return slices.Contains(t.walk(g, r, exempt, starts), a) &&
+		slices.ContainsFunc(t.walk(g, r, exempt, []string{b}), func(p string) bool { return t.forbidden(r, p) })
+}
+
+// walk returns every package reached from starts, starts included, not following exempt
+// edges nor going past forbidden packages (but out of a start, as violations does).
+func (t Table) walk(g Graph, r Rule, exempt map[[2]string]bool, starts []string) []string {
+	seen := map[string]bool{}
+	isStart := map[string]bool{}
+	for _, s := range starts {
+		isStart[s] = true
+	}
+	var out []string
+	queue := slices.Clone(starts)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+		if t.forbidden(r, p) && !isStart[p] {
+			continue
+		}
+		for _, imp := range g[p] {
+			if !exempt[[2]string{p, imp}] {
+				queue = append(queue, imp)
+			}
+		}
+	}
+	return out
+}
+
+func (t Table) forbidden(r Rule, p string) bool {
+	return t.matchAny(r.Forbid, p) && !t.matchAny(r.Allow, p)
 }
 
 // violations walks from every package r covers, breadth first so each chain is a shortest
@@ -197,7 +254,7 @@ func (t Table) violations(g Graph, r Rule, exempt map[[2]string]bool) []Finding 
 					continue
 				}
 				parent[imp] = p
-				if t.matchAny(r.Forbid, imp) && !t.matchAny(r.Allow, imp) {
+				if t.forbidden(r, imp) {
 					var chain []string
 					for q := imp; q != ""; q = parent[q] {
 						chain = append(chain, t.rel(q))

@@ -248,4 +248,3 @@ var Rules = Table{Module: Module, Groups: groups, Rules: []Rule{
 		Why:    "infra and deploy hold Terraform and build files and their offline checks; no Go code imports them",
 	},
 }}
-

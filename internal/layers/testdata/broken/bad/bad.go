@@ -1,0 +1,4 @@
+// Package bad imports a package that does not exist.
+package bad
+
+import _ "example.com/broken/missing"
