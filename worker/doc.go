@@ -36,6 +36,7 @@
 // environment and executes the attempt (or, as a warm worker of the local dispatcher's pool,
 // every attempt it is sent) with tasks.Worker. Main wires it to the process (signals,
 // standard streams, exit code). Only entry points import this package: cmd/updraft-worker,
-// custom workers' main packages, and the CLI's `updraft worker`. It imports no dev-only
-// package (cli, local, web, emulators/...), so a worker binary carries none of them.
+// custom workers' main packages, and the CLI's `updraft worker`. A worker binary carries no
+// dev-only package (the CLI, the local stack, the web UI, the emulators). Both are rows of the
+// table of import rules in internal/layers (rules.go).
 package worker

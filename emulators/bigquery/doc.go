@@ -62,5 +62,6 @@
 //     COLUMNS), no partition pruning or _PARTITIONTIME, no copy jobs, no IAM,
 //     no time travel.
 //
-// This package imports no emulator code and must not: it runs the binary.
+// It runs the emulator as a binary. Its import rules are rows of the table in internal/layers
+// (rules.go).
 package bqemu

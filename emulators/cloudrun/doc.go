@@ -49,6 +49,6 @@
 // Linux each process also gets Pdeathsig=SIGKILL, so a crashed test binary leaves no leader
 // behind.
 //
-// This package imports only the Go SDK's protos and gRPC; it must not import Updraft's own
-// packages: it stands in for Google's service, not for Updraft code.
+// It stands in for Google's service, not for Updraft code: it speaks the Go SDK's protos and
+// gRPC. Its import rules are rows of the table in internal/layers (rules.go).
 package runemu

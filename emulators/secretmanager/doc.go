@@ -17,6 +17,6 @@
 // file after every change. The file holds secret values in clear: it is created with mode
 // 0600 and belongs in a private directory.
 //
-// Clients find it through the variable named by EnvVar. This package must not import any
-// Updraft package: it stands for Google's service, not for Updraft's view of it.
+// Clients find it through the variable named by EnvVar. It stands for Google's service, not
+// for Updraft's view of it. Its import rules are rows of the table in internal/layers (rules.go).
 package smemu

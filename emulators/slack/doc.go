@@ -17,6 +17,6 @@
 // Channels need no set-up: a message to "#name" goes to a channel whose ID is derived from the
 // name (the same in every run), and a message to a user ID goes to a direct-message channel.
 //
-// This package imports only the standard library: no Updraft package and no Slack SDK, so that
-// the CLI, the dev server and any test can embed it.
+// The CLI, the dev server and any test can embed it. Its import rules are rows of the table in
+// internal/layers (rules.go).
 package slackfake

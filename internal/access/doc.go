@@ -5,5 +5,5 @@
 // log (`audit`): every grant, revoke and every action taken or refused through Slack, and
 // later the API and the UI.
 //
-// It must not import the engine, HTTP, Slack or any cloud SDK besides through fsstore.
+// Its import rules are rows of the table in internal/layers (rules.go).
 package access

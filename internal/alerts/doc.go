@@ -35,9 +35,8 @@
 // (RetryActionID, RetryValue). The View log button links to
 // Config.UIURL + "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}?try=N" (LogURL).
 //
-// The package must not import the engine, the task types (tasks), the secrets adapter or the
-// Pub/Sub adapter: DAG specs and variables come through Specs (an *engine.Engine is one), bot
-// tokens through a Tokens function, and events as the bytes a subscription delivers. It uses
-// the store (fsstore), the core types (scheduler, dag), render for the channel template, and
-// slack-go.
+// DAG specs and variables come through Specs (an *engine.Engine is one), bot tokens through a
+// Tokens function, and events as the bytes a subscription delivers. It uses the store
+// (fsstore), the core types (scheduler, dag), render for the channel template, and slack-go.
+// Its import rules are rows of the table in internal/layers (rules.go).
 package alerts

@@ -5,5 +5,6 @@
 //
 //	{"error": {"code": "not_found", "message": "..."}}
 //
-// It must not import the web package; docs/openapi.yaml documents every route.
+// docs/openapi.yaml documents every route. Its import rules are rows of the table in
+// internal/layers (rules.go).
 package api

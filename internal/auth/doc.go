@@ -36,6 +36,6 @@
 // stripped cannot be verified and is refused with a reason that says so. docs/auth.md says
 // what a deployment must set.
 //
-// It must not import the engine, the store or any Updraft package: it knows requests and
-// tokens, not DAGs or roles.
+// It knows requests and tokens, not DAGs or roles. Its import rules are rows of the table in
+// internal/layers (rules.go).
 package auth

@@ -6,6 +6,6 @@
 // A DAG version pins its bundle with a Ref: a hash (a stored bundle) or a local directory
 // (`updraft test` and `updraft dev` run the folder itself, so an edit shows at the next try).
 //
-// It does file I/O but imports no cloud SDK: the store is a two-method interface that the
-// gcsbundles package implements against Cloud Storage.
+// It does file I/O; the store is a two-method interface that the gcsbundles package implements
+// against Cloud Storage. Its import rules are rows of the table in internal/layers (rules.go).
 package bundle

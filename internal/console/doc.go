@@ -6,5 +6,6 @@
 // the API only translate HTTP); every action, taken, refused or failed, is recorded in the
 // audit log. Errors are *Error values with a code and an HTTP status.
 //
-// It must not import net/http or the web and api packages: those sit on top of it.
+// The web and api packages sit on top of it. Its import rules are rows of the table in
+// internal/layers (rules.go).
 package console

@@ -157,7 +157,7 @@ var Rules = Table{Module: Module, Groups: groups, Rules: []Rule{
 		Name:   "secrets-imports",
 		From:   []string{"./internal/secrets"},
 		Forbid: []string{"./internal/engine", "./scheduler/...", "./internal/fsstore", "./internal/psqueue"},
-		Why:    "the Secret Manager adapter may import tasks (the Resolver and Connection types) but not the engine, the scheduler or the stores",
+		Why:    "the Secret Manager adapter uses no engine, scheduler or store of its own (its import of tasks, for the Resolver and Connection types, is debt under adapters-below-engine)",
 	},
 	{
 		Name:   "secrets-no-standin",

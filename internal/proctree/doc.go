@@ -35,6 +35,6 @@
 // the same /proc walk on stop), which still kills a timed-out tree but leaves setsid
 // descendants behind when the starter is killed; Available says which mode applies.
 //
-// The package uses Linux's /proc and prctl; elsewhere only the direct mode exists. It must
-// not import anything of Updraft's.
+// The package uses Linux's /proc and prctl; elsewhere only the direct mode exists. Its import
+// rules are rows of the table in internal/layers (rules.go).
 package proctree

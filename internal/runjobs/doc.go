@@ -15,7 +15,8 @@
 // stand-in (emulators/cloudrun), else to the regional endpoint REGION-run.googleapis.com:443
 // with the default credentials.
 //
-// It imports the engine (its interfaces and errors), the scheduler's values and the worker
-// contract's encoding (tasks.EncodeAttempt); it must not import the functions, the local stack
-// or entry points.
+// Its import rules are rows of the table in internal/layers (rules.go). Its imports of the
+// engine (its interfaces and errors) and of tasks (the worker contract's encoding,
+// tasks.EncodeAttempt) are listed there as tolerated debt: an adapter should not reach the
+// engine.
 package runjobs

@@ -9,7 +9,7 @@
 // (emulators/secretmanager) instead of Google.
 //
 // The package is a thin adapter: it maps gRPC codes to ErrNotFound and to errors that say how
-// to fix things, and no Secret Manager type leaves it. It may import tasks (for the Resolver
-// and Connection types) but must not import the engine, the scheduler, the stores or the
-// stand-in itself, which only its tests start.
+// to fix things, and no Secret Manager type leaves it. The stand-in is started by its tests
+// only. Its import rules are rows of the table in internal/layers (rules.go), where its import
+// of tasks (for the Resolver and Connection types) is tolerated debt: tasks reaches the engine.
 package secrets

@@ -7,7 +7,8 @@
 // every click, allowed or refused, is audited. A refused click changes nothing and tells
 // the user, in a message only they see, which role they need and how to get it.
 //
-// It is mounted by the scheduler service (scheduler/service) and wrapped by the
-// SlackActions function (functions/). It must not import the alert messages' package
-// (alerts/): the button's action_id and value are the contract between them.
+// It is mounted by the scheduler service (scheduler/service) and wrapped by the SlackActions
+// function (functions/). The button's action_id and value are its contract with the alert
+// messages (package alerts). Its import rules are rows of the table in internal/layers
+// (rules.go).
 package slackactions

@@ -9,6 +9,6 @@
 // that shows something unfinished (a running run's grid, a running attempt's log) polls
 // its own fragment with If-None-Match and swaps it in when it changed.
 //
-// It must not import the engine, the store or any cloud SDK: everything goes through the
-// console.
+// Everything goes through the console. Its import rules are rows of the table in
+// internal/layers (rules.go).
 package web

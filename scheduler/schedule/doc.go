@@ -2,6 +2,6 @@
 // fire times in a DAG's IANA timezone with daylight-saving changes handled as documented on
 // Cron.Next, and cuts time into Airflow-2 style data intervals (see Timetable).
 //
-// It is part of the pure core: it uses the standard library only, does no I/O, and must not
-// import any cloud SDK.
+// It is part of the pure core and does no I/O. Its import rules are rows of the table in
+// internal/layers (rules.go).
 package schedule
