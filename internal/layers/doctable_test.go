@@ -1,9 +1,12 @@
 package layers
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -83,4 +86,51 @@ func code(patterns []string) string {
 		quoted[i] = "`" + p + "`"
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// TestDocPointers checks that every package whose doc.go points at this table ("Its import
+// rules are rows of the table in internal/layers") is named by a rule of its own, not only
+// covered by a rule over the whole module.
+func TestDocPointers(t *testing.T) {
+	t.Parallel()
+	g := moduleGraph(t)
+	pointed := 0
+	for path := range g {
+		rel, ok := strings.CutPrefix(path, Module+"/")
+		if !ok {
+			continue
+		}
+		doc, err := os.ReadFile(filepath.Join("../..", rel, "doc.go"))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(string(doc)), " "), "table in internal/layers") {
+			continue
+		}
+		pointed++
+		if !Rules.names(path) {
+			t.Errorf("%s/doc.go points at the table in internal/layers, but no rule names ./%s among its packages", rel, rel)
+		}
+	}
+	if pointed == 0 {
+		t.Error("no doc.go points at the table: the search is broken")
+	}
+}
+
+// names tells whether a rule's From, with groups expanded but not "./...", covers path.
+func (t Table) names(path string) bool {
+	for _, r := range t.Rules {
+		from, err := t.expand(r.From, nil)
+		if err != nil {
+			continue
+		}
+		for _, p := range from {
+			if p != "./..." && t.match(p, path) && !t.matchAny(r.Except, path) {
+				return true
+			}
+		}
+	}
+	return false
 }

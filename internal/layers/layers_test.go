@@ -1,6 +1,9 @@
 package layers
 
 import (
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -21,10 +24,26 @@ func moduleGraph(t *testing.T) Graph {
 	return module.graph
 }
 
+// TestRules checks Updraft's table over the module. One bad import often breaks a rule for
+// many packages at once, so the imports that cross into forbidden packages are listed first.
 func TestRules(t *testing.T) {
 	t.Parallel()
-	g := moduleGraph(t)
-	for _, f := range Rules.Check(g) {
+	findings := Rules.Check(moduleGraph(t))
+	crossings := map[string]int{}
+	for _, f := range findings {
+		if len(f.Chain) >= 2 {
+			crossings[fmt.Sprintf("rule %s: %s -> %s", f.Rule, f.Chain[len(f.Chain)-2], f.Forbidden())]++
+		}
+	}
+	if len(crossings) > 0 {
+		var lines []string
+		for c, n := range crossings {
+			lines = append(lines, fmt.Sprintf("%s (packages affected: %d)", c, n))
+		}
+		sort.Strings(lines)
+		t.Errorf("the imports that break the rules:\n%s\nevery violation:", strings.Join(lines, "\n"))
+	}
+	for _, f := range findings {
 		t.Error(f)
 	}
 }
