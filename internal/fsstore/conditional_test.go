@@ -41,7 +41,10 @@ func versionedKinds(b *bundle) []versioned {
 				return st.UpdateRunIf(ctx, r, ut, map[string]any{"conf": v})
 			}},
 		{"TaskInstance", func() error { return st.CreateTaskInstances(ctx, []*scheduler.TaskInstance{ti}) },
-			func() (string, time.Time, error) { g, err := st.GetTaskInstance(ctx, ti.DagID, ti.RunID, ti.TaskID); return pick(g, err, "error") },
+			func() (string, time.Time, error) {
+				g, err := st.GetTaskInstance(ctx, ti.DagID, ti.RunID, ti.TaskID)
+				return pick(g, err, "error")
+			},
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateTaskInstanceIf(ctx, ti, ut, map[string]any{"error": v})
 			}},
@@ -59,12 +62,18 @@ func versionedKinds(b *bundle) []versioned {
 			_, err := st.CreateDispatch(ctx, &fsstore.Dispatch{AttemptID: "att1", ExpireAt: later})
 			return err
 		},
-			func() (string, time.Time, error) { g, err := st.GetDispatch(ctx, "att1"); return pick(g, err, "execution") },
+			func() (string, time.Time, error) {
+				g, err := st.GetDispatch(ctx, "att1")
+				return pick(g, err, "execution")
+			},
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateDispatchIf(ctx, "att1", ut, map[string]any{"execution": v})
 			}},
 		{"User", func() error { return st.CreateUser(ctx, &fsstore.UserGrant{Email: "a@example.com", Role: "viewer"}) },
-			func() (string, time.Time, error) { g, err := st.GetUser(ctx, "a@example.com"); return pick(g, err, "role") },
+			func() (string, time.Time, error) {
+				g, err := st.GetUser(ctx, "a@example.com")
+				return pick(g, err, "role")
+			},
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateUserIf(ctx, "a@example.com", ut, map[string]any{"role": v})
 			}},
@@ -72,7 +81,10 @@ func versionedKinds(b *bundle) []versioned {
 			_, err := st.CreateAlertClaim(ctx, "al1", &fsstore.AlertClaim{State: fsstore.AlertPending, ExpireAt: later})
 			return err
 		},
-			func() (string, time.Time, error) { g, err := st.GetAlertClaim(ctx, "al1"); return pick(g, err, "claim") },
+			func() (string, time.Time, error) {
+				g, err := st.GetAlertClaim(ctx, "al1")
+				return pick(g, err, "claim")
+			},
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateAlertClaimIf(ctx, "al1", ut, map[string]any{"claim": v})
 			}},
@@ -80,12 +92,18 @@ func versionedKinds(b *bundle) []versioned {
 			_, err := st.CreateAlertThread(ctx, "th1", &fsstore.AlertThread{State: fsstore.AlertPending, ExpireAt: later})
 			return err
 		},
-			func() (string, time.Time, error) { g, err := st.GetAlertThread(ctx, "th1"); return pick(g, err, "claim") },
+			func() (string, time.Time, error) {
+				g, err := st.GetAlertThread(ctx, "th1")
+				return pick(g, err, "claim")
+			},
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateAlertThreadIf(ctx, "th1", ut, map[string]any{"claim": v})
 			}},
 		{"DigestCursor", func() error { _, err := st.CreateDigestCursor(ctx, "dg1", &fsstore.DigestCursor{}); return err },
-			func() (string, time.Time, error) { g, err := st.GetDigestCursor(ctx, "dg1"); return pick(g, err, "channel") },
+			func() (string, time.Time, error) {
+				g, err := st.GetDigestCursor(ctx, "dg1")
+				return pick(g, err, "channel")
+			},
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateDigestCursorIf(ctx, "dg1", ut, map[string]any{"channel": v})
 			}},
