@@ -36,7 +36,7 @@ func (s *Store) UpdateUserIf(ctx context.Context, email string, updateTime time.
 }
 
 // DeleteUserIf removes a grant if it is unchanged since updateTime: ErrConflict when it
-// changed, ErrNotFound when it is gone.
+// changed or is gone (re-read: GetUser then says ErrNotFound).
 func (s *Store) DeleteUserIf(ctx context.Context, email string, updateTime time.Time) error {
 	_, err := s.fs.Collection(ColUsers).Doc(email).Delete(ctx, firestore.LastUpdateTime(updateTime))
 	s.wrote(ColUsers, email, err)

@@ -1,0 +1,164 @@
+package fsstore_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/internal/fsstore"
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// The run lookups the engine decides by: the runs at one logical date, the neighbours of a
+// date, the latest success before one (depends_on_past), a range, a run id across DAGs.
+func TestRunLookups(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	h := func(n int) time.Time { return b.clock.Add(time.Duration(n) * time.Hour) }
+	for _, x := range []struct {
+		at    int
+		state scheduler.RunState
+	}{{0, scheduler.RunSuccess}, {1, scheduler.RunFailed}, {2, scheduler.RunSuccess}, {3, scheduler.RunFailed}, {4, scheduler.RunRunning}} {
+		must(t, "run", b.st.CreateRun(b.ctx, b.run("d", h(x.at), x.state)))
+	}
+	must(t, "other DAG's run", b.st.CreateRun(b.ctx, b.run("e", h(2), scheduler.RunSuccess)))
+	manual := b.run("d", h(2).Add(123*time.Microsecond), scheduler.RunQueued)
+	manual.RunID, manual.RunType = scheduler.RunID(scheduler.RunManual, manual.LogicalDate), scheduler.RunManual
+	must(t, "manual run", b.st.CreateRun(b.ctx, manual))
+	dates := func(vs []fsstore.Versioned[scheduler.Run]) []time.Time {
+		var out []time.Time
+		for _, v := range vs {
+			out = append(out, v.Rec.LogicalDate)
+		}
+		return out
+	}
+
+	at, err := b.st.RunsAt(b.ctx, "d", h(2))
+	must(t, "runs at", err)
+	if len(at) != 1 || !at[0].Rec.LogicalDate.Equal(h(2)) || at[0].Rec.DagID != "d" {
+		t.Fatalf("RunsAt(d, +2h) = %v; want d's one run at that date", dates(at))
+	}
+	prev, err := b.st.AdjacentRun(b.ctx, "d", h(2), true)
+	must(t, "run before", err)
+	next, err := b.st.AdjacentRun(b.ctx, "d", h(2).Add(123*time.Microsecond), false)
+	must(t, "run after", err)
+	if prev == nil || !prev.Rec.LogicalDate.Equal(h(1)) || next == nil || !next.Rec.LogicalDate.Equal(h(3)) {
+		t.Fatalf("AdjacentRun around +2h: before %v, after %v; want +1h and +3h", prev, next)
+	}
+	if none, err := b.st.AdjacentRun(b.ctx, "d", h(0), true); err != nil || none != nil {
+		t.Fatalf("AdjacentRun before the first run = %v, %v; want nil", none, err)
+	}
+	ps, err := b.st.PrevSuccessRun(b.ctx, "d", h(4))
+	must(t, "previous success", err)
+	if ps == nil || !ps.Rec.LogicalDate.Equal(h(2)) {
+		t.Fatalf("PrevSuccessRun(before +4h) = %+v; want the success at +2h (not the failure at +3h)", ps)
+	}
+	if ps, _ := b.st.PrevSuccessRun(b.ctx, "d", h(2)); ps == nil || !ps.Rec.LogicalDate.Equal(h(0)) {
+		t.Fatalf("PrevSuccessRun(before +2h) = %+v; want +0h (strictly before)", ps)
+	}
+	if ps, _ := b.st.PrevSuccessRun(b.ctx, "d", h(0)); ps != nil {
+		t.Fatalf("PrevSuccessRun(before the first) = %+v; want nil", ps)
+	}
+	between, err := b.st.RunsBetween(b.ctx, "d", h(1), h(3), 10)
+	must(t, "between", err)
+	if got := dates(between); !slices.EqualFunc(got, []time.Time{h(3), manual.LogicalDate, h(2), h(1)}, time.Time.Equal) {
+		t.Fatalf("RunsBetween(+1h, +3h) = %v; want +3h, +2h (manual), +2h, +1h: inclusive, newest first", got)
+	}
+	list, err := b.st.ListRuns(b.ctx, "d", 2)
+	must(t, "list", err)
+	if got := dates(list); !slices.EqualFunc(got, []time.Time{h(4), h(3)}, time.Time.Equal) {
+		t.Fatalf("ListRuns(limit 2) = %v; want the newest two", got)
+	}
+	found, err := b.st.FindRuns(b.ctx, scheduler.RunID(scheduler.RunScheduled, h(2)))
+	must(t, "find", err)
+	if len(found) != 2 {
+		t.Fatalf("FindRuns of a run id two DAGs share = %d runs; want 2", len(found))
+	}
+	active, _ := b.st.CountActiveRuns(b.ctx, "d")
+	if active != 2 {
+		t.Fatalf("CountActiveRuns = %d; want 2 (the running and the manual queued one)", active)
+	}
+}
+
+// A task instance's attempts come back oldest first, whatever order they were written in.
+func TestAttemptsComeOldestFirst(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ti := b.ti(b.run("d", b.clock, scheduler.RunRunning), "a", scheduler.TaskRunning)
+	for _, x := range []struct {
+		id string
+		at int
+	}{{"z", 1}, {"a", 3}, {"m", 2}, {"b", 0}} {
+		a := b.attempt(ti, x.id)
+		a.StartedAt = b.clock.Add(time.Duration(x.at) * time.Minute)
+		_, err := b.st.CreateAttempt(b.ctx, a)
+		must(t, "attempt", err)
+	}
+	other := b.attempt(b.ti(b.run("d", b.clock, scheduler.RunRunning), "b", scheduler.TaskRunning), "other")
+	_, err := b.st.CreateAttempt(b.ctx, other)
+	must(t, "other task's attempt", err)
+	ids := func(vs []fsstore.Versioned[scheduler.Attempt]) []string {
+		var out []string
+		for _, v := range vs {
+			out = append(out, v.Rec.ID)
+		}
+		return out
+	}
+	as, err := b.st.ListAttempts(b.ctx, ti.DagID, ti.RunID, ti.TaskID)
+	must(t, "list", err)
+	if got := ids(as); !slices.Equal(got, []string{"b", "z", "m", "a"}) {
+		t.Fatalf("ListAttempts = %v; want b z m a (by start)", got)
+	}
+	all, err := b.st.RunAttempts(b.ctx, ti.DagID, ti.RunID)
+	must(t, "run attempts", err)
+	if len(all) != 5 {
+		t.Fatalf("RunAttempts = %v; want the run's 5", ids(all))
+	}
+}
+
+// A finished run's grid cells are kept only on the run version they were computed from, and
+// are valid only while the run is still finished as they say.
+func TestKeepRunCellsIsFenced(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.run("d", b.clock, scheduler.RunSuccess)
+	r.EndedAt = ptr(b.clock.Add(time.Hour))
+	must(t, "run", b.st.CreateRun(b.ctx, r))
+	v, err := b.st.GetRun(b.ctx, r.DagID, r.RunID)
+	must(t, "read", err)
+	cells := []fsstore.CellRec{{TaskID: "a", State: "success", Try: 1}}
+	must(t, "keep cells", b.st.KeepRunCells(b.ctx, r, v.UpdateTime, cells))
+	mustIs(t, "keep cells on a stale version", b.st.KeepRunCells(b.ctx, r, v.UpdateTime, cells), fsstore.ErrConflict)
+	wc, err := b.st.GetRunWithCells(b.ctx, r.DagID, r.RunID)
+	must(t, "read with cells", err)
+	if !wc.Rec.CellsValid() || len(wc.Rec.Cells) != 1 {
+		t.Fatalf("cells of the run as kept: valid %v, %+v", wc.Rec.CellsValid(), wc.Rec.Cells)
+	}
+	// Cleared and running again: the cells are stale.
+	_, err = b.st.UpdateRunIf(b.ctx, r, wc.UpdateTime, map[string]any{"state": string(scheduler.RunRunning), "ended_at": nil})
+	must(t, "clear", err)
+	wc, _ = b.st.GetRunWithCells(b.ctx, r.DagID, r.RunID)
+	if wc.Rec.CellsValid() {
+		t.Fatal("cells still valid after the run was cleared")
+	}
+}
+
+// TrackWrites counts successful writes per document; a refused one is not counted.
+func TestTrackWritesCountsWritesThatLanded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.st.TrackWrites()
+	must(t, "create", b.st.CreateDAG(b.ctx, &scheduler.DAGRecord{DagID: "d"}))
+	mustIs(t, "second create", b.st.CreateDAG(b.ctx, &scheduler.DAGRecord{DagID: "d"}), fsstore.ErrExists)
+	v, _ := b.st.GetDAG(b.ctx, "d")
+	_, err := b.st.UpdateDAGIf(b.ctx, "d", v.UpdateTime, map[string]any{"owner": "x"})
+	must(t, "update", err)
+	_, err = b.st.UpdateDAGIf(b.ctx, "d", v.UpdateTime, map[string]any{"owner": "y"})
+	mustIs(t, "stale update", err, fsstore.ErrConflict)
+	if got := b.st.WritesPerDoc(); len(got) != 1 || got["dags/d"] != 2 {
+		t.Fatalf("WritesPerDoc = %v; want dags/d: 2", got)
+	}
+	if conflicts, _ := b.st.Contention(); conflicts != 1 {
+		t.Fatalf("Contention conflicts = %d; want the 1 stale update", conflicts)
+	}
+}
