@@ -10,7 +10,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/proctree"
 )
 
-// Main executes the attempt named by UPDRAFT_ATTEMPT, as `updraft worker` does, and exits the
+// Main executes the attempt named by UPDRAFT_ATTEMPT, as `updraft worker` does, or with the
+// argument `runner` (RunnerArg) serves the warm runner service (RunRunner), and exits the
 // process: 0 once the attempt's outcome is recorded (whatever it was), non-zero when it could
 // not be. SIGINT and SIGTERM (Cloud Run stopping the execution) cancel the attempt, whose
 // result is still recorded. Call it last in main, after registering functions with
@@ -18,7 +19,11 @@ import (
 func Main() {
 	proctree.Init() // first: this binary is also the supervisor of the tasks' process trees
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, Streams{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	run := Run
+	if len(os.Args) > 1 && os.Args[1] == RunnerArg {
+		run = RunRunner // the warm runner service (runner.go)
+	}
+	err := run(ctx, Streams{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "updraft worker:", err)
