@@ -24,7 +24,7 @@ type Dispatcher struct {
 	// Runner, when set, starts the container attempts that fit the warm runner service (a
 	// *runjobs.Runner) in place of Jobs.
 	Runner RunnerStarter
-	Log  *slog.Logger
+	Log    *slog.Logger
 }
 
 // RunnerStarter starts attempts on the warm runner service, for those it fits.
