@@ -29,9 +29,10 @@ type Dispatcher struct {
 
 // RunnerStarter starts attempts on the warm runner service, for those it fits.
 type RunnerStarter interface {
-	engine.Starter
 	// Fits reports whether an attempt runs on the runner, and if not, why.
 	Fits(msg scheduler.TaskMessage) (bool, string)
+	// For is the Starter that sends this message's attempt to the runner.
+	For(msg scheduler.TaskMessage) engine.Starter
 }
 
 // Handle dispatches one task message. Inline types run to their recorded outcome before it
@@ -64,7 +65,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	starter, path, why := d.Jobs, "job", "no runner"
 	if d.Runner != nil {
 		if ok, reason := d.Runner.Fits(msg); ok {
-			starter, path, why = d.Runner, "runner", ""
+			starter, path, why = d.Runner.For(msg), "runner", ""
 		} else {
 			why = reason
 		}

@@ -2,6 +2,7 @@ package functions_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -274,8 +275,8 @@ func TestRunnerRefusesRequestsWithoutTheInvokersToken(t *testing.T) {
 	h := guard.Middleware(worker.NewRunner(b.ctx, w, 1))
 	// An attempt nobody queued: a runner that gets to it claims nothing and answers 204.
 	ref := scheduler.AttemptRef{DagID: "nope", RunID: "r", TaskID: "t", TryNumber: 1, AttemptID: "a1"}
-	body := fmt.Sprintf(`{"message":{"data":%q,"messageId":"1"},"subscription":"s"}`,
-		base64.StdEncoding.EncodeToString([]byte(tasks.EncodeAttempt(ref))))
+	data, _ := json.Marshal(scheduler.TaskMessage{AttemptRef: ref, Type: "shell", TimeoutSeconds: 60})
+	body := fmt.Sprintf(`{"message":{"data":%q,"messageId":"1"},"subscription":"s"}`, base64.StdEncoding.EncodeToString(data))
 	for _, c := range []struct {
 		name, token string
 		want        int

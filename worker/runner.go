@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/updraft-dev/updraft/scheduler"
@@ -27,9 +26,9 @@ const RunnerRefPrefix = "runner:"
 // maxRunnerBody bounds a request body: a push envelope of one encoded attempt is under 2 KB.
 const maxRunnerBody = 64 << 10
 
-// Runner is the warm runner's HTTP handler: each request is one Pub/Sub push of one attempt,
-// the same encoded attempt a worker job gets in UPDRAFT_ATTEMPT (tasks.EncodeAttempt) as the
-// message data, and the attempt runs inside the request with the worker code (tasks.Worker:
+// Runner is the warm runner's HTTP handler: each request is one Pub/Sub push of one task
+// message (the tasks topic's JSON, scheduler.TaskMessage, whose attempt is the one a worker
+// job gets in UPDRAFT_ATTEMPT), and the attempt runs inside the request with the worker code (tasks.Worker:
 // claim, lease renewal, the task's own timeout, proctree supervision of shell trees, the
 // result). The answer comes when the outcome is recorded:
 //
@@ -72,7 +71,7 @@ func (rn *Runner) Wait() { rn.wg.Wait() }
 // ServeHTTP runs one pushed attempt.
 func (rn *Runner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		http.Error(w, "runner: POST a Pub/Sub push envelope whose data is an encoded attempt", http.StatusMethodNotAllowed)
+		http.Error(w, "runner: POST a Pub/Sub push envelope whose data is a task message", http.StatusMethodNotAllowed)
 		return
 	}
 	ref, msgID, err := decodePushedAttempt(r.Body)
@@ -99,15 +98,15 @@ func (rn *Runner) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// decodePushedAttempt reads a push envelope whose message data is tasks.EncodeAttempt's text.
-// Every failure says what was wrong, for the log.
+// decodePushedAttempt reads a push envelope whose message data is a task message. Every
+// failure says what was wrong, for the log.
 func decodePushedAttempt(body io.Reader) (scheduler.AttemptRef, string, error) {
 	b, err := io.ReadAll(io.LimitReader(body, maxRunnerBody+1))
 	if err != nil {
 		return scheduler.AttemptRef{}, "", fmt.Errorf("read the request body: %w", err)
 	}
 	if len(b) > maxRunnerBody {
-		return scheduler.AttemptRef{}, "", fmt.Errorf("request body is over %d bytes; a pushed attempt is under 2 KB", maxRunnerBody)
+		return scheduler.AttemptRef{}, "", fmt.Errorf("request body is over %d bytes; a pushed task message is under 2 KB", maxRunnerBody)
 	}
 	var env struct {
 		Message struct {
@@ -120,11 +119,14 @@ func decodePushedAttempt(body io.Reader) (scheduler.AttemptRef, string, error) {
 	}
 	id := env.Message.MessageID
 	if len(env.Message.Data) == 0 {
-		return scheduler.AttemptRef{}, id, errors.New("push envelope has no message data (want an encoded attempt)")
+		return scheduler.AttemptRef{}, id, errors.New("push envelope has no message data (want a task message)")
 	}
-	ref, err := tasks.DecodeAttempt(strings.TrimSpace(string(env.Message.Data)))
+	msg, err := scheduler.DecodeTaskMessage(env.Message.Data)
 	if err != nil {
-		return ref, id, fmt.Errorf("message data: %w", err)
+		return msg.AttemptRef, id, fmt.Errorf("message data: %w", err)
 	}
-	return ref, id, nil
+	if msg.CancelJob != "" {
+		return msg.AttemptRef, id, errors.New("message data: a cancel_job request is Dispatch's, not the runner's")
+	}
+	return msg.AttemptRef, id, nil
 }

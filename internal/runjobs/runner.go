@@ -2,6 +2,7 @@ package runjobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,7 +17,6 @@ import (
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // Environment variables RunnerConfigFromEnv reads (Dispatch's).
@@ -122,17 +122,17 @@ func (c RunnerConfig) Fits(msg scheduler.TaskMessage) (bool, string) {
 	return true, ""
 }
 
-// Runner starts attempts on the warm runner service: Start publishes the encoded attempt
-// (tasks.EncodeAttempt, what a job gets in UPDRAFT_ATTEMPT) to the runner's topic, whose
-// push subscription delivers it until the runner acknowledges it (after running it, or
-// finding it claimed) or dead-letters it. It is safe for concurrent use.
+// Runner starts attempts on the warm runner service: For(msg).Start publishes the task
+// message to the runner's topic, whose push subscription delivers it until the runner
+// acknowledges it (after running it, or finding it claimed) or dead-letters it. It is safe
+// for concurrent use.
 type Runner struct {
 	cfg    RunnerConfig
 	client *pubsub.Client
 	pub    *pubsub.Publisher
 }
 
-var _ engine.Starter = (*Runner)(nil)
+var _ engine.Starter = runnerStart{}
 
 // OpenRunner connects to Pub/Sub (PUBSUB_EMULATOR_HOST locally) for cfg.
 func OpenRunner(ctx context.Context, cfg RunnerConfig, opts ...option.ClientOption) (*Runner, error) {
@@ -155,21 +155,37 @@ func (r *Runner) Close() error {
 // Fits is the config's Fits.
 func (r *Runner) Fits(msg scheduler.TaskMessage) (bool, string) { return r.cfg.Fits(msg) }
 
-// Start publishes the attempt to the runner's topic and names the start after the message
-// (runner-push:MESSAGE_ID). resources and timeout are Fits' business; the worker reads the
-// task's own from its DAG. A topic that does not exist can't be fixed by another try.
-func (r *Runner) Start(ctx context.Context, _ string, ref scheduler.AttemptRef, _ time.Duration) (string, error) {
+// For is the Starter of one task message: its Start publishes that message (the JSON the
+// tasks topic carries) to the runner's topic, so a message the runner can never handle
+// dead-letters to updraft-tasks-dead like Dispatch's and the tick fails its task with the
+// reason.
+func (r *Runner) For(msg scheduler.TaskMessage) engine.Starter { return runnerStart{r: r, msg: msg} }
+
+type runnerStart struct {
+	r   *Runner
+	msg scheduler.TaskMessage
+}
+
+// Start publishes the message and names the start after it (runner-push:MESSAGE_ID). A topic
+// that does not exist, or may not be published to, can't be fixed by another try.
+func (s runnerStart) Start(ctx context.Context, _ string, ref scheduler.AttemptRef, _ time.Duration) (string, error) {
+	msg := s.msg
+	msg.AttemptRef = ref
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return "", fmt.Errorf("runjobs: encode the task message: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	id, err := r.pub.Publish(ctx, &pubsub.Message{
-		Data:       []byte(tasks.EncodeAttempt(ref)),
+	id, err := s.r.pub.Publish(ctx, &pubsub.Message{
+		Data:       data,
 		Attributes: map[string]string{"attempt_id": ref.AttemptID, "dag_id": ref.DagID, "task_id": ref.TaskID},
 	}).Get(ctx)
 	if err != nil {
 		if c := status.Code(err); c == codes.NotFound || c == codes.PermissionDenied {
-			return "", fmt.Errorf("runjobs: publish to the runner topic %s: %w: %v", r.cfg.Topic, engine.ErrCannotStart, err)
+			return "", fmt.Errorf("runjobs: publish to the runner topic %s: %w: %v", s.r.cfg.Topic, engine.ErrCannotStart, err)
 		}
-		return "", fmt.Errorf("runjobs: publish to the runner topic %s: %w", r.cfg.Topic, err)
+		return "", fmt.Errorf("runjobs: publish to the runner topic %s: %w", s.r.cfg.Topic, err)
 	}
 	return RunnerRefPrefix + id, nil
 }
@@ -179,4 +195,4 @@ func (r *Runner) Start(ctx context.Context, _ string, ref scheduler.AttemptRef, 
 // what it ran or found claimed, so an attempt whose start is recorded but which is still
 // unclaimed when the tick republishes it is published again; the second delivery then finds
 // it claimed, or claims it. A duplicate costs one empty request, never a second run.
-func (r *Runner) Alive(context.Context, string) (bool, error) { return false, nil }
+func (s runnerStart) Alive(context.Context, string) (bool, error) { return false, nil }
