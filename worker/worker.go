@@ -19,11 +19,17 @@ import (
 func Main() {
 	proctree.Init() // first: this binary is also the supervisor of the tasks' process trees
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	run := Run
-	if len(os.Args) > 1 && os.Args[1] == RunnerArg {
-		run = RunRunner // the warm runner service (runner.go)
+	mode := ""
+	if len(os.Args) > 1 {
+		mode = os.Args[1]
 	}
-	err := run(ctx, Streams{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	streams := Streams{Getenv: os.Getenv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	var err error
+	if mode == RunnerArg { // the warm runner service (runner.go)
+		err = RunRunner(ctx, streams)
+	} else {
+		err = Run(ctx, streams)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "updraft worker:", err)

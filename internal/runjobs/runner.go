@@ -35,6 +35,13 @@ const (
 	EnvRunnerMaxTimeout = "UPDRAFT_RUNNER_MAX_TIMEOUT"
 )
 
+// The runner's topic and its push subscription (Terraform makes them: infra/pubsub.tf, whose
+// test reads these names). The subscription dead-letters to updraft-tasks-dead.
+const (
+	RunnerTopic        = "updraft-runner"
+	RunnerSubscription = "updraft-runner-push"
+)
+
 // RunnerMaxTimeout is the longest task timeout the runner takes. An attempt runs inside one
 // Pub/Sub push request, whose timeout is the subscription's acknowledgement deadline, at
 // most 600 s: 9 minutes leaves a minute for the claim, the task's stop (SIGTERM, then
