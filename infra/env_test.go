@@ -19,8 +19,8 @@ const module = "github.com/updraft-dev/updraft"
 
 // component is one deployed binary (or one target of it) and its Cloud Run resource.
 type component struct {
-	name   string // as in docs
-	main   string // the main package, relative to the module
+	name string // as in docs
+	main string // the main package, relative to the module
 	// target is FUNCTION_TARGET for the functions binary, and the worker binary's mode for
 	// it ("job", or "runner": its first argument, worker.RunnerArg): a branch on another
 	// target's value is not followed.
