@@ -36,7 +36,7 @@ const runnerTopic = "updraft-runner"
 
 // pushTo makes a push subscription from a topic of the test's project to an endpoint, as
 // Terraform does on GCP (without the OIDC token, which the emulator does not send).
-func (b *bundle) pushTo(t *testing.T, topic, sub, endpoint string, createTopic bool) {
+func (b *bundle) pushTo(t testing.TB, topic, sub, endpoint string, createTopic bool) {
 	t.Helper()
 	c, err := pubsub.NewClient(b.ctx, b.project)
 	if err != nil {
@@ -61,7 +61,7 @@ func (b *bundle) pushTo(t *testing.T, topic, sub, endpoint string, createTopic b
 // built from the environment; with a runner, Dispatch sends what fits to the runner topic,
 // which pushes to the warm runner service (the worker binary with `runner`, on the Cloud Run
 // stand-in). It returns the runner service (nil without one).
-func (b *bundle) gcpPath(t *testing.T, withRunner bool) *runemu.Service {
+func (b *bundle) gcpPath(t testing.TB, withRunner bool) *runemu.Service {
 	t.Helper()
 	var svc *runemu.Service
 	if withRunner {
@@ -110,7 +110,7 @@ type chainResult struct {
 	refs   []string // the attempts' executor references
 }
 
-func runChain(t *testing.T, withRunner bool) (chainResult, *bundle) {
+func runChain(t testing.TB, withRunner bool) (chainResult, *bundle) {
 	b := setup(t)
 	b.gcpPath(t, withRunner)
 	file := filepath.Join(t.TempDir(), "lines")
@@ -299,5 +299,51 @@ func TestRunnerRefusesRequestsWithoutTheInvokersToken(t *testing.T) {
 	r := rawRequest(`{"message":{"data":"bm90IGFuIGF0dGVtcHQ="}}`, "Authorization", "Bearer "+keys.IDToken(authtest.ServiceAccount(audience, pusher)))
 	if got := serve(h, r); got != http.StatusNoContent || !strings.Contains(b.logs.String(), "can never be run") {
 		t.Errorf("garbage → %d; want 204 and a log line saying why", got)
+	}
+}
+
+// BenchmarkChain measures the GCP path on the local stand-ins: a chain of five `true` shell
+// tasks, from the trigger to the last task's success, through the runner and through jobs
+// (a subprocess per attempt on the Cloud Run stand-in). Run with -benchtime=5x: it reports the
+// median chain and per-task times of the iterations, after one untimed warm-up run.
+// docs/execution.md has the figures.
+func BenchmarkChain(b *testing.B) {
+	for _, path := range []struct {
+		name   string
+		runner bool
+	}{{"runner", true}, {"job", false}} {
+		b.Run(path.name, func(b *testing.B) {
+			bn := setup(b)
+			bn.gcpPath(b, path.runner)
+			src := "id: chain\nowner: owner@example.com\ntasks:\n"
+			for i := range 5 {
+				src += fmt.Sprintf("  - {id: t%d, type: shell, timeout: 2m, with: {command: \"true\"}", i)
+				if i > 0 {
+					src += fmt.Sprintf(", needs: [t%d]", i-1)
+				}
+				src += "}\n"
+			}
+			bn.deploy(b, src)
+			at := time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC)
+			runOnce := func(i int) time.Duration {
+				start := time.Now()
+				r := bn.trigger(b, "chain", at.Add(time.Duration(i)*time.Hour))
+				if ti := bn.waitTask(b, r, "t4"); ti.State != scheduler.TaskSuccess {
+					b.Fatalf("t4 is %s: %s", ti.State, ti.Error)
+				}
+				return time.Since(start)
+			}
+			runOnce(0) // warm-up: clients, caches, the first process
+			var times []time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				times = append(times, runOnce(i+1))
+			}
+			b.StopTimer()
+			slices.Sort(times)
+			med := times[len(times)/2]
+			b.ReportMetric(float64(med.Milliseconds()), "ms/chain-median")
+			b.ReportMetric(float64(med.Milliseconds())/5, "ms/task-median")
+		})
 	}
 }
