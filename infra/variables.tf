@@ -68,9 +68,9 @@ variable "runner" {
   })
   default = {
     enabled       = true
-    cpu           = 2
-    memory_mib    = 2048
-    max_instances = 20
+    cpu           = 1
+    memory_mib    = 512
+    max_instances = 50
   }
   validation {
     condition     = contains([1, 2, 4, 6, 8], var.runner.cpu) && var.runner.memory_mib >= 512 * var.runner.cpu && var.runner.max_instances >= 1

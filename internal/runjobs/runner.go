@@ -24,8 +24,9 @@ const (
 	// EnvRunnerTopic is the topic whose push subscription feeds the warm runner service;
 	// empty: there is no runner and every container attempt runs in a job.
 	EnvRunnerTopic = "UPDRAFT_RUNNER_TOPIC"
-	// EnvRunnerShape is the runner's size as cpu=N,memory=M (dag.Shape's form; default
-	// cpu=1,memory=2Gi): a task whose resources exceed it runs in a job.
+	// EnvRunnerShape is one attempt's share of a runner instance as cpu=N,memory=M
+	// (dag.Shape's form; default cpu=1,memory=512Mi, the small class's): a task whose
+	// resources exceed it runs in a job.
 	EnvRunnerShape = "UPDRAFT_RUNNER_SHAPE"
 	// EnvRunnerClasses are the resource classes the runner stands in for, comma-separated
 	// (default small): a task of another class runs in its class's job.
@@ -57,7 +58,8 @@ type RunnerConfig struct {
 	Project string
 	// Topic feeds the runner (its push subscription, OIDC, ack deadline 600 s).
 	Topic string
-	// Shape is the runner instance's size; Classes the resource classes it stands in for.
+	// Shape is one attempt's share of a runner instance; Classes the resource classes it
+	// stands in for.
 	Shape   dag.Shape
 	Classes []string
 	// MaxTimeout is the longest task timeout it takes (≤ RunnerMaxTimeout).
@@ -68,7 +70,7 @@ type RunnerConfig struct {
 // false when UPDRAFT_RUNNER_TOPIC is unset (no runner). Errors name the variable to fix.
 func RunnerConfigFromEnv(getenv func(string) string) (c RunnerConfig, ok bool, err error) {
 	c = RunnerConfig{Project: getenv("GOOGLE_CLOUD_PROJECT"), Topic: getenv(EnvRunnerTopic),
-		Shape: dag.Shape{CPU: 1, MemoryMiB: 2048}, Classes: []string{dag.DefaultResources}, MaxTimeout: RunnerMaxTimeout}
+		Shape: dag.Shape{CPU: 1, MemoryMiB: 512}, Classes: []string{dag.DefaultResources}, MaxTimeout: RunnerMaxTimeout}
 	if c.Topic == "" {
 		return c, false, nil
 	}

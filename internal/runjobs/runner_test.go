@@ -45,7 +45,7 @@ func TestRunnerConfigFromEnv(t *testing.T) {
 		t.Fatalf("no topic: ok %v, %v; want no runner", ok, err)
 	}
 	cfg, ok, err := runjobs.RunnerConfigFromEnv(mapEnv{"GOOGLE_CLOUD_PROJECT": "p", runjobs.EnvRunnerTopic: "t"}.get)
-	if !ok || err != nil || cfg.Shape.String() != "cpu=1,memory=2Gi" || cfg.MaxTimeout != runjobs.RunnerMaxTimeout || len(cfg.Classes) != 1 || cfg.Classes[0] != "small" {
+	if !ok || err != nil || cfg.Shape.String() != "cpu=1,memory=512Mi" || cfg.MaxTimeout != runjobs.RunnerMaxTimeout || len(cfg.Classes) != 1 || cfg.Classes[0] != "small" {
 		t.Fatalf("defaults: %+v %v %v", cfg, ok, err)
 	}
 	for k, v := range map[string]string{
