@@ -1,6 +1,7 @@
 package functions_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -345,5 +346,59 @@ func BenchmarkChain(b *testing.B) {
 			b.ReportMetric(float64(med.Milliseconds()), "ms/chain-median")
 			b.ReportMetric(float64(med.Milliseconds())/5, "ms/task-median")
 		})
+	}
+}
+
+func TestRedeliveredTaskMessagePublishesToTheRunnerOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// The runner topic with a pull subscription in place of the runner: what Dispatch published.
+	c, err := pubsub.NewClient(b.ctx, b.project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.TopicAdminClient.CreateTopic(b.ctx, &pubsubpb.Topic{Name: "projects/" + b.project + "/topics/" + runnerTopic}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(b.ctx, &pubsubpb.Subscription{
+		Name: "projects/" + b.project + "/subscriptions/runner-pull", Topic: "projects/" + b.project + "/topics/" + runnerTopic,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.env[runjobs.EnvRunnerTopic] = runnerTopic
+	h := b.handler(t, functions.TargetDispatch)
+	b.deploy(t, shellDAG)
+	r := b.trigger(t, "jobs", time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC))
+	msg := b.message(t, r, "hello", "shell", "", 5*time.Minute)
+	for i := range 2 {
+		if code := serve(h, request(shapePush, msg)); code != http.StatusNoContent {
+			t.Fatalf("delivery %d → %d; want 204", i+1, code)
+		}
+	}
+	var got []scheduler.TaskMessage
+	for range 20 {
+		n, err := b.q.PullOnce(b.ctx, "runner-pull", 10, func(_ context.Context, data []byte) error {
+			m, err := scheduler.DecodeTaskMessage(data)
+			got = append(got, m)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 && len(got) > 0 {
+			break
+		}
+	}
+	ti := b.ti(t, r, "hello")
+	if len(got) != 1 || got[0].AttemptID != ti.AttemptID || got[0].Type != "shell" {
+		t.Fatalf("the runner topic got %+v; want the attempt's task message once", got)
+	}
+	if n := cloudRun.ExecutionCount(b.prefix + "-small"); n != 0 {
+		t.Fatalf("%d job executions; want none (the attempt fits the runner)", n)
+	}
+	d, err := b.st.GetDispatch(b.ctx, ti.AttemptID)
+	if err != nil || !strings.HasPrefix(d.Rec.Execution, runjobs.RunnerRefPrefix) || d.Rec.Starts != 1 {
+		t.Fatalf("dispatch record %+v (%v); want one start on the runner", d.Rec, err)
 	}
 }

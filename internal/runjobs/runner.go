@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,11 @@ const RunnerMaxTimeout = 9 * time.Minute
 
 // RunnerRefPrefix starts the name StartContainer records for an attempt sent to the runner.
 const RunnerRefPrefix = "runner-push:"
+
+// RunnerPending is how long a start on the runner counts as live (Alive): longer than the
+// push subscription's 600 s acknowledgement deadline, so a delivery in progress is never
+// duplicated, and past the tick's republication of unclaimed attempts (5 minutes).
+const RunnerPending = 15 * time.Minute
 
 // RunnerConfig says where the warm runner is and what fits it.
 type RunnerConfig struct {
@@ -175,7 +181,8 @@ type runnerStart struct {
 	msg scheduler.TaskMessage
 }
 
-// Start publishes the message and names the start after it (runner-push:MESSAGE_ID). A topic
+// Start publishes the message and names the start after it and its time
+// (runner-push:MESSAGE_ID@UNIX_MILLIS). A topic
 // that does not exist, or may not be published to, can't be fixed by another try.
 func (s runnerStart) Start(ctx context.Context, _ string, ref scheduler.AttemptRef, _ time.Duration) (string, error) {
 	msg := s.msg
@@ -196,12 +203,25 @@ func (s runnerStart) Start(ctx context.Context, _ string, ref scheduler.AttemptR
 		}
 		return "", fmt.Errorf("runjobs: publish to the runner topic %s: %w", s.r.cfg.Topic, err)
 	}
-	return RunnerRefPrefix + id, nil
+	return RunnerRefPrefix + id + "@" + strconv.FormatInt(time.Now().UnixMilli(), 10), nil
 }
 
-// Alive answers false: a message on the runner's topic has no state to ask about. Pub/Sub
-// keeps delivering it until the runner acknowledges it, and the runner acknowledges only
-// what it ran or found claimed, so an attempt whose start is recorded but which is still
-// unclaimed when the tick republishes it is published again; the second delivery then finds
-// it claimed, or claims it. A duplicate costs one empty request, never a second run.
-func (s runnerStart) Alive(context.Context, string) (bool, error) { return false, nil }
+// Alive reports whether a start is recent: published less than RunnerPending ago. Pub/Sub
+// keeps delivering a published message until the runner acknowledges it, and the runner
+// acknowledges only what it ran or found claimed (or a message it can never run), so a
+// recent start is as good as a running execution: a redelivery of the same Dispatch message
+// publishes nothing more. An older one that is still unclaimed (the tick republishes it) may
+// have been lost (a topic without its subscription drops messages), so it is published
+// again; the second delivery then finds the attempt claimed, or claims it. A duplicate costs
+// one empty request, never a second run.
+func (s runnerStart) Alive(_ context.Context, name string) (bool, error) {
+	_, at, ok := strings.Cut(strings.TrimPrefix(name, RunnerRefPrefix), "@")
+	if !strings.HasPrefix(name, RunnerRefPrefix) || !ok {
+		return false, nil
+	}
+	ms, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	return time.Since(time.UnixMilli(ms)) < RunnerPending, nil
+}

@@ -1,8 +1,11 @@
 package runjobs_test
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/scheduler"
@@ -62,3 +65,26 @@ func TestRunnerConfigFromEnv(t *testing.T) {
 type mapEnv map[string]string
 
 func (m mapEnv) get(k string) string { return m[k] }
+
+func TestRunnerStartIsLiveWhileRecent(t *testing.T) {
+	t.Parallel()
+	s := (*runjobs.Runner)(nil).For(scheduler.TaskMessage{Type: "shell"})
+	name := func(ago time.Duration) string {
+		return runjobs.RunnerRefPrefix + "42@" + strconv.FormatInt(time.Now().Add(-ago).UnixMilli(), 10)
+	}
+	for _, c := range []struct {
+		name string
+		live bool
+	}{
+		{name(time.Minute), true},
+		{name(runjobs.RunnerPending + time.Minute), false},
+		{runjobs.RunnerPending.String(), false},
+		{runjobs.RunnerRefPrefix + "42", false},
+		{runjobs.RunnerRefPrefix + "42@soon", false},
+		{"projects/p/locations/l/jobs/j/executions/j-x", false},
+	} {
+		if live, err := s.Alive(context.Background(), c.name); live != c.live || err != nil {
+			t.Errorf("Alive(%q) = %v, %v; want %v", c.name, live, err, c.live)
+		}
+	}
+}
