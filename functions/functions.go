@@ -5,9 +5,12 @@
 //
 //   - Dispatch (subscription updraft-tasks-dispatch): a task message's inline types run right
 //     here, in the worker code, under the same attempt rules as a worker (claim, lease,
-//     result); container types, and any task with `executor: job`, start an execution of the
-//     worker Cloud Run job of the task's resource class (package runjobs) at most once per
-//     live execution (engine.StartContainer).
+//     result); container types that fit the warm runner service (a timeout of at most 9
+//     minutes, one attempt's share of a runner instance, not `executor: job`) are published
+//     to its topic (runjobs.Runner), whose push subscription runs them inside a request of
+//     the runner (worker.RunRunner); the others, and any task with `executor: job`, start an
+//     execution of the worker Cloud Run job of the task's resource class or shape (package
+//     runjobs). Both at most once per live start (engine.StartContainer).
 //   - Advance (updraft-events-advance): a task event's fast-follow (engine.HandleEvent).
 //   - Alerts (updraft-events-alerts): the Slack alerts of a task event (alerts.Alerter).
 //   - SlackActions: the alerts' Retry button (Slack's interactivity Request URL).

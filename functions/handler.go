@@ -38,7 +38,9 @@ var Targets = []string{TargetDispatch, TargetAdvance, TargetAlerts, TargetSlackA
 //     UPDRAFT_START_GRACE (engine.ConfigFromEnv); FIRESTORE_EMULATOR_HOST and
 //     PUBSUB_EMULATOR_HOST only locally.
 //   - Dispatch: UPDRAFT_REGION and UPDRAFT_WORKER_JOB_PREFIX (runjobs.ConfigFromEnv;
-//     UPDRAFT_CLOUDRUN_EMULATOR_HOST locally); Secret Manager (UPDRAFT_SECRETMANAGER_EMULATOR_HOST
+//     UPDRAFT_CLOUDRUN_EMULATOR_HOST locally); the warm runner's UPDRAFT_RUNNER_TOPIC,
+//     UPDRAFT_RUNNER_SHAPE, UPDRAFT_RUNNER_CLASSES and UPDRAFT_RUNNER_MAX_TIMEOUT
+//     (runjobs.RunnerConfigFromEnv; no topic, no runner); Secret Manager (UPDRAFT_SECRETMANAGER_EMULATOR_HOST
 //     locally) and whatever the inline task types read (UPDRAFT_SLACK_API_URL,
 //     BIGQUERY_EMULATOR_HOST, …) through the same getenv; K_REVISION (set by Cloud Run) names
 //     the inline worker.
@@ -142,11 +144,22 @@ func (b *backends) dispatcher(ctx context.Context, getenv func(string) string) (
 	if err != nil {
 		return nil, err
 	}
+	var runner RunnerStarter
+	if ccfg, ok, err := runjobs.RunnerConfigFromEnv(getenv); err != nil {
+		return nil, fmt.Errorf("functions: Dispatch: %w", err)
+	} else if ok {
+		r, err := runjobs.OpenRunner(ctx, ccfg)
+		if err != nil {
+			return nil, fmt.Errorf("functions: Dispatch: %w", err)
+		}
+		b.closers = append(b.closers, func() { r.Close() })
+		runner = r
+	}
 	reg := tasks.Builtins()
 	host, _ := os.Hostname()
 	name := host + ":" + strconv.Itoa(os.Getpid())
 	return &Dispatcher{
-		Engine: b.eng, Registry: reg, Jobs: jobs, Log: b.log,
+		Engine: b.eng, Registry: reg, Jobs: jobs, Runner: runner, Log: b.log,
 		Worker: &tasks.Worker{
 			Engine: b.eng, Registry: reg, Name: "dispatch:" + name,
 			// An inline run's liveness is its lease: no executor knows this reference, so

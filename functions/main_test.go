@@ -81,7 +81,7 @@ type bundle struct {
 	log     *slog.Logger
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	project := emutest.Project(t)
@@ -134,7 +134,7 @@ func (b *bundle) getenv(k string) string {
 }
 
 // handler builds a target as the service does, from the environment.
-func (b *bundle) handler(t *testing.T, target string) http.Handler {
+func (b *bundle) handler(t testing.TB, target string) http.Handler {
 	t.Helper()
 	h, release, err := functions.NewHandler(b.ctx, target, b.getenv, b.log)
 	if err != nil {
@@ -144,7 +144,7 @@ func (b *bundle) handler(t *testing.T, target string) http.Handler {
 	return h
 }
 
-func (b *bundle) deploy(t *testing.T, src string) {
+func (b *bundle) deploy(t testing.TB, src string) {
 	t.Helper()
 	d, err := dag.Parse("test.yaml", []byte(src), dag.Options{
 		ValidateCron: func(s string) error { _, err := schedule.ParseCron(s); return err },
@@ -157,7 +157,7 @@ func (b *bundle) deploy(t *testing.T, src string) {
 	}
 }
 
-func (b *bundle) trigger(t *testing.T, dagID string, at time.Time) *scheduler.Run {
+func (b *bundle) trigger(t testing.TB, dagID string, at time.Time) *scheduler.Run {
 	t.Helper()
 	r, err := b.eng.Trigger(b.ctx, dagID, nil, at)
 	if err != nil {
@@ -166,7 +166,7 @@ func (b *bundle) trigger(t *testing.T, dagID string, at time.Time) *scheduler.Ru
 	return r
 }
 
-func (b *bundle) ti(t *testing.T, r *scheduler.Run, task string) scheduler.TaskInstance {
+func (b *bundle) ti(t testing.TB, r *scheduler.Run, task string) scheduler.TaskInstance {
 	t.Helper()
 	v, err := b.st.GetTaskInstance(b.ctx, r.DagID, r.RunID, task)
 	if err != nil {
@@ -176,7 +176,7 @@ func (b *bundle) ti(t *testing.T, r *scheduler.Run, task string) scheduler.TaskI
 }
 
 // message is the tasks topic's message for a queued task, as the engine publishes it.
-func (b *bundle) message(t *testing.T, r *scheduler.Run, task, typ, resources string, timeout time.Duration) []byte {
+func (b *bundle) message(t testing.TB, r *scheduler.Run, task, typ, resources string, timeout time.Duration) []byte {
 	t.Helper()
 	ti := b.ti(t, r, task)
 	if ti.State != scheduler.TaskQueued {
@@ -190,7 +190,7 @@ func (b *bundle) message(t *testing.T, r *scheduler.Run, task, typ, resources st
 }
 
 // waitTask polls a task instance until it reaches a finished state (bounded).
-func (b *bundle) waitTask(t *testing.T, r *scheduler.Run, task string) scheduler.TaskInstance {
+func (b *bundle) waitTask(t testing.TB, r *scheduler.Run, task string) scheduler.TaskInstance {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

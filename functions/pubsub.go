@@ -21,7 +21,18 @@ type Dispatcher struct {
 	Worker *tasks.Worker
 	// Jobs starts container types (a *runjobs.Executor).
 	Jobs engine.Starter
-	Log  *slog.Logger
+	// Runner, when set, starts the container attempts that fit the warm runner service (a
+	// *runjobs.Runner) in place of Jobs.
+	Runner RunnerStarter
+	Log    *slog.Logger
+}
+
+// RunnerStarter starts attempts on the warm runner service, for those it fits.
+type RunnerStarter interface {
+	// Fits reports whether an attempt runs on the runner, and if not, why.
+	Fits(msg scheduler.TaskMessage) (bool, string)
+	// For is the Starter that sends this message's attempt to the runner.
+	For(msg scheduler.TaskMessage) engine.Starter
 }
 
 // Handle dispatches one task message. Inline types run to their recorded outcome before it
@@ -51,13 +62,24 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		}
 		return nil
 	}
-	rep, err := d.Engine.StartContainer(ctx, msg, d.Jobs)
+	starter, path, why := d.Jobs, "job", "no runner"
+	if d.Runner != nil {
+		if ok, reason := d.Runner.Fits(msg); ok {
+			starter, path, why = d.Runner.For(msg), "runner", ""
+		} else {
+			why = reason
+		}
+	}
+	rep, err := d.Engine.StartContainer(ctx, msg, starter)
 	if err != nil {
 		d.Engine.NoteDispatchError(ctx, msg.AttemptRef, err)
-		return fmt.Errorf("functions: dispatch %s to a job: %w", msg.AttemptID, err)
+		return fmt.Errorf("functions: dispatch %s to the %s: %w", msg.AttemptID, path, err)
 	}
 	args := []any{"attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID,
-		"outcome", string(rep.Outcome)}
+		"outcome", string(rep.Outcome), "path", path}
+	if why != "" {
+		args = append(args, "why_job", why)
+	}
 	switch rep.Outcome {
 	case engine.StartedFailed:
 		d.Log.Error("attempt failed: its execution can't be started", append(args, "error", rep.Reason)...)

@@ -19,9 +19,12 @@ const module = "github.com/updraft-dev/updraft"
 
 // component is one deployed binary (or one target of it) and its Cloud Run resource.
 type component struct {
-	name   string // as in docs
-	main   string // the main package, relative to the module
-	target string // FUNCTION_TARGET, for the functions binary
+	name string // as in docs
+	main string // the main package, relative to the module
+	// target is FUNCTION_TARGET for the functions binary, and the worker binary's mode for
+	// it ("job", or "runner": its first argument, worker.RunnerArg): a branch on another
+	// target's value is not followed.
+	target string
 	tf     string // TYPE.NAME of its Cloud Run service or job
 	// command is the CLI command the binary runs (the worker runs `updraft worker`): the
 	// walk follows only that entry of the CLI's command table.
@@ -35,12 +38,13 @@ var components = []component{
 	{name: "advance", main: "cmd/updraft-functions", target: "Advance", tf: "google_cloud_run_v2_service.advance"},
 	{name: "alerts", main: "cmd/updraft-functions", target: "Alerts", tf: "google_cloud_run_v2_service.alerts"},
 	{name: "slack actions", main: "cmd/updraft-functions", target: "SlackActions", tf: "google_cloud_run_v2_service.slack_actions"},
-	{name: "worker", main: "cmd/updraft-worker", command: "worker", tf: "google_cloud_run_v2_job.worker"},
+	{name: "worker", main: "cmd/updraft-worker", command: "worker", target: "job", tf: "google_cloud_run_v2_job.worker"},
+	{name: "runner", main: "cmd/updraft-worker", command: "worker", target: "runner", tf: "google_cloud_run_v2_service.runner"},
 }
 
 // functionTargets are the values of FUNCTION_TARGET: a switch or if on one of them is
 // followed only into the branch of the component's own target.
-var functionTargets = map[string]bool{"Dispatch": true, "Advance": true, "Alerts": true, "SlackActions": true}
+var functionTargets = map[string]bool{"Dispatch": true, "Advance": true, "Alerts": true, "SlackActions": true, "runner": true}
 
 // envExemptIn are variables one component's code reads that Terraform does not set on it,
 // and why ("COMPONENT VARIABLE").
@@ -87,6 +91,7 @@ var envExempt = map[string]string{
 	"UPDRAFT_PYTHON":             "set by the worker image (ENV in deploy/Dockerfile.worker), not Terraform",
 	"UPDRAFT_WORKER_STATS":       "local benchmarks only",
 	"UPDRAFT_WORKER_SERVE":       "local dispatcher only: set on its warm workers (local.Pool)",
+	"LISTEN_FDS":                 "local Cloud Run stand-in only: it hands the runner its listening socket",
 	"UPDRAFT_CACHE":              "local emulators only",
 	"UPDRAFT_GCLOUD_SDK_ROOT":    "local emulators only",
 	"UPDRAFT_EMULATOR_JAVA_OPTS": "local emulators only",
@@ -105,6 +110,8 @@ var envExempt = map[string]string{
 	"UPDRAFT_ALERT_DIGEST_CONNECTION": "optional: default connection slack",
 	"UPDRAFT_CSRF_SECRET":             "optional: unset, the UI reads the secret updraftsys-csrf-secret (secrets.tf)",
 	"UPDRAFT_HTTP_ALLOW":              "optional: unset, http tasks reach public addresses only (the egress policy, docs/security.md)",
+	"UPDRAFT_RUNNER_CLASSES":          "optional: default small, the class the runner's per-attempt share stands in for",
+	"UPDRAFT_RUNNER_MAX_TIMEOUT":      "optional: default and at most 9m, what a push request allows",
 }
 
 // envReader finds the environment variables a component's code can read: it follows the

@@ -225,6 +225,12 @@ resource "google_project_iam_member" "dispatch_secrets" {
   }
 }
 
+resource "google_pubsub_topic_iam_member" "dispatch_publish_runner" {
+  topic  = google_pubsub_topic.runner.name
+  role   = "roles/pubsub.publisher"
+  member = google_service_account.dispatch.member
+}
+
 resource "google_project_iam_member" "dispatch_launch_workers" {
   project = var.project
   role    = google_project_iam_custom_role.worker_launcher.id
@@ -379,6 +385,14 @@ resource "google_pubsub_topic_iam_member" "pubsub_agent_events_dead" {
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_dispatch" {
   subscription = google_pubsub_subscription.dispatch.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_agent
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_pubsub_subscription_iam_member" "pubsub_agent_runner" {
+  subscription = google_pubsub_subscription.runner.name
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 

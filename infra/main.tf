@@ -49,6 +49,7 @@ locals {
     advance       = "${var.name_prefix}-advance"
     alerts        = "${var.name_prefix}-alerts"
     slack_actions = "${var.name_prefix}-slack-actions"
+    runner        = "${var.name_prefix}-runner"
   }
 
   # Container images, built and pushed by `make deploy` into the Artifact Registry

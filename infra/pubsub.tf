@@ -18,6 +18,12 @@ resource "google_pubsub_topic" "events" {
   depends_on = [google_project_service.apis]
 }
 
+# Attempts Dispatch sends to the warm runner (runjobs.RunnerTopic).
+resource "google_pubsub_topic" "runner" {
+  name       = "updraft-runner"
+  depends_on = [google_project_service.apis]
+}
+
 resource "google_pubsub_topic" "tasks_dead" {
   name       = "updraft-tasks-dead"
   depends_on = [google_project_service.apis]
@@ -43,6 +49,36 @@ resource "google_pubsub_subscription" "dispatch" {
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
       audience              = local.run_url.dispatch
+    }
+  }
+  retry_policy {
+    minimum_backoff = "5s"
+    maximum_backoff = "300s"
+  }
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.tasks_dead.id
+    max_delivery_attempts = local.max_delivery_attempts
+  }
+  depends_on = [google_service_account_iam_member.pubsub_agent_push_tokens]
+}
+
+# Attempts → the warm runner, which runs each inside the push request: the ack deadline is
+# Pub/Sub's maximum (600 s; the runner takes tasks whose timeout is at most 9 minutes).
+# A message the runner fails on five times dead-letters with Dispatch's, and the tick fails
+# its task with the reason. A redelivery of an attempt already claimed runs nothing.
+resource "google_pubsub_subscription" "runner" {
+  name                       = "updraft-runner-push"
+  topic                      = google_pubsub_topic.runner.id
+  ack_deadline_seconds       = 600
+  message_retention_duration = "604800s"
+  expiration_policy {
+    ttl = ""
+  }
+  push_config {
+    push_endpoint = google_cloud_run_v2_service.runner.uri
+    oidc_token {
+      service_account_email = google_service_account.push_invoker.email
+      audience              = local.run_url.runner
     }
   }
   retry_policy {

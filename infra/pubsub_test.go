@@ -93,6 +93,27 @@ var pushTargets = map[string]string{
 	"updraft-tasks-dispatch": "Dispatch",
 	"updraft-events-advance": "Advance",
 	"updraft-events-alerts":  "Alerts",
+	"updraft-runner-push":    runnerTarget,
+}
+
+// runnerTarget stands for the warm runner service in pushTargets: the worker image, not a
+// function, so it has no FUNCTION_TARGET; its push subscription must feed
+// google_cloud_run_v2_service.runner.
+const runnerTarget = "runner"
+
+// addRunner adds the runner's topic and subscription, which runjobs names (Dispatch
+// publishes to the topic; psqueue does not know it), to psqueue's topology: the
+// subscription dead-letters to the tasks' dead-letter topic.
+func addRunner(top psTopology, runjobs []goFile) (psTopology, []string) {
+	strs := stringConsts(runjobs)
+	topic, sub := strs["RunnerTopic"], strs["RunnerSubscription"]
+	if topic == "" || sub == "" {
+		return top, []string{"runjobs has no RunnerTopic and RunnerSubscription constants"}
+	}
+	top.topics = append(top.topics, topic)
+	sort.Strings(top.topics)
+	top.subs[sub] = [2]string{topic, top.subs["updraft-tasks-dispatch"][1]}
+	return top, nil
 }
 
 // deadLetterReader is the component that drains the pulled (dead-letter) subscriptions: the
@@ -182,7 +203,11 @@ func checkPubSub(top psTopology, cfg *tfConfig) []string {
 				}
 			}
 			svc, _ := refName(attr(push.Body, "push_endpoint"), "google_cloud_run_v2_service")
-			if got := functionTarget(cfg, svc); got != target {
+			if target == runnerTarget {
+				if svc != "runner" {
+					problems = append(problems, fmt.Sprintf("%s pushes to google_cloud_run_v2_service.%s, not the runner", name, svc))
+				}
+			} else if got := functionTarget(cfg, svc); got != target {
 				problems = append(problems, fmt.Sprintf("%s pushes to google_cloud_run_v2_service.%s, whose FUNCTION_TARGET is %q, not %q", name, svc, got, target))
 			}
 			if n, ok := cfg.num(attr(b.Body, "ack_deadline_seconds")); !ok || n < minPushAckDeadline {
@@ -277,6 +302,10 @@ func functionTarget(cfg *tfConfig, svc string) string {
 
 func TestPubSubMatchesPsqueue(t *testing.T) {
 	top, problems := readTopology(parseGoDir(t, "../internal/psqueue"))
+	for _, p := range problems {
+		t.Fatal(p)
+	}
+	top, problems = addRunner(top, parseGoDir(t, "../internal/runjobs"))
 	for _, p := range problems {
 		t.Fatal(p)
 	}

@@ -30,6 +30,10 @@
 
 locals {
   ui_url = var.ui_url != "" ? var.ui_url : local.run_url.ui
+  # The runner runs one attempt per vCPU (its concurrency), so an attempt gets 1 vCPU and an
+  # even share of the memory: the shape Dispatch sends there (runjobs.RunnerConfig.Fits).
+  runner_concurrency = var.runner.cpu
+  runner_shape       = "cpu=1,memory=${floor(var.runner.memory_mib / var.runner.cpu)}Mi"
 }
 
 resource "google_cloud_run_v2_service" "scheduler" {
@@ -178,6 +182,15 @@ resource "google_cloud_run_v2_service" "dispatch" {
       env {
         name  = "UPDRAFT_WORKER_JOB_PREFIX"
         value = "${var.name_prefix}-worker"
+      }
+      # The warm runner (below): what fits one attempt's share of an instance goes there.
+      env {
+        name  = "UPDRAFT_RUNNER_TOPIC"
+        value = var.runner.enabled ? google_pubsub_topic.runner.name : ""
+      }
+      env {
+        name  = "UPDRAFT_RUNNER_SHAPE"
+        value = local.runner_shape
       }
       env {
         name  = "UPDRAFT_BUNDLE_BUCKET"
@@ -354,6 +367,76 @@ resource "google_cloud_run_v2_job" "worker" {
           name  = "UPDRAFT_UI_URL"
           value = local.ui_url
         }
+      }
+    }
+  }
+  depends_on = [google_project_service.apis]
+}
+
+# The warm runner: the worker image as a service (`updraft-worker runner`), fed by the push
+# subscription updraft-runner-push (pubsub.tf). Each request runs one attempt to its end with
+# the worker code, so:
+#   - the request timeout is Cloud Run's maximum, a backstop only: Dispatch sends only tasks
+#     whose own timeout is at most 9 minutes (the push request's 600 s ack deadline bounds
+#     the request from Pub/Sub's side), and the worker enforces that timeout itself;
+#   - CPU only during requests (cpu_idle): between attempts an instance costs nothing, and
+#     it scales to zero;
+#   - one attempt per vCPU (max_instance_request_concurrency = runner_concurrency, the same
+#     UPDRAFT_RUNNER_CONCURRENCY the runner bounds itself with).
+# It runs as the worker jobs' service account: the same code with the same environment
+# needs the same grants (iam.tf), and your grants to the worker reach both. Like the
+# functions it checks the push invoker's OIDC token itself, behind internal-only ingress.
+resource "google_cloud_run_v2_service" "runner" {
+  name                = local.service_names.runner
+  location            = var.region
+  deletion_protection = var.deletion_protection
+  # Internal traffic only, and the app checks the OIDC token (above).
+  ingress              = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  invoker_iam_disabled = true
+  template {
+    service_account                  = google_service_account.worker.email
+    timeout                          = "3600s"
+    max_instance_request_concurrency = local.runner_concurrency
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.runner.max_instances
+    }
+    containers {
+      image = local.images.worker
+      args  = ["runner"]
+      resources {
+        limits            = { cpu = tostring(var.runner.cpu), memory = "${var.runner.memory_mib}Mi" }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+      env {
+        name  = "GOOGLE_CLOUD_PROJECT"
+        value = var.project
+      }
+      env {
+        name  = "UPDRAFT_REGION"
+        value = var.region
+      }
+      env {
+        name  = "UPDRAFT_BUNDLE_BUCKET"
+        value = google_storage_bucket.bundles.name
+      }
+      # .ti.log_url in templates.
+      env {
+        name  = "UPDRAFT_UI_URL"
+        value = local.ui_url
+      }
+      env {
+        name  = "UPDRAFT_OIDC_AUDIENCE"
+        value = local.run_url.runner
+      }
+      env {
+        name  = "UPDRAFT_OIDC_INVOKERS"
+        value = google_service_account.push_invoker.email
+      }
+      env {
+        name  = "UPDRAFT_RUNNER_CONCURRENCY"
+        value = tostring(local.runner_concurrency)
       }
     }
   }

@@ -58,6 +58,26 @@ variable "worker_classes" {
   }
 }
 
+variable "runner" {
+  description = "The warm runner service (docs/execution.md): its instances' vCPUs and memory (MiB), and how many instances at most. Each instance runs one attempt per vCPU, so each attempt gets 1 vCPU and memory_mib / cpu; tasks that fit that share, and have a timeout of at most 9 minutes, run there instead of in a job. enabled = false sends every attempt to the jobs (the service stays, at zero instances)."
+  type = object({
+    enabled       = bool
+    cpu           = number
+    memory_mib    = number
+    max_instances = number
+  })
+  default = {
+    enabled       = true
+    cpu           = 1
+    memory_mib    = 512
+    max_instances = 50
+  }
+  validation {
+    condition     = contains([1, 2, 4, 6, 8], var.runner.cpu) && var.runner.memory_mib >= 512 * var.runner.cpu && var.runner.max_instances >= 1
+    error_message = "runner.cpu must be 1, 2, 4, 6 or 8, with at least 512 MiB of memory per vCPU; max_instances at least 1."
+  }
+}
+
 variable "iap_members" {
   description = "Who may open the UI through IAP, e.g. [\"user:ana@example.com\", \"group:data@example.com\"]. Updraft's own roles (viewer, operator, admin) apply after that."
   type        = list(string)

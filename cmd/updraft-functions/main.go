@@ -18,7 +18,9 @@
 //     same values as the scheduler's and the workers'.
 //   - Dispatch: UPDRAFT_REGION (required on GCP: the worker jobs' region) and
 //     UPDRAFT_WORKER_JOB_PREFIX (default updraft-worker: the job of resource class C is
-//     updraft-worker-C); what inline task types read (UPDRAFT_SLACK_API_URL, …).
+//     updraft-worker-C); UPDRAFT_RUNNER_TOPIC (the warm runner's topic; unset: no runner),
+//     UPDRAFT_RUNNER_SHAPE, UPDRAFT_RUNNER_CLASSES, UPDRAFT_RUNNER_MAX_TIMEOUT (what fits it;
+//     docs/execution.md); what inline task types read (UPDRAFT_SLACK_API_URL, …).
 //   - Alerts: UPDRAFT_UI_URL, UPDRAFT_SLACK_API_URL, UPDRAFT_ALERT_DIGEST_CHANNEL,
 //     UPDRAFT_ALERT_DIGEST_EVERY, UPDRAFT_ALERT_DIGEST_CONNECTION.
 //   - SlackActions: UPDRAFT_SLACK_API_URL; the Slack app's secrets in Secret Manager.

@@ -49,6 +49,12 @@
 // Linux each process also gets Pdeathsig=SIGKILL, so a crashed test binary leaves no leader
 // behind.
 //
+// Services: StartService (service.go) runs a stand-in Cloud Run service with one instance, a
+// command serving HTTP on a loopback port the stand-in binds and passes to it as fd 3
+// (LISTEN_FDS=1, PORT set), replaced when it exits as Cloud Run replaces a crashed instance;
+// Crash kills the instance's main process alone (tests of what dies with it), Stop stops it
+// with SIGTERM then SIGKILL. Updraft's warm runner runs on it locally.
+//
 // It stands in for Google's service, not for Updraft code: it speaks the Go SDK's protos and
 // gRPC. Its import rules are rows of the table in internal/layers (rules.go).
 package runemu
