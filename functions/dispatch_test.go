@@ -26,6 +26,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -351,7 +352,7 @@ func TestMalformedPayloadsAreAcknowledgedLoggedAndWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	reg := taskrun.Builtins()
+	reg := tasktypes.Builtins()
 	d := &functions.Dispatcher{Engine: b.eng, Registry: reg, Jobs: x, Log: b.log,
 		Worker: &taskrun.Worker{Engine: b.eng, Registry: reg, Name: "test", Log: b.log}}
 	h := functions.Push(functions.TargetDispatch, d.Handle, b.log)

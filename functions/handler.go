@@ -17,6 +17,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // The targets FUNCTION_TARGET may name.
@@ -142,7 +143,7 @@ func (b *backends) dispatcher(ctx context.Context, getenv func(string) string) (
 	if err != nil {
 		return nil, err
 	}
-	reg := taskrun.Builtins()
+	reg := tasktypes.Builtins()
 	host, _ := os.Hostname()
 	name := host + ":" + strconv.Itoa(os.Getpid())
 	return &Dispatcher{

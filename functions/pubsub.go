@@ -8,6 +8,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/alerts"
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -37,7 +38,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	if msg.CancelJob != "" {
 		// A deferred task's job to cancel (clear, mark, dagrun_timeout): best effort, once; a
 		// job that can't be cancelled runs to its end, and no try adopts it.
-		if err := taskrun.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
+		if err := tasktypes.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
 			d.Log.Warn("could not cancel a deferred job", "attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID, "error", err)
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // Inline task types run inside Dispatch's push request: each must be done, in the worst case
@@ -75,7 +76,7 @@ func TestInlineTypesFinishWithinThePushDeadline(t *testing.T) {
 		return
 	}
 	deadline := min(request, ack)
-	types := taskrun.Builtins().Types()
+	types := tasktypes.Builtins().Types()
 	inline := 0
 	for _, typ := range types {
 		if typ.Inline {
@@ -110,7 +111,7 @@ resource "google_pubsub_subscription" "dispatch" {
 	if len(problems) > 0 || request != 10*time.Minute || ack != 2*time.Minute {
 		t.Fatalf("read %s and %s (%v)", request, ack, problems)
 	}
-	over := inlineOverruns(taskrun.Builtins().Types(), min(request, ack))
+	over := inlineOverruns(tasktypes.Builtins().Types(), min(request, ack))
 	if len(over) == 0 {
 		t.Fatal("a 120 s ack deadline passed the check, though inline types may take minutes")
 	}

@@ -48,7 +48,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/console"
 	"github.com/updraft-dev/updraft/internal/gcsbundles"
 	"github.com/updraft-dev/updraft/internal/secrets"
-	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 	"github.com/updraft-dev/updraft/internal/web"
 )
 
@@ -102,7 +102,7 @@ func run(log *slog.Logger) error {
 		Dev:        dev,
 		Log:        log,
 	}
-	if u := os.Getenv(taskrun.EnvSlackAPIURL); dev && u != "" {
+	if u := os.Getenv(slackpost.EnvSlackAPIURL); dev && u != "" {
 		wcfg.SlackInbox = web.FakeSlackInbox(u)
 	}
 	port := os.Getenv("PORT")

@@ -20,7 +20,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/local"
 	"github.com/updraft-dev/updraft/internal/local/localtest"
-	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 )
@@ -91,7 +91,7 @@ func startStack(t *testing.T) *bundle {
 func parseOptions() dag.Options {
 	return dag.Options{
 		ValidateCron: func(e string) error { _, err := schedule.ParseCron(e); return err },
-		CheckArgs:    taskrun.Builtins().CheckArgs,
+		CheckArgs:    tasktypes.Builtins().CheckArgs,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/local/localtest"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
@@ -193,7 +194,7 @@ func setup(t *testing.T, cfg alerts.Config) *bundle {
 		tokens: tokens, events: rec, log: logBuf}
 	b.alerter = alerts.New(st, eng, tokens, cfg, log)
 
-	reg := taskrun.Builtins()
+	reg := tasktypes.Builtins()
 	reg.Add(taskrun.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptSuccess}
 	}})

@@ -17,6 +17,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 )
 
@@ -26,7 +27,7 @@ func parseOptions() dag.Options {
 	cfg, _ := repoConfig()
 	return dag.Options{
 		ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err },
-		CheckArgs:    taskrun.Builtins().CheckArgs,
+		CheckArgs:    tasktypes.Builtins().CheckArgs,
 		OwnerDomains: cfg.OwnerDomains,
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 )
@@ -67,7 +68,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 	log := slog.New(logs)
 	eng := engine.New(st, q, cfg, clk.Now, log)
 	b := &bundle{ctx: ctx, store: st, queue: q, eng: eng, clock: clk, runs: map[string]*atomic.Int64{}, logs: logs, project: project}
-	reg := taskrun.Builtins()
+	reg := tasktypes.Builtins()
 	count := func(id string) *atomic.Int64 {
 		if b.runs[id] == nil {
 			b.runs[id] = &atomic.Int64{}

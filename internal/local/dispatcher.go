@@ -15,6 +15,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -74,7 +75,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			if err := taskrun.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
+			if err := tasktypes.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
 				d.Log.Warn("could not cancel a deferred job", "attempt_id", msg.AttemptID, "error", err)
 			}
 		}()

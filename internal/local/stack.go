@@ -17,6 +17,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // Config configures a local stack.
@@ -119,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		q.Close()
 		return nil, err
 	}
-	reg := taskrun.Builtins()
+	reg := tasktypes.Builtins()
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
 	env = append(env, cfg.WorkerEnv...)
 	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets,

@@ -11,6 +11,7 @@ import (
 	gcsemu "github.com/updraft-dev/updraft/emulators/gcs"
 	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
@@ -71,7 +72,7 @@ func (s *StandIns) Env() []string {
 	return append([]string{
 		taskrun.EnvHTTPAllow + "=loopback",
 		smemu.EnvVar + "=" + s.Secrets.Addr,
-		taskrun.EnvSlackAPIURL + "=" + s.Slack.URL,
+		slackpost.EnvSlackAPIURL + "=" + s.Slack.URL,
 		runemu.EnvVar + "=" + s.CloudRun.Addr,
 	}, s.GCS.Env()...)
 }

@@ -27,7 +27,7 @@ func Branch() Type {
 }
 
 func checkBranch(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, []string{"choose"})
+	ps := UnknownArgs(with, []string{"choose"})
 	switch v := with["choose"].(type) {
 	case string:
 	case []any:
@@ -48,7 +48,7 @@ func checkBranch(with map[string]any) []dag.ArgProblem {
 func runBranch(_ context.Context, tc *Context) engine.Result {
 	chosen, err := branchChoice(tc.Args["choose"])
 	if err != nil {
-		return final("branch: " + err.Error())
+		return Final("branch: " + err.Error())
 	}
 	valid := tc.DAG.Downstream()[tc.Task.ID]
 	for _, id := range chosen {
@@ -57,7 +57,7 @@ func runBranch(_ context.Context, tc *Context) engine.Result {
 			ok = ok || v == id
 		}
 		if !ok {
-			return final(fmt.Sprintf("branch %s chose %q, which is not downstream of it; it can choose: %s",
+			return Final(fmt.Sprintf("branch %s chose %q, which is not downstream of it; it can choose: %s",
 				tc.Task.ID, id, strings.Join(valid, ", ")))
 		}
 	}

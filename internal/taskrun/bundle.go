@@ -79,9 +79,9 @@ func needsBundle(t *dag.Task) bool {
 // bundleFailure is the result of a bundle that could not be had: a tampered one is final.
 func bundleFailure(err error) engine.Result {
 	if errors.Is(err, bundle.ErrTampered) {
-		return final(err.Error())
+		return Final(err.Error())
 	}
-	return failed(nil, err.Error())
+	return Failed(nil, err.Error())
 }
 
 // bundleFile reads a file of the attempt's bundle by its slash path from the bundle root.
@@ -162,7 +162,7 @@ func oneAction(tmpl string) (string, bool) {
 
 // sqlFileCheck wraps bigquery.query's argument check: sql_file stands for sql (its file is
 // checked by CheckBundleFiles, where the bundle is known).
-func sqlFileCheck(check func(map[string]any) []dag.ArgProblem) func(map[string]any) []dag.ArgProblem {
+func SQLFileCheck(check func(map[string]any) []dag.ArgProblem) func(map[string]any) []dag.ArgProblem {
 	return func(with map[string]any) []dag.ArgProblem {
 		f, has := with["sql_file"]
 		if !has {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 func TestValidationFindsMissingBundleFiles(t *testing.T) {
@@ -55,7 +56,7 @@ tasks:
         SQL: '{{ include "sql/present.sql" }} {{ include "sql/gone.sql" }}'
 `
 	file := filepath.Join(dir, "checked.yaml")
-	_, err := dag.Parse(file, []byte(src), dag.Options{CheckArgs: taskrun.Builtins().CheckArgs, CheckFiles: taskrun.CheckBundleFiles(dir, "python3")})
+	_, err := dag.Parse(file, []byte(src), dag.Options{CheckArgs: tasktypes.Builtins().CheckArgs, CheckFiles: taskrun.CheckBundleFiles(dir, "python3")})
 	var ps dag.Problems
 	if !errors.As(err, &ps) {
 		t.Fatalf("got %v; want problems", err)
@@ -80,7 +81,7 @@ tasks:
 
 func TestPythonArgumentChecks(t *testing.T) {
 	t.Parallel()
-	check := taskrun.Builtins().CheckArgs
+	check := tasktypes.Builtins().CheckArgs
 	for _, c := range []struct {
 		with map[string]any
 		want string

@@ -41,7 +41,7 @@ var (
 
 func checkDagRuns(typ string, known []string) func(map[string]any) []dag.ArgProblem {
 	return func(with map[string]any) []dag.ArgProblem {
-		ps := unknownArgs(with, known)
+		ps := UnknownArgs(with, known)
 		if s, ok := with["dag_id"].(string); !ok || strings.TrimSpace(s) == "" {
 			ps = append(ps, dag.ArgProblem{Arg: "dag_id", Msg: fmt.Sprintf("a %s task needs with.dag_id: the other DAG's id", typ), Hint: "dag_id: marts_daily"})
 		}
@@ -123,19 +123,19 @@ func runDagTrigger(ctx context.Context, tc *Context) engine.Result {
 	target, _ := tc.Args["dag_id"].(string)
 	logical, given, err := targetDate(tc)
 	if err != nil {
-		return final("dag.trigger: " + err.Error())
+		return Final("dag.trigger: " + err.Error())
 	}
 	conf, _ := tc.Args["conf"].(map[string]any)
 	if v, ok := tc.Args["conf"]; ok && conf == nil {
-		return final(fmt.Sprintf("dag.trigger: conf must be a mapping, got %v", v))
+		return Final(fmt.Sprintf("dag.trigger: conf must be a mapping, got %v", v))
 	}
 	allowed, err := states(tc, "allowed_states", []string{"success"}, runStates)
 	if err != nil {
-		return final("dag.trigger: " + err.Error())
+		return Final("dag.trigger: " + err.Error())
 	}
 	failedStates, err := states(tc, "failed_states", []string{"failed"}, runStates)
 	if err != nil {
-		return final("dag.trigger: " + err.Error())
+		return Final("dag.trigger: " + err.Error())
 	}
 	req := engine.TriggerRequest{DagID: target, Conf: conf, Logical: logical,
 		By: tc.Ref.DagID + "/" + tc.Ref.RunID + "/" + tc.Ref.TaskID}
@@ -144,7 +144,7 @@ func runDagTrigger(ctx context.Context, tc *Context) engine.Result {
 	}
 	run, created, err := tc.Runs.TriggerRun(ctx, req)
 	if errors.Is(err, engine.ErrTriggerRefused) {
-		return final("dag.trigger: " + strings.TrimPrefix(err.Error(), engine.ErrTriggerRefused.Error()+": "))
+		return Final("dag.trigger: " + strings.TrimPrefix(err.Error(), engine.ErrTriggerRefused.Error()+": "))
 	}
 	if err != nil { // the store: another try may do
 		return engine.Result{State: scheduler.AttemptFailed, Error: "dag.trigger: " + err.Error()}
@@ -174,7 +174,7 @@ func runSensorDagRun(ctx context.Context, tc *Context) engine.Result {
 	taskID, _ := tc.Args["task_id"].(string)
 	logical, _, err := targetDate(tc)
 	if err != nil {
-		return final("sensor.dag_run: " + err.Error())
+		return Final("sensor.dag_run: " + err.Error())
 	}
 	valid, defFailed := runStates, []string{"failed"}
 	if taskID != "" {
@@ -182,11 +182,11 @@ func runSensorDagRun(ctx context.Context, tc *Context) engine.Result {
 	}
 	allowed, err := states(tc, "allowed_states", []string{"success"}, valid)
 	if err != nil {
-		return final("sensor.dag_run: " + err.Error())
+		return Final("sensor.dag_run: " + err.Error())
 	}
 	failedStates, err := states(tc, "failed_states", defFailed, valid)
 	if err != nil {
-		return final("sensor.dag_run: " + err.Error())
+		return Final("sensor.dag_run: " + err.Error())
 	}
 	what := fmt.Sprintf("the run of %s for %s", target, logical.Format(time.RFC3339))
 	run, err := tc.Runs.RunAt(ctx, target, logical)
@@ -205,7 +205,7 @@ func runSensorDagRun(ctx context.Context, tc *Context) engine.Result {
 			return engine.Result{State: scheduler.AttemptFailed, Error: "sensor.dag_run: read " + what + ": " + err.Error()}
 		}
 		if st == "" {
-			return final(fmt.Sprintf("sensor.dag_run: %s/%s has no task %q", run.DagID, run.RunID, taskID))
+			return Final(fmt.Sprintf("sensor.dag_run: %s/%s has no task %q", run.DagID, run.RunID, taskID))
 		}
 		state = string(st)
 	} else {

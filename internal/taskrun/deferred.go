@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/engine"
@@ -37,16 +36,20 @@ const (
 	maxPoke   = engine.DefaultPokeInterval
 )
 
-// waiting is a deferred attempt's view of its try's wait.
-type waiting struct {
+// Waiting is a deferred attempt's view of its try's wait: the SDK-backed deferred types
+// (bigquery.query, cloudrun.job) hold their job through it.
+type Waiting struct {
 	tc    *Context
 	first time.Duration
 }
 
+// NewWaiting is the wait of tc's try; first is the first poke's delay (0: firstPoke).
+func NewWaiting(tc *Context, first time.Duration) Waiting { return Waiting{tc: tc, first: first} }
+
 // pokeAfter is a "not yet" result: the next poke after the backoff, never later than the
 // wait's deadline (the task's timeout), so the poke at the deadline cancels the job.
-func (w waiting) pokeAfter(ref engine.JobRef) engine.Result {
-	now := w.now()
+func (w Waiting) PokeAfter(ref engine.JobRef) engine.Result {
+	now := w.Now()
 	maxI := maxPoke
 	if w.tc.Task != nil && w.tc.Task.PokeInterval > 0 {
 		maxI = w.tc.Task.PokeInterval
@@ -57,14 +60,14 @@ func (w waiting) pokeAfter(ref engine.JobRef) engine.Result {
 	}
 	d := min(max(now.Sub(ref.SubmittedAt), first), maxI)
 	next := now.Add(d)
-	if dl, ok := w.deadline(); ok && next.After(dl) {
+	if dl, ok := w.Deadline(); ok && next.After(dl) {
 		next = dl
 	}
 	return engine.Result{State: scheduler.AttemptReschedule, RescheduleAt: &next}
 }
 
 // deadline is when the task's timeout ends the wait.
-func (w waiting) deadline() (time.Time, bool) {
+func (w Waiting) Deadline() (time.Time, bool) {
 	if w.tc.Task == nil || w.tc.Task.Timeout <= 0 || w.tc.Job == nil {
 		return time.Time{}, false
 	}
@@ -72,12 +75,12 @@ func (w waiting) deadline() (time.Time, bool) {
 }
 
 // timedOut reports whether the wait's deadline has passed.
-func (w waiting) timedOut() bool {
-	dl, ok := w.deadline()
-	return ok && !w.now().Before(dl)
+func (w Waiting) TimedOut() bool {
+	dl, ok := w.Deadline()
+	return ok && !w.Now().Before(dl)
 }
 
-func (w waiting) now() time.Time {
+func (w Waiting) Now() time.Time {
 	if w.tc.Now != nil {
 		return w.tc.Now()
 	}
@@ -85,7 +88,7 @@ func (w waiting) now() time.Time {
 }
 
 // current returns the job this try waits for, if it has one.
-func (w waiting) current() (engine.JobRef, bool) {
+func (w Waiting) Current() (engine.JobRef, bool) {
 	if w.tc.Job == nil {
 		return engine.JobRef{}, false
 	}
@@ -99,7 +102,7 @@ func (w waiting) current() (engine.JobRef, bool) {
 // earlier returns a job an earlier try submitted and nobody cancelled: a try that ended
 // without its job ending (its worker was lost, a poke failed) leaves it running, and this try
 // adopts it if it still runs or succeeded, rather than starting another.
-func (w waiting) earlier() (engine.JobRef, bool) {
+func (w Waiting) Earlier() (engine.JobRef, bool) {
 	if w.tc.Job == nil {
 		return engine.JobRef{}, false
 	}
@@ -111,58 +114,13 @@ func (w waiting) earlier() (engine.JobRef, bool) {
 }
 
 // save saves ref as this try's job.
-func (w waiting) save(ctx context.Context, ref engine.JobRef) error {
+func (w Waiting) Save(ctx context.Context, ref engine.JobRef) error {
 	ref.Try = w.tc.Ref.TryNumber
 	if err := w.tc.Job.SaveJob(ctx, ref); err != nil {
 		if errors.Is(err, engine.ErrStale) {
 			return fmt.Errorf("%w (the job is not submitted)", err)
 		}
 		return err
-	}
-	return nil
-}
-
-// JobCanceller cancels deferred tasks' jobs for the engine (clear, mark, dagrun_timeout):
-// BigQuery jobs by id, Cloud Run executions by name, or found by their attempt tag.
-type JobCanceller struct {
-	// Getenv reads the emulator hosts and the default project and region (os.Getenv if nil).
-	Getenv func(string) string
-}
-
-var _ engine.JobCanceller = JobCanceller{}
-
-// CancelJob asks BigQuery or Cloud Run to cancel the job.
-func (j JobCanceller) CancelJob(ctx context.Context, ref engine.JobRef) error {
-	getenv := j.Getenv
-	if getenv == nil {
-		getenv = osGetenv
-	}
-	switch ref.Kind {
-	case engine.JobBigQuery:
-		return cancelBigQueryJob(ctx, getenv, ref)
-	case engine.JobCloudRun:
-		return cancelCloudRunJob(ctx, getenv, ref)
-	}
-	return fmt.Errorf("tasks: no way to cancel a job of kind %q", ref.Kind)
-}
-
-var osGetenv = os.Getenv
-
-// jobCancelTimeout bounds cancelling one job from a cancel message.
-const jobCancelTimeout = 30 * time.Second
-
-// CancelRequested handles a task message that asks for a deferred task's job to be
-// cancelled (scheduler.TaskMessage.CancelJob): the dispatchers call it where they would run
-// an attempt. A malformed reference is a bad message.
-func CancelRequested(ctx context.Context, msg scheduler.TaskMessage, getenv func(string) string) error {
-	ref, ok := engine.ParseJobRef(msg.CancelJob)
-	if !ok {
-		return fmt.Errorf("%w: cancel_job %q is not a job reference", scheduler.ErrBadMessage, msg.CancelJob)
-	}
-	ctx, cancel := context.WithTimeout(ctx, jobCancelTimeout)
-	defer cancel()
-	if err := (JobCanceller{Getenv: getenv}).CancelJob(ctx, ref); err != nil {
-		return fmt.Errorf("cancel the job of %s/%s/%s: %w", msg.DagID, msg.RunID, msg.TaskID, err)
 	}
 	return nil
 }

@@ -62,11 +62,11 @@ func goRunner(grace time.Duration, funcs goFuncs) Func {
 	return func(ctx context.Context, tc *Context) engine.Result {
 		name, _ := tc.Args["func"].(string)
 		if strings.TrimSpace(name) == "" {
-			return final("go: with.func is empty: name the function to call, as registered with tasks.Register")
+			return Final("go: with.func is empty: name the function to call, as registered with tasks.Register")
 		}
 		f, ok := funcs.lookup(name)
 		if !ok {
-			return final(unknownFunc(name, funcs.names()))
+			return Final(unknownFunc(name, funcs.names()))
 		}
 		done := make(chan goOutcome, 1)
 		go func() {
@@ -87,31 +87,31 @@ func goRunner(grace time.Duration, funcs goFuncs) Func {
 			select {
 			case o = <-done:
 			case <-time.After(grace):
-				return failed(nil, fmt.Sprintf("%s: %v; the function did not return within %s of it (it must return when its ctx ends)",
+				return Failed(nil, fmt.Sprintf("%s: %v; the function did not return within %s of it (it must return when its ctx ends)",
 					name, context.Cause(ctx), grace))
 			}
 		}
 		if !o.normal {
 			tc.Log.Error(fmt.Sprintf("%s panicked: %v\n%s", name, o.panic, o.stack))
-			return failed(nil, fmt.Sprintf("%s panicked: %v", name, o.panic))
+			return Failed(nil, fmt.Sprintf("%s panicked: %v", name, o.panic))
 		}
 		if ctx.Err() != nil {
 			msg := fmt.Sprintf("%s: %v", name, context.Cause(ctx))
 			if o.err != nil {
 				msg += ": " + o.err.Error()
 			}
-			return failed(nil, msg)
+			return Failed(nil, msg)
 		}
 		if errors.Is(o.err, tasks.ErrSkip) {
 			tc.Log.Info(fmt.Sprintf("%s: %v", name, o.err))
 			return engine.Result{State: scheduler.AttemptSkipped}
 		}
 		if o.err != nil {
-			return failed(nil, fmt.Sprintf("%s: %v", name, o.err))
+			return Failed(nil, fmt.Sprintf("%s: %v", name, o.err))
 		}
 		xcom, err := goXCom(o.value)
 		if err != nil {
-			return failed(nil, fmt.Sprintf("%s returned a %T that is not JSON-encodable, so it can't be the task's XCom: %v (return maps, slices, strings, numbers, booleans, or structs of them)",
+			return Failed(nil, fmt.Sprintf("%s returned a %T that is not JSON-encodable, so it can't be the task's XCom: %v (return maps, slices, strings, numbers, booleans, or structs of them)",
 				name, o.value, err))
 		}
 		return engine.Result{State: scheduler.AttemptSuccess, XCom: xcom}

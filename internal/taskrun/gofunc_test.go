@@ -153,11 +153,11 @@ func TestGoTaskEndsWithItsContext(t *testing.T) {
 }
 
 func TestGoCheckAndRegistry(t *testing.T) {
-	typ, err := Builtins().Lookup("go")
+	typ, err := Core().Lookup("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if typ.Inline || Builtins().Inline(scheduler.TaskMessage{Type: "go"}) {
+	if typ.Inline || Core().Inline(scheduler.TaskMessage{Type: "go"}) {
 		t.Error("go must run in a worker container, not inline")
 	}
 	for _, c := range []struct {

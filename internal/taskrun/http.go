@@ -40,7 +40,7 @@ var httpArgs = []string{"url", "method", "connection", "headers", "params", "bod
 
 func checkHTTP(with map[string]any) []dag.ArgProblem {
 	var ps []dag.ArgProblem
-	ps = append(ps, unknownArgs(with, httpArgs)...)
+	ps = append(ps, UnknownArgs(with, httpArgs)...)
 	ps = append(ps, checkHTTPRequest("http", with)...)
 	if v, ok := with["expected_status"]; ok {
 		if _, err := statuses(v); err != nil {
@@ -84,7 +84,7 @@ func checkHTTPRequest(typ string, with map[string]any) []dag.ArgProblem {
 }
 
 // unknownArgs reports keys of with that a type does not take.
-func unknownArgs(with map[string]any, known []string) []dag.ArgProblem {
+func UnknownArgs(with map[string]any, known []string) []dag.ArgProblem {
 	var ps []dag.ArgProblem
 	keys := make([]string, 0, len(with))
 	for k := range with {
@@ -131,20 +131,20 @@ func runHTTP(ctx context.Context, tc *Context) engine.Result {
 	a := tc.Args
 	req, err := newHTTPRequest(ctx, tc, "http")
 	if err != nil {
-		return final(err.Error())
+		return Final(err.Error())
 	}
 	method, u := req.Method, req.URL
 	tc.Log.Info(fmt.Sprintf("%s %s", method, redactURL(u)))
 	resp, data, err := sendHTTP(tc, req)
 	if ee := (*EgressError)(nil); errors.As(err, &ee) {
-		return final("http: " + ee.Error()) // no other try can pass the policy
+		return Final("http: " + ee.Error()) // no other try can pass the policy
 	}
 	if err != nil {
-		return failed(nil, "http: "+err.Error())
+		return Failed(nil, "http: "+err.Error())
 	}
 	tc.Log.Info(fmt.Sprintf("status %d, %d bytes", resp.StatusCode, len(data)))
 	if !statusOK(resp.StatusCode, a["expected_status"]) {
-		return failed(nil, fmt.Sprintf("http: %s %s returned %s, not the expected status; body: %s", method, redactURL(u), resp.Status, snippet(data)))
+		return Failed(nil, fmt.Sprintf("http: %s %s returned %s, not the expected status; body: %s", method, redactURL(u), resp.Status, snippet(data)))
 	}
 	mode, _ := a["response"].(string)
 	switch {
@@ -153,7 +153,7 @@ func runHTTP(ctx context.Context, tc *Context) engine.Result {
 	case json.Valid(data):
 		return engine.Result{State: scheduler.AttemptSuccess, XCom: data}
 	case mode == "json":
-		return failed(nil, fmt.Sprintf("http: the response is not JSON (response: json): %s", snippet(data)))
+		return Failed(nil, fmt.Sprintf("http: the response is not JSON (response: json): %s", snippet(data)))
 	}
 	s, _ := json.Marshal(string(data))
 	return engine.Result{State: scheduler.AttemptSuccess, XCom: s}

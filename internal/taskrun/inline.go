@@ -67,7 +67,7 @@ func boundInline(t Type) Type {
 	}
 	run, limit := t.Run, t.InlineLimit
 	t.Run = func(ctx context.Context, tc *Context) engine.Result {
-		if inContainer(tc) {
+		if InContainer(tc) {
 			return run(ctx, tc) // no push request: the task's timeout alone bounds it
 		}
 		d := limit
@@ -101,4 +101,4 @@ func (r *Registry) Types() []Type {
 
 // inContainer reports whether an inline type's attempt runs in a worker container because its
 // task says `executor: job`.
-func inContainer(tc *Context) bool { return tc.Task != nil && tc.Task.Executor == "job" }
+func InContainer(tc *Context) bool { return tc.Task != nil && tc.Task.Executor == "job" }

@@ -15,14 +15,14 @@ func TestInlineTypesAreCutAtTheirLimit(t *testing.T) {
 	r := &Registry{types: map[string]Type{}}
 	blocks := func(ctx context.Context, _ *Context) engine.Result {
 		<-ctx.Done()
-		return failed(nil, context.Cause(ctx).Error())
+		return Failed(nil, context.Cause(ctx).Error())
 	}
 	r.Add(Type{Name: "waits.inline", Inline: true, Run: blocks, InlineLimit: 50 * time.Millisecond})
 	r.Add(Type{Name: "waits.shrunk", Inline: true, Run: blocks, InlineLimit: time.Hour})
 	r.Add(Type{Name: "waits.container", Run: func(ctx context.Context, _ *Context) engine.Result {
 		select {
 		case <-ctx.Done():
-			return failed(nil, "cut")
+			return Failed(nil, "cut")
 		case <-time.After(200 * time.Millisecond):
 			return engine.Result{State: scheduler.AttemptSuccess}
 		}
@@ -51,7 +51,7 @@ func TestInlineTypesAreCutAtTheirLimit(t *testing.T) {
 	if res := run("waits.container"); res.State != scheduler.AttemptSuccess {
 		t.Fatalf("a container type was cut: %s %q", res.State, res.Error)
 	}
-	for _, typ := range Builtins().Types() {
+	for _, typ := range Core().Types() {
 		if typ.Inline && typ.InlineLimit <= 0 {
 			t.Errorf("%s has no inline limit", typ.Name)
 		}

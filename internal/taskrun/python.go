@@ -38,7 +38,7 @@ func Python() Type {
 }
 
 func checkPython(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, pythonArgs)
+	ps := UnknownArgs(with, pythonArgs)
 	c, hasC := with["callable"].(string)
 	f, hasF := with["file"].(string)
 	switch {
@@ -100,44 +100,44 @@ type pythonResult struct {
 // outcome from the result file.
 func runPython(ctx context.Context, tc *Context) engine.Result {
 	if tc.Bundle == "" {
-		return final("python: this DAG was deployed without its folder (no bundle): deploy the folder with `updraft dags deploy DIR`, or run it with `updraft test`")
+		return Final("python: this DAG was deployed without its folder (no bundle): deploy the folder with `updraft dags deploy DIR`, or run it with `updraft test`")
 	}
 	py := tc.Getenv(EnvPython)
 	if py == "" {
 		py = "python3"
 	}
 	if _, err := exec.LookPath(py); err != nil {
-		return final(fmt.Sprintf("python: interpreter %q not found (set %s to one, e.g. a venv's bin/python, or add Python to the worker image)", py, EnvPython))
+		return Final(fmt.Sprintf("python: interpreter %q not found (set %s to one, e.g. a venv's bin/python, or add Python to the worker image)", py, EnvPython))
 	}
 	scratch, err := os.MkdirTemp("", "updraft-python-")
 	if err != nil {
-		return failed(nil, "python: "+err.Error())
+		return Failed(nil, "python: "+err.Error())
 	}
 	defer os.RemoveAll(scratch)
 	for _, name := range []string{"python/runner.py", "python/updraft/__init__.py"} {
 		b, _ := pythonFiles.ReadFile(name)
 		dst := filepath.Join(scratch, filepath.FromSlash(strings.TrimPrefix(name, "python/")))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return failed(nil, "python: "+err.Error())
+			return Failed(nil, "python: "+err.Error())
 		}
 		if err := os.WriteFile(dst, b, 0o600); err != nil {
-			return failed(nil, "python: "+err.Error())
+			return Failed(nil, "python: "+err.Error())
 		}
 	}
 	spec := pythonSpec{Root: tc.Bundle, Kwargs: pythonKwargs(tc), Context: pythonContext(tc), Result: filepath.Join(scratch, "result.json")}
 	spec.Callable, _ = tc.Args["callable"].(string)
 	spec.File, _ = tc.Args["file"].(string)
 	if spec.File != "" && !filepath.IsLocal(filepath.FromSlash(spec.File)) {
-		return final(fmt.Sprintf("python: file %q must be a path inside the bundle (relative, no ..)", spec.File))
+		return Final(fmt.Sprintf("python: file %q must be a path inside the bundle (relative, no ..)", spec.File))
 	}
 	spec.Function, _ = tc.Args["function"].(string)
 	b, err := json.Marshal(spec)
 	if err != nil {
-		return final("python: kwargs are not JSON: " + err.Error())
+		return Final("python: kwargs are not JSON: " + err.Error())
 	}
 	specFile := filepath.Join(scratch, "spec.json")
 	if err := os.WriteFile(specFile, b, 0o600); err != nil {
-		return failed(nil, "python: "+err.Error())
+		return Failed(nil, "python: "+err.Error())
 	}
 	env := map[string]any{}
 	if m, ok := tc.Args["env"].(map[string]any); ok {
@@ -165,7 +165,7 @@ func runPython(ctx context.Context, tc *Context) engine.Result {
 		msg := fmt.Sprintf("python: %s: %s\nTraceback (most recent call last):\n%s", out.Error.Type, out.Error.Message, strings.TrimRight(out.Error.Traceback, "\n"))
 		return engine.Result{State: scheduler.AttemptFailed, ExitCode: res.ExitCode, Error: msg}
 	case res.State == scheduler.AttemptSuccess && rerr != nil:
-		return failed(res.ExitCode, "python: the runner left no result: "+rerr.Error())
+		return Failed(res.ExitCode, "python: the runner left no result: "+rerr.Error())
 	case res.State == scheduler.AttemptSuccess:
 		if string(out.XCom) != "null" {
 			res.XCom = out.XCom

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/dag"
@@ -82,21 +83,18 @@ type Type struct {
 // Registry maps type names to their implementations.
 type Registry struct{ types map[string]Type }
 
-// Builtins returns a registry holding the built-in task types.
-func Builtins() *Registry {
+// Core returns a registry holding the built-in task types that need no cloud SDK; the
+// worker's full set (internal/tasktypes.Builtins) adds the types that live with their
+// adapters (BigQuery, Cloud Run, Pub/Sub, Slack).
+func Core() *Registry {
 	r := &Registry{types: map[string]Type{}}
 	r.Add(Type{Name: "shell", Run: runShell})
 	r.Add(HTTP())
-	r.Add(SlackPost())
-	r.Add(PubSubPublish())
-	r.Add(CloudRunJob())
-	r.Add(BigQueryQuery())
 	r.Add(Branch())
 	r.Add(DagTrigger())
 	r.Add(SensorDagRun())
 	r.Add(SensorTime())
 	r.Add(SensorHTTP())
-	r.Add(SensorBigQueryTable())
 	r.Add(GoTask())
 	r.Add(Python())
 	return r
@@ -138,4 +136,11 @@ func (r *Registry) CheckArgs(typ string, with map[string]any) []dag.ArgProblem {
 		return nil
 	}
 	return t.Check(with)
+}
+
+// IsTemplate reports whether an argument is a string holding a template (checked only once
+// rendered).
+func IsTemplate(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.Contains(s, "{{")
 }

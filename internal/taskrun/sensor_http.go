@@ -42,15 +42,15 @@ func SensorHTTP() Type {
 var sensorHTTPArgs = []string{"url", "method", "connection", "headers", "params", "body", "json", "expect_status", "json_path", "equals", "in"}
 
 func checkSensorHTTP(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, sensorHTTPArgs)
+	ps := UnknownArgs(with, sensorHTTPArgs)
 	ps = append(ps, checkHTTPRequest("sensor.http", with)...)
-	if v, ok := with["expect_status"]; ok && !isTemplate(v) {
+	if v, ok := with["expect_status"]; ok && !IsTemplate(v) {
 		if _, err := expectStatus(v); err != nil {
 			ps = append(ps, dag.ArgProblem{Arg: "expect_status", Msg: err.Error(), Hint: "expect_status: [200, 204]"})
 		}
 	}
 	p, hasPath := with["json_path"]
-	if hasPath && !isTemplate(p) {
+	if hasPath && !IsTemplate(p) {
 		if _, err := parseJSONPath(p); err != nil {
 			ps = append(ps, dag.ArgProblem{Arg: "json_path", Msg: err.Error(), Hint: "json_path: data.0.state"})
 		}
@@ -255,7 +255,7 @@ func runSensorHTTP(ctx context.Context, tc *Context) engine.Result {
 	if v, ok := a["expect_status"]; ok {
 		codes, err := expectStatus(v)
 		if err != nil {
-			return final("sensor.http: " + err.Error() + " (write expect_status: 200 or [200, 204])")
+			return Final("sensor.http: " + err.Error() + " (write expect_status: 200 or [200, 204])")
 		}
 		want = codes
 	}
@@ -263,7 +263,7 @@ func runSensorHTTP(ctx context.Context, tc *Context) engine.Result {
 	if v, ok := a["json_path"]; ok {
 		p, err := parseJSONPath(v)
 		if err != nil {
-			return final("sensor.http: " + err.Error() + " (write json_path: data.0.state)")
+			return Final("sensor.http: " + err.Error() + " (write json_path: data.0.state)")
 		}
 		path = p
 	}
@@ -272,23 +272,23 @@ func runSensorHTTP(ctx context.Context, tc *Context) engine.Result {
 	in, inOK := inV.([]any)
 	switch {
 	case hasEquals && hasIn:
-		return final("sensor.http: give equals or in, not both")
+		return Final("sensor.http: give equals or in, not both")
 	case (hasEquals || hasIn) && path == nil:
-		return final("sensor.http: equals and in compare the value at json_path: set json_path too")
+		return Final("sensor.http: equals and in compare the value at json_path: set json_path too")
 	case hasIn && !inOK:
-		return final(fmt.Sprintf("sensor.http: in must be a list of values, not %v (write in: [done, skipped])", inV))
+		return Final(fmt.Sprintf("sensor.http: in must be a list of values, not %v (write in: [done, skipped])", inV))
 	}
 	req, err := newHTTPRequest(ctx, tc, "sensor.http")
 	if err != nil {
-		return final(err.Error())
+		return Final(err.Error())
 	}
 	target := req.Method + " " + redactURL(req.URL)
 	resp, data, err := sendHTTP(tc, req)
 	if ee := (*EgressError)(nil); errors.As(err, &ee) {
-		return final("sensor.http: " + ee.Error()) // no other poke can pass the policy
+		return Final("sensor.http: " + ee.Error()) // no other poke can pass the policy
 	}
 	if err != nil {
-		return failed(nil, fmt.Sprintf("sensor.http: %s: %v", target, err))
+		return Failed(nil, fmt.Sprintf("sensor.http: %s: %v", target, err))
 	}
 	if !slices.Contains(want, resp.StatusCode) {
 		tc.Log.Info(fmt.Sprintf("sensor.http: %s answered %s, not %s: not yet; body: %s", target, resp.Status, intsString(want), snippet(data)))
@@ -297,11 +297,11 @@ func runSensorHTTP(ctx context.Context, tc *Context) engine.Result {
 	isJSON := len(data) > 0 && json.Valid(data)
 	if path != nil {
 		if !isJSON {
-			return failed(nil, fmt.Sprintf("sensor.http: %s answered %s with a body that is not JSON, and json_path is set: %s", target, resp.Status, snippet(data)))
+			return Failed(nil, fmt.Sprintf("sensor.http: %s answered %s with a body that is not JSON, and json_path is set: %s", target, resp.Status, snippet(data)))
 		}
 		body, err := decodeJSON(data)
 		if err != nil {
-			return failed(nil, fmt.Sprintf("sensor.http: %s: decoding the JSON body: %v", target, err))
+			return Failed(nil, fmt.Sprintf("sensor.http: %s: decoding the JSON body: %v", target, err))
 		}
 		p := strings.Join(path, ".")
 		val, found := lookupJSON(body, path)

@@ -2,6 +2,7 @@ package taskrun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -30,7 +31,7 @@ func SensorTime() Type {
 var sensorTimeArgs = []string{"delta", "target_time"}
 
 func checkSensorTime(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, sensorTimeArgs)
+	ps := UnknownArgs(with, sensorTimeArgs)
 	delta, hasDelta := with["delta"]
 	tt, hasTarget := with["target_time"]
 	switch {
@@ -39,12 +40,12 @@ func checkSensorTime(with map[string]any) []dag.ArgProblem {
 	case !hasDelta && !hasTarget:
 		ps = append(ps, dag.ArgProblem{Msg: "a sensor.time task needs with.delta or with.target_time", Hint: "delta: 2h (after data_interval_end), or target_time: \"06:30\""})
 	}
-	if hasDelta && !isTemplate(delta) {
+	if hasDelta && !IsTemplate(delta) {
 		if _, err := sensorDelta(delta); err != nil {
 			ps = append(ps, dag.ArgProblem{Arg: "delta", Msg: err.Error(), Hint: "delta: 2h (or 30m, 1d, 1h30m)"})
 		}
 	}
-	if hasTarget && !isTemplate(tt) {
+	if hasTarget && !IsTemplate(tt) {
 		if _, err := parseTargetTime(tt, time.Time{}, time.UTC); err != nil {
 			ps = append(ps, dag.ArgProblem{Arg: "target_time", Msg: err.Error(), Hint: "target_time: \"06:30\" or an RFC 3339 time like 2025-01-01T06:30:00+09:00"})
 		}
@@ -125,10 +126,10 @@ func runSensorTime(_ context.Context, tc *Context) engine.Result {
 	delta, hasDelta := a["delta"]
 	tt, hasTarget := a["target_time"]
 	if hasDelta == hasTarget {
-		return final("sensor.time: give exactly one of delta (a duration after data_interval_end, like 2h) and target_time (\"06:30\" or an RFC 3339 time)")
+		return Final("sensor.time: give exactly one of delta (a duration after data_interval_end, like 2h) and target_time (\"06:30\" or an RFC 3339 time)")
 	}
 	if tc.Now == nil {
-		return final("sensor.time: this worker gives tasks no clock (Context.Now is nil)")
+		return Final("sensor.time: this worker gives tasks no clock (Context.Now is nil)")
 	}
 	loc := time.UTC
 	if tc.DAG != nil {
@@ -139,19 +140,19 @@ func runSensorTime(_ context.Context, tc *Context) engine.Result {
 		from   string
 	)
 	if tc.Run.IntervalEnd.IsZero() && (hasDelta || isWallClock(tt)) {
-		return final("sensor.time: this run has no data_interval_end to count from: give target_time as an RFC 3339 time")
+		return Final("sensor.time: this run has no data_interval_end to count from: give target_time as an RFC 3339 time")
 	}
 	if hasDelta {
 		d, err := sensorDelta(delta)
 		if err != nil {
-			return final("sensor.time: " + err.Error() + " (write delta: 2h)")
+			return Final("sensor.time: " + err.Error() + " (write delta: 2h)")
 		}
 		target = tc.Run.IntervalEnd.Add(d)
 		from = fmt.Sprintf("data_interval_end %s + %s", tc.Run.IntervalEnd.In(loc).Format(time.RFC3339), delta)
 	} else {
 		t, err := parseTargetTime(tt, tc.Run.IntervalEnd, loc)
 		if err != nil {
-			return final("sensor.time: " + err.Error())
+			return Final("sensor.time: " + err.Error())
 		}
 		target = t
 		from = fmt.Sprintf("target_time %v", tt)
@@ -164,5 +165,14 @@ func runSensorTime(_ context.Context, tc *Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptReschedule, RescheduleAt: &at}
 	}
 	tc.Log.Info(fmt.Sprintf("sensor.time: it is %s, at or after %s (%s): condition met", now.In(loc).Format(time.RFC3339), target.Format(time.RFC3339), from))
-	return sensorXCom("sensor.time", map[string]string{"target": target.Format(time.RFC3339Nano)})
+	return SensorXCom("sensor.time", map[string]string{"target": target.Format(time.RFC3339Nano)})
+}
+
+// SensorXCom is a successful poke with a small JSON value as its XCom.
+func SensorXCom(typ string, v any) engine.Result {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Failed(nil, typ+": encoding the XCom value: "+err.Error())
+	}
+	return engine.Result{State: scheduler.AttemptSuccess, XCom: b}
 }

@@ -179,7 +179,7 @@ func TestSensorTimeCheck(t *testing.T) {
 // The sensors are registered as inline types: a poke must not need a container.
 func TestSensorTypesRegistered(t *testing.T) {
 	t.Parallel()
-	r := Builtins()
+	r := Core()
 	for _, name := range []string{"sensor.time", "sensor.http", "sensor.bigquery_table"} {
 		typ, err := r.Lookup(name)
 		if err != nil {

@@ -37,22 +37,22 @@ const ExitSkip = 99
 func runShell(ctx context.Context, tc *Context) engine.Result {
 	command, _ := tc.Args["command"].(string)
 	if strings.TrimSpace(command) == "" {
-		return failed(nil, "shell: with.command is empty")
+		return Failed(nil, "shell: with.command is empty")
 	}
 	cwd, _ := tc.Args["cwd"].(string)
 	dir, err := workDir(tc, cwd)
 	if err != nil {
-		return failed(nil, "shell: "+err.Error())
+		return Failed(nil, "shell: "+err.Error())
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return failed(nil, "shell: "+err.Error())
+		return Failed(nil, "shell: "+err.Error())
 	}
 	defer outR.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outW.Close()
-		return failed(nil, "shell: "+err.Error())
+		return Failed(nil, "shell: "+err.Error())
 	}
 	defer errR.Close()
 	tree, err := proctree.Start(proctree.Cmd{Path: "/bin/sh", Args: []string{"-c", command},
@@ -60,7 +60,7 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		return failed(nil, "shell: start: "+err.Error())
+		return Failed(nil, "shell: start: "+err.Error())
 	}
 	keep := tc.Log.LineKeep()
 	var (
@@ -84,7 +84,7 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 		readLines(errR, keep, func(l line) {
 			tc.Log.Warn(l.text)
 			tailLock.Lock()
-			errTail = append(errTail, truncateText(l.text, maxErrLine))
+			errTail = append(errTail, TruncateText(l.text, MaxErrLine))
 			if len(errTail) > 10 {
 				errTail = errTail[1:]
 			}
@@ -109,10 +109,10 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 		<-readers
 	}
 	if ctx.Err() != nil {
-		return failed(nil, "shell: killed: "+context.Cause(ctx).Error())
+		return Failed(nil, "shell: killed: "+context.Cause(ctx).Error())
 	}
 	if err != nil {
-		return failed(nil, "shell: "+err.Error())
+		return Failed(nil, "shell: "+err.Error())
 	}
 	code := state.ExitCode()
 	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -120,7 +120,7 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 		if len(errTail) > 0 {
 			msg += "\n" + strings.Join(errTail, "\n")
 		}
-		return failed(nil, msg)
+		return Failed(nil, msg)
 	}
 	switch code {
 	case 0:
@@ -135,16 +135,16 @@ func runShell(ctx context.Context, tc *Context) engine.Result {
 	if len(errTail) > 0 {
 		msg += "\n" + strings.Join(errTail, "\n")
 	}
-	return failed(&code, msg)
+	return Failed(&code, msg)
 }
 
 // outputGrace bounds how long a finished tree's output may still be read.
 const outputGrace = 2 * time.Second
 
 // maxErrLine bounds each stderr line quoted in a failed shell task's error.
-const maxErrLine = 2000
+const MaxErrLine = 2000
 
-func failed(code *int, msg string) engine.Result {
+func Failed(code *int, msg string) engine.Result {
 	return engine.Result{State: scheduler.AttemptFailed, ExitCode: code, Error: msg}
 }
 

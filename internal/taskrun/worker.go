@@ -106,7 +106,7 @@ func (w *Worker) ExecuteAs(ctx context.Context, ref scheduler.AttemptRef, execut
 	}
 	logger, err := tasks.NewLogger(w.Stdout, w.LogDir, ref)
 	if err != nil {
-		return finish(failed(nil, "worker: open log: "+err.Error()))
+		return finish(Failed(nil, "worker: open log: "+err.Error()))
 	}
 	logger.SetMaxBytes(logMax)
 	defer logger.Close()
@@ -175,14 +175,14 @@ func ParseLogMaxBytes(s string) (int64, error) {
 
 // xcomTooLarge is the failure of a task whose XCom value is over engine.MaxXComBytes.
 func xcomTooLarge(n int) engine.Result {
-	return final(fmt.Sprintf("XCom of %d KiB is over the %d KiB limit: write large results to a table (bigquery.query's destination) or a file, and pass its name on",
+	return Final(fmt.Sprintf("XCom of %d KiB is over the %d KiB limit: write large results to a table (bigquery.query's destination) or a file, and pass its name on",
 		n>>10, engine.MaxXComBytes>>10))
 }
 
 func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *tasks.Logger) (res engine.Result) {
 	typ, err := w.Registry.Lookup(claim.Task.Type)
 	if err != nil {
-		return final(err.Error())
+		return Final(err.Error())
 	}
 	var resolver SecretResolver = noSecrets{}
 	if w.NewResolver != nil {
@@ -207,7 +207,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *tasks.Log
 	}
 	args, err := w.renderArgs(ctx, claim, resolver)
 	if err != nil {
-		return final(err.Error())
+		return Final(err.Error())
 	}
 	// Masked before it is encoded: JSON would escape a secret holding & < > " \ otherwise.
 	if b, err := json.Marshal(render.MaskValue(args, resolver.Values())); err == nil {
@@ -222,7 +222,7 @@ func (w *Worker) run(ctx context.Context, claim *engine.Claim, logger *tasks.Log
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			res = failed(nil, fmt.Sprintf("task type %s panicked: %v", claim.Task.Type, p))
+			res = Failed(nil, fmt.Sprintf("task type %s panicked: %v", claim.Task.Type, p))
 		}
 	}()
 	logger.Info(fmt.Sprintf("running %s.%s try %d of %d (attempt %s)", claim.Ref.DagID, claim.Ref.TaskID,
@@ -265,7 +265,7 @@ func (w *Worker) expand(ctx context.Context, claim *engine.Claim, resolver Secre
 	where := fmt.Sprintf("for_each of task %s", claim.Task.ID)
 	data, funcs, err := w.templateEnv(ctx, claim, resolver, claim.Task.ForEach)
 	if err != nil {
-		return final(where + ": " + err.Error())
+		return Final(where + ": " + err.Error())
 	}
 	var v any
 	switch fe := claim.Task.ForEach.(type) {
@@ -275,27 +275,27 @@ func (w *Worker) expand(ctx context.Context, claim *engine.Claim, resolver Secre
 		v, err = render.Render(fe, data, funcs)
 	}
 	if err != nil {
-		return final(where + ": " + err.Error())
+		return Final(where + ": " + err.Error())
 	}
 	list, ok := v.([]any)
 	if !ok {
 		b, _ := json.Marshal(v)
-		return final(fmt.Sprintf("%s must be a list, got %s (write a YAML list, or a template such as '{{ xcom \"list_tables\" }}' whose value is a list)",
-			where, truncateText(string(b), 200)))
+		return Final(fmt.Sprintf("%s must be a list, got %s (write a YAML list, or a template such as '{{ xcom \"list_tables\" }}' whose value is a list)",
+			where, TruncateText(string(b), 200)))
 	}
 	if len(list) > scheduler.MaxMapLength {
-		return final(fmt.Sprintf("%s: %d items is over the limit of %d instances per task: pass batches (a list of lists) instead",
+		return Final(fmt.Sprintf("%s: %d items is over the limit of %d instances per task: pass batches (a list of lists) instead",
 			where, len(list), scheduler.MaxMapLength))
 	}
 	b, err := json.Marshal(list)
 	if err != nil {
-		return final(fmt.Sprintf("%s: the list is not JSON: %v", where, err))
+		return Final(fmt.Sprintf("%s: the list is not JSON: %v", where, err))
 	}
 	logger.Info(fmt.Sprintf("for_each: %d instances %s[0] … %s[%d]", len(list), claim.Task.ID, claim.Task.ID, max(len(list)-1, 0)))
 	return engine.Result{State: scheduler.AttemptSuccess, XCom: b}
 }
 
-func truncateText(s string, n int) string {
+func TruncateText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -416,7 +416,7 @@ func ancestors(d *dag.DAG, id string) map[string]bool {
 }
 
 // final is a failure another try cannot fix.
-func final(msg string) engine.Result {
+func Final(msg string) engine.Result {
 	return engine.Result{State: scheduler.AttemptFailed, Error: msg, Final: true}
 }
 

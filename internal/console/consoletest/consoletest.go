@@ -21,6 +21,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
 )
@@ -74,7 +75,7 @@ func New(t testing.TB) *Bundle {
 	eng := engine.New(st, q, engine.Config{}, clk.Now, log)
 	acc := access.New(st, clk.Now)
 	c := console.New(console.Config{Engine: eng, Store: st, Access: acc, Logs: console.FileLogs{}, Now: clk.Now})
-	w := &taskrun.Worker{Engine: eng, Registry: taskrun.Builtins(), Name: "test", LogDir: t.TempDir(), Stdout: io.Discard, Log: log}
+	w := &taskrun.Worker{Engine: eng, Registry: tasktypes.Builtins(), Name: "test", LogDir: t.TempDir(), Stdout: io.Discard, Log: log}
 	return &Bundle{Ctx: ctx, Project: project, Store: st, Queue: q, Engine: eng, Access: acc, Console: c, Worker: w, Clock: clk}
 }
 

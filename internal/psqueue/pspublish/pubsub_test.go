@@ -1,4 +1,4 @@
-package taskrun
+package pspublish
 
 import (
 	"strings"

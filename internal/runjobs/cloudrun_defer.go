@@ -1,4 +1,4 @@
-package taskrun
+package runjobs
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/updraft-dev/updraft/internal/taskrun"
 
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -37,32 +39,32 @@ const (
 
 // deferCloudRun is a cloudrun.job attempt of a try that waits in up_for_reschedule: the first
 // one starts the execution (tagged with its attempt id), the later ones poke it.
-func deferCloudRun(ctx context.Context, tc *Context, req *cloudRunRequest, jobs *run.JobsClient, execs *run.ExecutionsClient) engine.Result {
-	w := waiting{tc: tc, first: req.poll}
-	if ref, ok := w.current(); ok {
+func deferCloudRun(ctx context.Context, tc *taskrun.Context, req *cloudRunRequest, jobs *run.JobsClient, execs *run.ExecutionsClient) engine.Result {
+	w := taskrun.NewWaiting(tc, req.poll)
+	if ref, ok := w.Current(); ok {
 		if ref.Execution == "" {
 			// The attempt that saved the reference died before it saved the execution's name.
 			x, err := findTagged(ctx, execs, ref)
 			if err != nil {
-				return failed(nil, fmt.Sprintf("cloudrun.job: looking up the execution of %s tagged %s: %v", ref.Name, ref.Tag, err))
+				return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: looking up the execution of %s tagged %s: %v", ref.Name, ref.Tag, err))
 			}
 			if x == nil {
 				return startCloudRun(ctx, tc, w, req, jobs, ref)
 			}
 			ref.Execution = x.GetName()
-			if err := w.save(ctx, ref); err != nil {
-				return failed(nil, "cloudrun.job: "+err.Error())
+			if err := w.Save(ctx, ref); err != nil {
+				return taskrun.Failed(nil, "cloudrun.job: "+err.Error())
 			}
 			tc.Log.Info(fmt.Sprintf("found execution %s by its tag %s", ref.Execution, ref.Tag))
 			return cloudRunStatus(ctx, tc, w, execs, x, ref)
 		}
 		x, err := execs.GetExecution(ctx, &runpb.GetExecutionRequest{Name: ref.Execution})
 		if err != nil {
-			return failed(nil, fmt.Sprintf("cloudrun.job: reading execution %s: %v", ref.Execution, err))
+			return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: reading execution %s: %v", ref.Execution, err))
 		}
 		return cloudRunStatus(ctx, tc, w, execs, x, ref)
 	}
-	if old, ok := w.earlier(); ok && old.Kind == engine.JobCloudRun && old.Name == req.job {
+	if old, ok := w.Earlier(); ok && old.Kind == engine.JobCloudRun && old.Name == req.job {
 		// An earlier try ended while its execution ran (a lost worker, a failed poke): wait for
 		// that execution rather than running the job twice.
 		x, err := executionOf(ctx, execs, old)
@@ -71,8 +73,8 @@ func deferCloudRun(ctx context.Context, tc *Context, req *cloudRunRequest, jobs 
 			if !done || res.State == scheduler.AttemptSuccess {
 				tc.Log.Info(fmt.Sprintf("try %d adopts execution %s of try %d", tc.Ref.TryNumber, x.GetName(), old.Try))
 				old.Execution = x.GetName()
-				if err := w.save(ctx, old); err != nil {
-					return failed(nil, "cloudrun.job: "+err.Error())
+				if err := w.Save(ctx, old); err != nil {
+					return taskrun.Failed(nil, "cloudrun.job: "+err.Error())
 				}
 				old.Try = tc.Ref.TryNumber
 				return cloudRunStatus(ctx, tc, w, execs, x, old)
@@ -80,35 +82,35 @@ func deferCloudRun(ctx context.Context, tc *Context, req *cloudRunRequest, jobs 
 		}
 	}
 	ref := engine.JobRef{Kind: engine.JobCloudRun, Location: req.region, Name: req.job, Tag: tc.Ref.AttemptID,
-		SubmittedAt: w.now().UTC()}
+		SubmittedAt: w.Now().UTC()}
 	if m := cloudRunJobName.FindStringSubmatch(req.job); m != nil {
 		ref.Project = m[1]
 	}
 	// Saved before the execution exists: whoever comes next finds it by its tag.
-	if err := w.save(ctx, ref); err != nil {
-		return failed(nil, "cloudrun.job: "+err.Error())
+	if err := w.Save(ctx, ref); err != nil {
+		return taskrun.Failed(nil, "cloudrun.job: "+err.Error())
 	}
 	ref.Try = tc.Ref.TryNumber
 	return startCloudRun(ctx, tc, w, req, jobs, ref)
 }
 
 // startCloudRun runs the job once for ref, tagged with ref.Tag, and saves the execution's name.
-func startCloudRun(ctx context.Context, tc *Context, w waiting, req *cloudRunRequest, jobs *run.JobsClient, ref engine.JobRef) engine.Result {
+func startCloudRun(ctx context.Context, tc *taskrun.Context, w taskrun.Waiting, req *cloudRunRequest, jobs *run.JobsClient, ref engine.JobRef) engine.Result {
 	op, err := jobs.RunJob(ctx, tagged(req.run, ref.Tag))
 	if err != nil {
 		return runJobError(ctx, req.job, err)
 	}
 	md, err := op.Metadata()
 	if err != nil || md.GetName() == "" {
-		return failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s returned operation %s without its execution (%v); the next try finds it by its tag %s", req.job, op.Name(), err, ref.Tag))
+		return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s returned operation %s without its execution (%v); the next try finds it by its tag %s", req.job, op.Name(), err, ref.Tag))
 	}
 	ref.Execution = md.GetName()
 	tc.Log.Info(fmt.Sprintf("started Cloud Run execution %s (tag %s; logs: %s)", ref.Execution, ref.Tag, md.GetLogUri()))
-	if err := w.save(ctx, ref); err != nil {
+	if err := w.Save(ctx, ref); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudRunCancelTimeout)
 		defer cancel()
-		_ = cancelCloudRunJob(cctx, tc.Getenv, ref)
-		return failed(nil, "cloudrun.job: "+err.Error()+"; the execution was cancelled")
+		_ = CancelDeferred(cctx, tc.Getenv, ref)
+		return taskrun.Failed(nil, "cloudrun.job: "+err.Error()+"; the execution was cancelled")
 	}
 	return cloudRunStatus(ctx, tc, w, nil, md, ref)
 }
@@ -182,24 +184,24 @@ func executionOf(ctx context.Context, execs *run.ExecutionsClient, ref engine.Jo
 // cloudRunStatus decides from an execution's state: running → the next poke (or, past the
 // task's timeout, the execution is cancelled and the attempt fails); finished → its result,
 // with the tail of its log.
-func cloudRunStatus(ctx context.Context, tc *Context, w waiting, _ *run.ExecutionsClient, x *runpb.Execution, ref engine.JobRef) engine.Result {
+func cloudRunStatus(ctx context.Context, tc *taskrun.Context, w taskrun.Waiting, _ *run.ExecutionsClient, x *runpb.Execution, ref engine.JobRef) engine.Result {
 	done, res := executionResult(x)
 	if !done {
-		if w.timedOut() {
+		if w.TimedOut() {
 			ref.Cancelled = true
-			if err := w.save(ctx, ref); err != nil && !errors.Is(err, engine.ErrStale) {
+			if err := w.Save(ctx, ref); err != nil && !errors.Is(err, engine.ErrStale) {
 				tc.Log.Warn("could not mark execution " + ref.Execution + " cancelled: " + err.Error())
 			}
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudRunCancelTimeout)
 			defer cancel()
-			if err := cancelCloudRunJob(cctx, tc.Getenv, ref); err != nil {
-				return failed(nil, fmt.Sprintf("cloudrun.job: timed out after %s (the task's timeout) waiting for execution %s; cancelling it failed: %v", tc.Task.Timeout, ref.Execution, err))
+			if err := CancelDeferred(cctx, tc.Getenv, ref); err != nil {
+				return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: timed out after %s (the task's timeout) waiting for execution %s; cancelling it failed: %v", tc.Task.Timeout, ref.Execution, err))
 			}
-			return failed(nil, fmt.Sprintf("cloudrun.job: timed out after %s (the task's timeout) waiting for execution %s, which was cancelled", tc.Task.Timeout, ref.Execution))
+			return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: timed out after %s (the task's timeout) waiting for execution %s, which was cancelled", tc.Task.Timeout, ref.Execution))
 		}
-		next := w.pokeAfter(ref)
+		next := w.PokeAfter(ref)
 		tc.Log.Info(fmt.Sprintf("execution %s runs (%s so far): next check at %s", x.GetName(),
-			w.now().Sub(ref.SubmittedAt).Round(time.Second), next.RescheduleAt.UTC().Format(time.RFC3339)))
+			w.Now().Sub(ref.SubmittedAt).Round(time.Second), next.RescheduleAt.UTC().Format(time.RFC3339)))
 		return next
 	}
 	copyLogTail(tc, x.GetLogUri())
@@ -210,7 +212,7 @@ func cloudRunStatus(ctx context.Context, tc *Context, w waiting, _ *run.Executio
 }
 
 // copyLogTail copies the last lines of a file:// execution log into the task's log.
-func copyLogTail(tc *Context, uri string) {
+func copyLogTail(tc *taskrun.Context, uri string) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme != "file" {
 		if uri != "" {
@@ -228,7 +230,7 @@ func copyLogTail(tc *Context, uri string) {
 	for {
 		b, err := r.ReadBytes('\n') // lines of any length
 		if len(b) > 0 {
-			lines = append(lines, truncateText(strings.TrimRight(string(b), "\n"), maxErrLine))
+			lines = append(lines, taskrun.TruncateText(strings.TrimRight(string(b), "\n"), taskrun.MaxErrLine))
 			if len(lines) > logTailLines {
 				lines = lines[1:]
 			}
@@ -242,11 +244,11 @@ func copyLogTail(tc *Context, uri string) {
 	}
 }
 
-// cancelCloudRunJob cancels a deferred cloudrun.job execution (for JobCanceller and the
+// CancelDeferred cancels a deferred cloudrun.job execution (for tasktypes.JobCanceller and the
 // task's timeout), found by name or by tag. One already finished or gone needs nothing.
-func cancelCloudRunJob(ctx context.Context, getenv func(string) string, ref engine.JobRef) error {
+func CancelDeferred(ctx context.Context, getenv func(string) string, ref engine.JobRef) error {
 	if getenv == nil {
-		getenv = osGetenv
+		getenv = os.Getenv
 	}
 	jobs, execs, err := cloudRunClients(ctx, getenv, ref.Location)
 	if err != nil {

@@ -1,10 +1,12 @@
-package taskrun
+package bq
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/updraft-dev/updraft/internal/taskrun"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/option"
@@ -20,25 +22,25 @@ const bigQueryInlineLimit = 3 * time.Minute
 
 // deferBigQuery is a bigquery.query attempt of a try that waits in up_for_reschedule: the
 // first one submits the job, the later ones poke it.
-func deferBigQuery(ctx context.Context, tc *Context, client *bigquery.Client, args *bqQuery, emulator bool) engine.Result {
-	w := waiting{tc: tc}
-	if ref, ok := w.current(); ok {
+func deferBigQuery(ctx context.Context, tc *taskrun.Context, client *bigquery.Client, args *bqQuery, emulator bool) engine.Result {
+	w := taskrun.NewWaiting(tc, 0)
+	if ref, ok := w.Current(); ok {
 		job, err := client.JobFromProject(ctx, ref.Project, ref.Name, ref.Location) // jobs.get
 		if err != nil {
 			if ctx.Err() != nil {
-				return failed(nil, fmt.Sprintf("bigquery: reading job %s: %v", ref.Name, context.Cause(ctx)))
+				return taskrun.Failed(nil, fmt.Sprintf("bigquery: reading job %s: %v", ref.Name, context.Cause(ctx)))
 			}
-			return failed(nil, fmt.Sprintf("bigquery: reading job %s: %s", ref.Name, describeError(err)))
+			return taskrun.Failed(nil, fmt.Sprintf("bigquery: reading job %s: %s", ref.Name, describeError(err)))
 		}
 		return bigQueryStatus(ctx, tc, w, client, job, ref, args)
 	}
-	if old, ok := w.earlier(); ok && old.Kind == engine.JobBigQuery {
+	if old, ok := w.Earlier(); ok && old.Kind == engine.JobBigQuery {
 		// An earlier try ended while its job ran (a lost worker, a failed poke): wait for that
 		// job rather than running the query twice.
 		job, err := client.JobFromProject(ctx, old.Project, old.Name, old.Location)
 		if st := lastStatus(job, err); st != nil && (!st.Done() || st.Err() == nil) {
-			if err := w.save(ctx, old); err != nil {
-				return failed(nil, "bigquery: "+err.Error())
+			if err := w.Save(ctx, old); err != nil {
+				return taskrun.Failed(nil, "bigquery: "+err.Error())
 			}
 			tc.Log.Info(fmt.Sprintf("bigquery: try %d adopts job %s of try %d, which %s", tc.Ref.TryNumber, old.Name, old.Try, describeState(st)))
 			old.Try = tc.Ref.TryNumber
@@ -47,19 +49,19 @@ func deferBigQuery(ctx context.Context, tc *Context, client *bigquery.Client, ar
 	}
 	q := buildQuery(client, args, tc.Ref.AttemptID)
 	ref := engine.JobRef{Kind: engine.JobBigQuery, Project: args.project, Location: args.location, Name: q.JobID,
-		Tag: tc.Ref.AttemptID, SubmittedAt: w.now().UTC()}
+		Tag: tc.Ref.AttemptID, SubmittedAt: w.Now().UTC()}
 	// Saved before the job exists: whoever comes next finds it by this id.
-	if err := w.save(ctx, ref); err != nil {
-		return failed(nil, "bigquery: "+err.Error())
+	if err := w.Save(ctx, ref); err != nil {
+		return taskrun.Failed(nil, "bigquery: "+err.Error())
 	}
 	ref.Try = tc.Ref.TryNumber
 	job, reattached, err := submit(ctx, client, q, args, emulator, tc.Log)
 	if err != nil {
 		if ctx.Err() != nil {
 			cancelJob(ctx, client, q.JobID, args.location, tc.Log)
-			return failed(nil, fmt.Sprintf("bigquery: the attempt was stopped while submitting job %s (%v); it was cancelled if BigQuery had it", q.JobID, context.Cause(ctx)))
+			return taskrun.Failed(nil, fmt.Sprintf("bigquery: the attempt was stopped while submitting job %s (%v); it was cancelled if BigQuery had it", q.JobID, context.Cause(ctx)))
 		}
-		return failed(nil, err.Error())
+		return taskrun.Failed(nil, err.Error())
 	}
 	verb := "submitted"
 	if reattached {
@@ -72,9 +74,9 @@ func deferBigQuery(ctx context.Context, tc *Context, client *bigquery.Client, ar
 	if job.Location() != "" {
 		ref.Location = job.Location()
 	}
-	if err := w.save(ctx, ref); err != nil {
+	if err := w.Save(ctx, ref); err != nil {
 		cancelJob(ctx, client, job.ID(), job.Location(), tc.Log)
-		return failed(nil, "bigquery: "+err.Error()+"; the job was cancelled")
+		return taskrun.Failed(nil, "bigquery: "+err.Error()+"; the job was cancelled")
 	}
 	return bigQueryStatus(ctx, tc, w, client, job, ref, args)
 }
@@ -102,27 +104,27 @@ func describeState(st *bigquery.JobStatus) string {
 // bigQueryStatus decides from a job's last status: not done yet → the next poke (or, past
 // the task's timeout, the job is cancelled and the attempt fails); failed → a failed
 // attempt; done → its results.
-func bigQueryStatus(ctx context.Context, tc *Context, w waiting, client *bigquery.Client, job *bigquery.Job, ref engine.JobRef, args *bqQuery) engine.Result {
+func bigQueryStatus(ctx context.Context, tc *taskrun.Context, w taskrun.Waiting, client *bigquery.Client, job *bigquery.Job, ref engine.JobRef, args *bqQuery) engine.Result {
 	st := job.LastStatus()
 	if st == nil {
-		return failed(nil, fmt.Sprintf("bigquery: job %s has no status", job.ID()))
+		return taskrun.Failed(nil, fmt.Sprintf("bigquery: job %s has no status", job.ID()))
 	}
 	if !st.Done() {
-		if w.timedOut() {
+		if w.TimedOut() {
 			ref.Cancelled = true
-			if err := w.save(ctx, ref); err != nil && !errors.Is(err, engine.ErrStale) {
+			if err := w.Save(ctx, ref); err != nil && !errors.Is(err, engine.ErrStale) {
 				tc.Log.Warn("bigquery: could not mark job " + job.ID() + " cancelled: " + err.Error())
 			}
 			cancelJob(ctx, client, job.ID(), job.Location(), tc.Log)
-			return failed(nil, fmt.Sprintf("bigquery: timed out after %s (the task's timeout) waiting for job %s, which was cancelled", tc.Task.Timeout, job.ID()))
+			return taskrun.Failed(nil, fmt.Sprintf("bigquery: timed out after %s (the task's timeout) waiting for job %s, which was cancelled", tc.Task.Timeout, job.ID()))
 		}
-		res := w.pokeAfter(ref)
+		res := w.PokeAfter(ref)
 		tc.Log.Info(fmt.Sprintf("bigquery: job %s is %s after %s: next check at %s", job.ID(), stateName(st.State),
-			w.now().Sub(ref.SubmittedAt).Round(time.Second), res.RescheduleAt.UTC().Format(time.RFC3339)))
+			w.Now().Sub(ref.SubmittedAt).Round(time.Second), res.RescheduleAt.UTC().Format(time.RFC3339)))
 		return res
 	}
 	if err := st.Err(); err != nil {
-		return failed(nil, fmt.Sprintf("bigquery: job %s failed: %s", job.ID(), describeJobErrors(st)))
+		return taskrun.Failed(nil, fmt.Sprintf("bigquery: job %s failed: %s", job.ID(), describeJobErrors(st)))
 	}
 	return bigQueryDone(ctx, tc, job, st, args)
 }
@@ -139,8 +141,8 @@ func stateName(s bigquery.State) string {
 	return "in an unknown state"
 }
 
-// cancelBigQueryJob cancels a deferred bigquery.query job (for JobCanceller).
-func cancelBigQueryJob(ctx context.Context, getenv func(string) string, ref engine.JobRef) error {
+// CancelDeferred cancels a deferred bigquery.query job (for tasktypes.JobCanceller).
+func CancelDeferred(ctx context.Context, getenv func(string) string, ref engine.JobRef) error {
 	var opts []option.ClientOption
 	opts, _ = bigqueryOptions(getenv)
 	client, err := bigquery.NewClient(ctx, ref.Project, opts...)

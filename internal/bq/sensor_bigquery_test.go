@@ -1,4 +1,4 @@
-package taskrun
+package bq
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/taskrun/taskruntest"
 
 	"cloud.google.com/go/bigquery"
 
@@ -21,9 +24,11 @@ import (
 func pokeTable(t *testing.T, env map[string]string, args map[string]any) (engine.Result, string) {
 	t.Helper()
 	now := time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)
-	tc, log := sensorContext(t, args, "UTC", now, now)
-	tc.Getenv = func(k string) string { return env[k] }
-	return SensorBigQueryTable().Run(context.Background(), tc), logMessages(t, log.String())
+	tc, log := taskruntest.DeferredContext(t, env, nil, 1, "a1", &dag.Task{ID: "wait"}, args)
+	tc.Job, tc.DAG = nil, &dag.DAG{ID: "orders", Timezone: "UTC"}
+	tc.Run = scheduler.Run{DagID: "orders", IntervalStart: now.Add(-24 * time.Hour), IntervalEnd: now, LogicalDate: now.Add(-24 * time.Hour)}
+	tc.Now = func() time.Time { return now }
+	return SensorBigQueryTable().Run(context.Background(), tc), taskruntest.LogMessages(t, log.String())
 }
 
 func TestSensorBigQueryTableAppears(t *testing.T) {

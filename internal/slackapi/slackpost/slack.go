@@ -1,4 +1,4 @@
-package taskrun
+package slackpost
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/slackapi"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -40,15 +41,15 @@ const slackCallTimeout = 30 * time.Second
 //	  connection: slack             # default; the bot token is its password
 //
 // Its XCom is {"channel": "C…", "ts": "1700000000.000100"}.
-func SlackPost() Type {
-	return Type{Name: "slack.post", Inline: true, Run: runSlackPost, Check: checkSlackPost}
+func SlackPost() taskrun.Type {
+	return taskrun.Type{Name: "slack.post", Inline: true, Run: runSlackPost, Check: checkSlackPost}
 }
 
 var slackPostArgs = []string{"channel", "text", "blocks", "attachments", "thread_ts", "connection"}
 
 func checkSlackPost(with map[string]any) []dag.ArgProblem {
 	var ps []dag.ArgProblem
-	ps = append(ps, unknownArgs(with, slackPostArgs)...)
+	ps = append(ps, taskrun.UnknownArgs(with, slackPostArgs)...)
 	if s, ok := with["channel"].(string); !ok || strings.TrimSpace(s) == "" {
 		ps = append(ps, dag.ArgProblem{Arg: "channel", Msg: "a slack.post task needs with.channel",
 			Hint: `channel: "#data-alerts" (quote it: YAML reads # as a comment)`})
@@ -210,26 +211,26 @@ func slackList(v any, name string, checking bool) ([]any, error) {
 	return nil, fmt.Errorf("%s must be a list, or JSON text of a list, not %v", name, v)
 }
 
-func runSlackPost(ctx context.Context, tc *Context) engine.Result {
+func runSlackPost(ctx context.Context, tc *taskrun.Context) engine.Result {
 	a := tc.Args
 	channel, _ := a["channel"].(string)
 	channel = strings.TrimSpace(channel)
 	if channel == "" {
-		return final("slack.post: with.channel is empty (after rendering)")
+		return taskrun.Final("slack.post: with.channel is empty (after rendering)")
 	}
 	text, _ := a["text"].(string)
 	threadTS, _ := a["thread_ts"].(string)
 	threadTS = strings.TrimSpace(threadTS)
 	blocks, err := slackBlocks(a["blocks"], false)
 	if err != nil {
-		return final("slack.post: " + err.Error())
+		return taskrun.Final("slack.post: " + err.Error())
 	}
 	attachments, err := slackAttachments(a["attachments"], false)
 	if err != nil {
-		return final("slack.post: " + err.Error())
+		return taskrun.Final("slack.post: " + err.Error())
 	}
 	if strings.TrimSpace(text) == "" && len(blocks) == 0 && len(attachments) == 0 {
-		return final("slack.post: nothing to post: text, blocks and attachments are all empty (after rendering)")
+		return taskrun.Final("slack.post: nothing to post: text, blocks and attachments are all empty (after rendering)")
 	}
 	connID, _ := a["connection"].(string)
 	if connID == "" {
@@ -237,10 +238,10 @@ func runSlackPost(ctx context.Context, tc *Context) engine.Result {
 	}
 	conn, err := tc.Secrets.Conn(ctx, connID)
 	if err != nil {
-		return final(fmt.Sprintf("slack.post: %v (the bot token is the password of connection %q, secret updraft-connections-%s)", err, connID, connID))
+		return taskrun.Final(fmt.Sprintf("slack.post: %v (the bot token is the password of connection %q, secret updraft-connections-%s)", err, connID, connID))
 	}
 	if conn.Password == "" {
-		return final(fmt.Sprintf("slack.post: connection %q has no password: put the bot token (xoxb-…) there", connID))
+		return taskrun.Final(fmt.Sprintf("slack.post: connection %q has no password: put the bot token (xoxb-…) there", connID))
 	}
 
 	base := ""
@@ -304,23 +305,23 @@ func slackFailure(ctx context.Context, err error, channel, connID string) engine
 	switch {
 	case errors.As(err, &rl):
 		secs := int64(math.Ceil(rl.RetryAfter.Seconds()))
-		return failed(nil, fmt.Sprintf("slack: rate limited, retry after %ds", secs))
+		return taskrun.Failed(nil, fmt.Sprintf("slack: rate limited, retry after %ds", secs))
 	case errors.As(err, &api):
 		msg := "slack: " + api.Err
 		if api.Err == "missing_scope" && api.Needed != "" {
-			return final(fmt.Sprintf("%s: the bot token lacks the %s scope", msg, api.Needed))
+			return taskrun.Final(fmt.Sprintf("%s: the bot token lacks the %s scope", msg, api.Needed))
 		}
 		if hint, ok := slackFinal[api.Err]; ok {
 			if strings.Contains(hint, "%q") {
 				hint = fmt.Sprintf(hint, connID)
 			}
-			return final(fmt.Sprintf("%s (posting to %s): %s", msg, channel, hint))
+			return taskrun.Final(fmt.Sprintf("%s (posting to %s): %s", msg, channel, hint))
 		}
-		return failed(nil, fmt.Sprintf("%s (posting to %s)", msg, channel))
+		return taskrun.Failed(nil, fmt.Sprintf("%s (posting to %s)", msg, channel))
 	case errors.As(err, &sc):
-		return failed(nil, fmt.Sprintf("slack: HTTP %s (posting to %s)", sc.Status, channel))
+		return taskrun.Failed(nil, fmt.Sprintf("slack: HTTP %s (posting to %s)", sc.Status, channel))
 	case ctx.Err() != nil:
-		return failed(nil, fmt.Sprintf("slack: %v (posting to %s)", context.Cause(ctx), channel))
+		return taskrun.Failed(nil, fmt.Sprintf("slack: %v (posting to %s)", context.Cause(ctx), channel))
 	}
-	return failed(nil, fmt.Sprintf("slack: %v (posting to %s)", err, channel))
+	return taskrun.Failed(nil, fmt.Sprintf("slack: %v (posting to %s)", err, channel))
 }

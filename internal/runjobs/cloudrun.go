@@ -1,4 +1,4 @@
-package taskrun
+package runjobs
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -56,8 +57,8 @@ const (
 // the execution once. The task's timeout bounds the whole wait; when it passes, the execution
 // is cancelled. Called without a claim to hold the execution (Context.Job nil), it waits
 // inline instead.
-func CloudRunJob() Type {
-	return Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob,
+func CloudRunJob() taskrun.Type {
+	return taskrun.Type{Name: "cloudrun.job", Inline: true, Run: runCloudRunJob, Check: checkCloudRunJob,
 		InlineLimit: cloudRunInlineLimit, InlineCleanup: cloudRunCancelTimeout}
 }
 
@@ -75,7 +76,7 @@ var (
 func cloudRunTemplated(s string) bool { return strings.Contains(s, "{{") }
 
 func checkCloudRunJob(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, cloudRunArgs)
+	ps := taskrun.UnknownArgs(with, cloudRunArgs)
 	job, ok := with["job"].(string)
 	switch {
 	case !ok || strings.TrimSpace(job) == "":
@@ -306,24 +307,24 @@ func cloudRunClients(ctx context.Context, getenv func(string) string, region str
 	return jobs, execs, nil
 }
 
-func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
+func runCloudRunJob(ctx context.Context, tc *taskrun.Context) engine.Result {
 	getenv := tc.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	req, err := readCloudRunArgs(tc.Args, getenv)
 	if err != nil {
-		return final("cloudrun.job: " + err.Error())
+		return taskrun.Final("cloudrun.job: " + err.Error())
 	}
 	// Not ctx: the clients must still cancel the execution after the task's timeout, and a
 	// client's credentials may keep the context they were created with.
 	jobs, execs, err := cloudRunClients(context.WithoutCancel(ctx), getenv, req.region)
 	if err != nil {
-		return failed(nil, "cloudrun.job: connect to the Cloud Run Admin API: "+err.Error())
+		return taskrun.Failed(nil, "cloudrun.job: connect to the Cloud Run Admin API: "+err.Error())
 	}
 	defer jobs.Close()
 	defer execs.Close()
-	if tc.Job != nil && tc.Ref.AttemptID != "" && !inContainer(tc) {
+	if tc.Job != nil && tc.Ref.AttemptID != "" && !taskrun.InContainer(tc) {
 		return deferCloudRun(ctx, tc, req, jobs, execs) // cloudrun_defer.go
 	}
 
@@ -334,7 +335,7 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 	}
 	md, err := op.Metadata()
 	if err != nil || md.GetName() == "" {
-		return failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s returned operation %s without its execution (%v)", req.job, op.Name(), err))
+		return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s returned operation %s without its execution (%v)", req.job, op.Name(), err))
 	}
 	name := md.GetName()
 	tc.Log.Info(fmt.Sprintf("started Cloud Run execution %s (logs: %s)", name, md.GetLogUri()))
@@ -357,7 +358,7 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 				tc.Log.Warn(fmt.Sprintf("reading execution %s: %v; trying again in %s", name, err, req.poll))
 				continue
 			}
-			return failed(nil, fmt.Sprintf("cloudrun.job: reading execution %s: %v", name, err))
+			return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: reading execution %s: %v", name, err))
 		}
 		if done, res := executionResult(x); done {
 			if res.State == scheduler.AttemptSuccess {
@@ -371,17 +372,17 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 // runJobError turns a failed RunJob into a result: what no retry can fix is final.
 func runJobError(ctx context.Context, job string, err error) engine.Result {
 	if ctx.Err() != nil {
-		return failed(nil, fmt.Sprintf("cloudrun.job: %v before execution of %s started: %v", context.Cause(ctx), job, err))
+		return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: %v before execution of %s started: %v", context.Cause(ctx), job, err))
 	}
 	switch status.Code(err) {
 	case codes.NotFound:
-		return final(fmt.Sprintf("cloudrun.job: job %s does not exist (deploy it, or check job, region and project): %v", job, err))
+		return taskrun.Final(fmt.Sprintf("cloudrun.job: job %s does not exist (deploy it, or check job, region and project): %v", job, err))
 	case codes.InvalidArgument:
-		return final(fmt.Sprintf("cloudrun.job: RunJob %s: %v", job, err))
+		return taskrun.Final(fmt.Sprintf("cloudrun.job: RunJob %s: %v", job, err))
 	case codes.PermissionDenied:
-		return failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s: %v (the worker's service account needs run.jobs.run, and run.jobs.runWithOverrides for args, env or timeout: roles/run.developer on the job)", job, err))
+		return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s: %v (the worker's service account needs run.jobs.run, and run.jobs.runWithOverrides for args, env or timeout: roles/run.developer on the job)", job, err))
 	}
-	return failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s: %v", job, err))
+	return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: RunJob %s: %v", job, err))
 }
 
 // cancelExecution cancels an execution, best effort, once the task's context has ended.
@@ -390,9 +391,9 @@ func cancelExecution(ctx context.Context, execs *run.ExecutionsClient, name stri
 	defer cancel()
 	cause := context.Cause(ctx)
 	if _, err := execs.CancelExecution(cctx, &runpb.CancelExecutionRequest{Name: name}); err != nil {
-		return failed(nil, fmt.Sprintf("cloudrun.job: %v; cancelling execution %s failed: %v", cause, name, err))
+		return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: %v; cancelling execution %s failed: %v", cause, name, err))
 	}
-	return failed(nil, fmt.Sprintf("cloudrun.job: %v; execution %s cancelled", cause, name))
+	return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: %v; execution %s cancelled", cause, name))
 }
 
 // executionResult reports whether an execution has finished and, if so, the attempt's result:
@@ -416,6 +417,6 @@ func executionResult(x *runpb.Execution) (bool, engine.Result) {
 	if msg == "" {
 		msg = "no Completed condition message (state " + c.GetState().String() + ")"
 	}
-	return true, failed(nil, fmt.Sprintf("cloudrun.job: execution %s failed: %s (tasks: %d succeeded, %d failed, %d cancelled of %d); logs: %s",
+	return true, taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: execution %s failed: %s (tasks: %d succeeded, %d failed, %d cancelled of %d); logs: %s",
 		x.GetName(), msg, x.GetSucceededCount(), x.GetFailedCount(), x.GetCancelledCount(), x.GetTaskCount(), x.GetLogUri()))
 }

@@ -1,4 +1,4 @@
-package taskrun
+package slackpost
 
 import (
 	"bytes"
@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/updraft-dev/updraft/internal/taskrun/taskruntest"
+
+	"github.com/updraft-dev/updraft/internal/taskrun"
 
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/internal/engine"
@@ -42,8 +46,8 @@ func (b slackBundle) run(t *testing.T, args map[string]any) engine.Result {
 		t.Fatal(err)
 	}
 	env := map[string]string{EnvSlackAPIURL: b.fake.URL}
-	tc := &Context{Ref: ref, Args: args, Log: log,
-		Secrets: fakeConns{"slack": {ID: "slack", Password: slackToken()}, "other": {ID: "other", Password: "xox" + "p-" + "notabot"}},
+	tc := &taskrun.Context{Ref: ref, Args: args, Log: log,
+		Secrets: taskruntest.Conns{"slack": {ID: "slack", Password: slackToken()}, "other": {ID: "other", Password: "xox" + "p-" + "notabot"}},
 		Getenv:  func(k string) string { return env[k] }}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,7 +1,7 @@
 // Package pubsubtest tests the pubsub.publish task type against the Pub/Sub emulator. It is a
 // package of its own so that its TestMain (which starts the emulators) can't clash with one in
 // package tasks.
-package pubsubtest
+package pspublish_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/psqueue/pspublish"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
@@ -65,7 +66,7 @@ func (b bundle) run(t *testing.T, args map[string]any, env map[string]string) en
 		t.Fatal(err)
 	}
 	tc := &taskrun.Context{Ref: ref, Args: args, Log: log, Getenv: func(k string) string { return env[k] }}
-	return taskrun.PubSubPublish().Run(b.ctx, tc)
+	return pspublish.PubSubPublish().Run(b.ctx, tc)
 }
 
 // receive waits for n messages on the bundle's subscription.

@@ -1,4 +1,4 @@
-package taskrun
+package bq
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	"github.com/updraft-dev/updraft/internal/proctree"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -92,7 +93,7 @@ func (s *bqSetup) runCtx(t *testing.T, ctx context.Context, attemptID string, ar
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := &Context{Ref: ref, Args: args, Log: log, Getenv: func(k string) string { return s.env[k] }}
+	tc := &taskrun.Context{Ref: ref, Args: args, Log: log, Getenv: func(k string) string { return s.env[k] }}
 	res := BigQueryQuery().Run(ctx, tc)
 	v := resultView{State: res.State, Error: res.Error, Final: res.Final, Log: buf.String()}
 	if len(res.XCom) > 0 {

@@ -1,4 +1,4 @@
-package taskrun
+package pspublish
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -30,8 +31,8 @@ import (
 //	      ordering_key: orders
 //
 // Its XCom is {"message_ids": ["…", …]}, in the order of messages.
-func PubSubPublish() Type {
-	return Type{Name: "pubsub.publish", Inline: true, Run: runPubSubPublish, Check: checkPubSubPublish}
+func PubSubPublish() taskrun.Type {
+	return taskrun.Type{Name: "pubsub.publish", Inline: true, Run: runPubSubPublish, Check: checkPubSubPublish}
 }
 
 var (
@@ -46,7 +47,7 @@ const pubsubMessagesHint = `messages: ["text", {data: {any: value}, attributes: 
 
 func checkPubSubPublish(with map[string]any) []dag.ArgProblem {
 	var ps []dag.ArgProblem
-	ps = append(ps, unknownArgs(with, pubsubArgs)...)
+	ps = append(ps, taskrun.UnknownArgs(with, pubsubArgs)...)
 	topic, ok := with["topic"].(string)
 	if !ok || strings.TrimSpace(topic) == "" {
 		ps = append(ps, dag.ArgProblem{Arg: "topic", Msg: "a pubsub.publish task needs with.topic", Hint: "topic: orders-ready (or projects/P/topics/T)"})
@@ -90,7 +91,7 @@ func pubsubCheckItem(it any) (dag.ArgProblem, bool) {
 	case string:
 		return dag.ArgProblem{}, false
 	case map[string]any:
-		if unknown := unknownArgs(m, pubsubMessageKeys); len(unknown) > 0 {
+		if unknown := taskrun.UnknownArgs(m, pubsubMessageKeys); len(unknown) > 0 {
 			return dag.ArgProblem{Arg: "." + unknown[0].Arg, Msg: fmt.Sprintf("unknown message field %q", unknown[0].Arg),
 				Hint: "message fields: data, attributes, ordering_key"}, true
 		}
@@ -202,7 +203,7 @@ func pubsubMessage(i int, it any) (*pubsub.Message, error) {
 	return msg, nil
 }
 
-func runPubSubPublish(ctx context.Context, tc *Context) engine.Result {
+func runPubSubPublish(ctx context.Context, tc *taskrun.Context) engine.Result {
 	a := tc.Args
 	topicArg, _ := a["topic"].(string)
 	project, _ := a["project"].(string)
@@ -212,28 +213,28 @@ func runPubSubPublish(ctx context.Context, tc *Context) engine.Result {
 	}
 	project, topicID, err := pubsubTopic(topicArg, project)
 	if err != nil {
-		return final("pubsub.publish: " + err.Error())
+		return taskrun.Final("pubsub.publish: " + err.Error())
 	}
 	if project == "" {
-		return final(fmt.Sprintf("pubsub.publish: no project for topic %s: set with.project, GOOGLE_CLOUD_PROJECT, or give projects/P/topics/%s", topicID, topicID))
+		return taskrun.Final(fmt.Sprintf("pubsub.publish: no project for topic %s: set with.project, GOOGLE_CLOUD_PROJECT, or give projects/P/topics/%s", topicID, topicID))
 	}
 	topic := "projects/" + project + "/topics/" + topicID
 	items, err := pubsubList(a["messages"])
 	if err != nil {
-		return final("pubsub.publish: " + err.Error())
+		return taskrun.Final("pubsub.publish: " + err.Error())
 	}
 	msgs := make([]*pubsub.Message, len(items))
 	ordered := false
 	for i, it := range items {
 		if msgs[i], err = pubsubMessage(i, it); err != nil {
-			return final("pubsub.publish: " + err.Error())
+			return taskrun.Final("pubsub.publish: " + err.Error())
 		}
 		ordered = ordered || msgs[i].OrderingKey != ""
 	}
 
 	client, err := pubsub.NewClient(ctx, project)
 	if err != nil {
-		return failed(nil, fmt.Sprintf("pubsub.publish: connect: %v", err))
+		return taskrun.Failed(nil, fmt.Sprintf("pubsub.publish: connect: %v", err))
 	}
 	defer client.Close()
 	pub := client.Publisher(topic)
@@ -272,17 +273,17 @@ func runPubSubPublish(ctx context.Context, tc *Context) engine.Result {
 func pubsubFailure(ctx context.Context, err error, topic, project, topicID string, firstFailed, ok, total int) engine.Result {
 	switch status.Code(err) {
 	case codes.NotFound:
-		return final(fmt.Sprintf("pubsub.publish: topic %s not found: create it (gcloud pubsub topics create %s --project %s) or fix with.topic",
+		return taskrun.Final(fmt.Sprintf("pubsub.publish: topic %s not found: create it (gcloud pubsub topics create %s --project %s) or fix with.topic",
 			topic, topicID, project))
 	case codes.PermissionDenied:
-		return final(fmt.Sprintf("pubsub.publish: permission denied on topic %s: grant roles/pubsub.publisher on it to the service account Updraft runs as (%v)",
+		return taskrun.Final(fmt.Sprintf("pubsub.publish: permission denied on topic %s: grant roles/pubsub.publisher on it to the service account Updraft runs as (%v)",
 			topic, err))
 	case codes.InvalidArgument:
-		return final(fmt.Sprintf("pubsub.publish: Pub/Sub rejected messages[%d] for %s: %v", firstFailed, topic, err))
+		return taskrun.Final(fmt.Sprintf("pubsub.publish: Pub/Sub rejected messages[%d] for %s: %v", firstFailed, topic, err))
 	}
 	if ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
-	return failed(nil, fmt.Sprintf("pubsub.publish: %d of %d messages published to %s; messages[%d] failed: %v",
+	return taskrun.Failed(nil, fmt.Sprintf("pubsub.publish: %d of %d messages published to %s; messages[%d] failed: %v",
 		ok, total, topic, firstFailed, err))
 }

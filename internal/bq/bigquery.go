@@ -1,4 +1,4 @@
-package taskrun
+package bq
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -58,8 +59,8 @@ const (
 // waits for the job in up_for_reschedule, each later attempt reading its status once
 // (bigquery_defer.go); the task's timeout bounds the whole wait, and when it passes the job is
 // cancelled. Called without a claim to hold the job (Context.Job nil), it waits inline.
-func BigQueryQuery() Type {
-	return Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: sqlFileCheck(checkBigQuery),
+func BigQueryQuery() taskrun.Type {
+	return taskrun.Type{Name: "bigquery.query", Inline: true, Run: runBigQuery, Check: taskrun.SQLFileCheck(checkBigQuery),
 		InlineLimit: bigQueryInlineLimit, InlineCleanup: cancelTimeout}
 }
 
@@ -75,13 +76,8 @@ var (
 	notLabel   = regexp.MustCompile(`[^a-z0-9_-]`)
 )
 
-func isTemplate(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(s, "{{")
-}
-
 func checkBigQuery(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, bigqueryArgs)
+	ps := taskrun.UnknownArgs(with, bigqueryArgs)
 	if s, ok := with["sql"].(string); !ok || strings.TrimSpace(s) == "" {
 		ps = append(ps, dag.ArgProblem{Arg: "sql", Msg: "a bigquery.query task needs with.sql", Hint: "sql: SELECT 1"})
 	}
@@ -92,7 +88,7 @@ func checkBigQuery(with map[string]any) []dag.ArgProblem {
 			}
 		}
 	}
-	if d, ok := with["destination"].(string); ok && !isTemplate(d) {
+	if d, ok := with["destination"].(string); ok && !taskrun.IsTemplate(d) {
 		if _, err := parseTableRef(d); err != nil {
 			ps = append(ps, dag.ArgProblem{Arg: "destination", Msg: err.Error(), Hint: "destination: dataset.table or project.dataset.table"})
 		}
@@ -100,13 +96,13 @@ func checkBigQuery(with map[string]any) []dag.ArgProblem {
 	if w, ok := with["write"]; ok {
 		if _, hasDst := with["destination"]; !hasDst {
 			ps = append(ps, dag.ArgProblem{Arg: "write", Msg: "write applies to a destination table, and this task has none", Hint: "destination: dataset.table"})
-		} else if !isTemplate(w) {
+		} else if !taskrun.IsTemplate(w) {
 			if _, err := writeDisposition(w); err != nil {
 				ps = append(ps, dag.ArgProblem{Arg: "write", Msg: err.Error(), Hint: "write: truncate"})
 			}
 		}
 	}
-	if v, ok := with["max_rows"]; ok && !isTemplate(v) {
+	if v, ok := with["max_rows"]; ok && !taskrun.IsTemplate(v) {
 		if _, err := maxRows(v); err != nil {
 			ps = append(ps, dag.ArgProblem{Arg: "max_rows", Msg: err.Error(), Hint: "max_rows: 1000"})
 		}
@@ -122,7 +118,7 @@ func checkBigQuery(with map[string]any) []dag.ArgProblem {
 			}
 			switch lv := m[k].(type) {
 			case string:
-				if !isTemplate(lv) && !labelValue.MatchString(lv) {
+				if !taskrun.IsTemplate(lv) && !labelValue.MatchString(lv) {
 					ps = append(ps, dag.ArgProblem{Arg: "labels." + k, Msg: fmt.Sprintf("label value %q: use lowercase letters, digits, _ and - (at most 63)", lv)})
 				}
 			case int, int64, bool:
@@ -241,7 +237,7 @@ func paramValue(v any) (any, error) {
 		default:
 			return nil, fmt.Errorf("a typed parameter's value must be a scalar, not %v", val)
 		}
-		if isTemplate(typ) {
+		if taskrun.IsTemplate(typ) {
 			return &bigquery.QueryParameterValue{Type: bigquery.StandardSQLDataType{TypeKind: typ}, Value: fmt.Sprint(val)}, nil
 		}
 		kind := strings.ToUpper(typ)
@@ -350,7 +346,7 @@ type bqQuery struct {
 	params                 []bigquery.QueryParameter
 }
 
-func readBigQueryArgs(tc *Context) (*bqQuery, error) {
+func readBigQueryArgs(tc *taskrun.Context) (*bqQuery, error) {
 	a := tc.Args
 	q := &bqQuery{write: bigquery.WriteEmpty, maxRows: defaultMaxRows, labels: map[string]string{}}
 	q.sql, _ = a["sql"].(string)
@@ -410,20 +406,20 @@ func readBigQueryArgs(tc *Context) (*bqQuery, error) {
 	return q, nil
 }
 
-func runBigQuery(ctx context.Context, tc *Context) engine.Result {
+func runBigQuery(ctx context.Context, tc *taskrun.Context) engine.Result {
 	args, err := readBigQueryArgs(tc)
 	if err != nil {
-		return final(err.Error())
+		return taskrun.Final(err.Error())
 	}
 	opts, emulator := bigqueryOptions(tc.Getenv)
 	client, err := bigquery.NewClient(ctx, args.project, opts...)
 	if err != nil {
-		return failed(nil, "bigquery: "+err.Error())
+		return taskrun.Failed(nil, "bigquery: "+err.Error())
 	}
 	defer client.Close()
 	client.Location = args.location
 
-	if tc.Job != nil && tc.Ref.AttemptID != "" && !inContainer(tc) {
+	if tc.Job != nil && tc.Ref.AttemptID != "" && !taskrun.InContainer(tc) {
 		return deferBigQuery(ctx, tc, client, args, emulator) // bigquery_defer.go
 	}
 	// Without a claim to hold the job between pokes (a direct call), wait inline.
@@ -437,9 +433,9 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 			if q.JobID != "" {
 				cancelJob(ctx, client, q.JobID, args.location, tc.Log)
 			}
-			return failed(nil, fmt.Sprintf("bigquery: the task was stopped while submitting job %s (%v); it was cancelled if BigQuery had it", q.JobID, context.Cause(ctx)))
+			return taskrun.Failed(nil, fmt.Sprintf("bigquery: the task was stopped while submitting job %s (%v); it was cancelled if BigQuery had it", q.JobID, context.Cause(ctx)))
 		}
-		return failed(nil, err.Error())
+		return taskrun.Failed(nil, err.Error())
 	}
 	verb := "started"
 	if reattached {
@@ -450,13 +446,13 @@ func runBigQuery(ctx context.Context, tc *Context) engine.Result {
 	status, err := wait(ctx, job)
 	if err != nil && ctx.Err() != nil {
 		cancelJob(ctx, client, job.ID(), job.Location(), tc.Log)
-		return failed(nil, fmt.Sprintf("bigquery: job %s cancelled: the task was stopped (%v)", job.ID(), context.Cause(ctx)))
+		return taskrun.Failed(nil, fmt.Sprintf("bigquery: job %s cancelled: the task was stopped (%v)", job.ID(), context.Cause(ctx)))
 	}
 	if err != nil {
-		return failed(nil, fmt.Sprintf("bigquery: job %s: %s", job.ID(), describeError(err)))
+		return taskrun.Failed(nil, fmt.Sprintf("bigquery: job %s: %s", job.ID(), describeError(err)))
 	}
 	if err := status.Err(); err != nil {
-		return failed(nil, fmt.Sprintf("bigquery: job %s failed: %s", job.ID(), describeJobErrors(status)))
+		return taskrun.Failed(nil, fmt.Sprintf("bigquery: job %s failed: %s", job.ID(), describeJobErrors(status)))
 	}
 	return bigQueryDone(ctx, tc, job, status, args)
 }
@@ -479,7 +475,7 @@ func buildQuery(client *bigquery.Client, args *bqQuery, attemptID string) *bigqu
 
 // bigQueryDone reads a finished job's results into the attempt's XCom: its rows (bounded),
 // or the destination table it wrote.
-func bigQueryDone(ctx context.Context, tc *Context, job *bigquery.Job, status *bigquery.JobStatus, args *bqQuery) engine.Result {
+func bigQueryDone(ctx context.Context, tc *taskrun.Context, job *bigquery.Job, status *bigquery.JobStatus, args *bqQuery) engine.Result {
 	out := map[string]any{"job_id": job.ID()}
 	var (
 		qs    *bigquery.QueryStatistics
@@ -500,9 +496,9 @@ func bigQueryDone(ctx context.Context, tc *Context, job *bigquery.Job, status *b
 		rows, total, truncated, err := readRows(ctx, job, args.maxRows)
 		if err != nil {
 			if ctx.Err() != nil {
-				return failed(nil, fmt.Sprintf("bigquery: reading job %s's rows: the task was stopped (%v)", job.ID(), context.Cause(ctx)))
+				return taskrun.Failed(nil, fmt.Sprintf("bigquery: reading job %s's rows: the task was stopped (%v)", job.ID(), context.Cause(ctx)))
 			}
-			return failed(nil, fmt.Sprintf("bigquery: reading job %s's rows: %s", job.ID(), describeError(err)))
+			return taskrun.Failed(nil, fmt.Sprintf("bigquery: reading job %s's rows: %s", job.ID(), describeError(err)))
 		}
 		out["rows"], out["total_rows"], out["truncated"] = rows, total, truncated
 		if truncated {
@@ -514,7 +510,7 @@ func bigQueryDone(ctx context.Context, tc *Context, job *bigquery.Job, status *b
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return failed(nil, "bigquery: encoding the XCom value: "+err.Error())
+		return taskrun.Failed(nil, "bigquery: encoding the XCom value: "+err.Error())
 	}
 	return engine.Result{State: scheduler.AttemptSuccess, XCom: b}
 }

@@ -1,8 +1,7 @@
-package taskrun
+package bq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -31,8 +31,8 @@ import (
 // A table (or dataset) that does not exist, or a partition without rows, is "not yet"; any
 // other BigQuery error is a failed poke. The partition check queries
 // INFORMATION_SCHEMA.PARTITIONS, which only real BigQuery has (not the local emulator).
-func SensorBigQueryTable() Type {
-	return Type{Name: "sensor.bigquery_table", Inline: true, Run: runSensorBigQueryTable, Check: checkSensorBigQueryTable}
+func SensorBigQueryTable() taskrun.Type {
+	return taskrun.Type{Name: "sensor.bigquery_table", Inline: true, Run: runSensorBigQueryTable, Check: checkSensorBigQueryTable}
 }
 
 var sensorBigQueryArgs = []string{"project", "dataset", "table", "partition", "location"}
@@ -48,7 +48,7 @@ var (
 )
 
 func checkSensorBigQueryTable(with map[string]any) []dag.ArgProblem {
-	ps := unknownArgs(with, sensorBigQueryArgs)
+	ps := taskrun.UnknownArgs(with, sensorBigQueryArgs)
 	for _, k := range []string{"dataset", "table"} {
 		if s, ok := with[k].(string); !ok || strings.TrimSpace(s) == "" {
 			ps = append(ps, dag.ArgProblem{Arg: k, Msg: fmt.Sprintf("a sensor.bigquery_table task needs with.%s", k), Hint: "dataset: staging, table: orders"})
@@ -62,7 +62,7 @@ func checkSensorBigQueryTable(with map[string]any) []dag.ArgProblem {
 		}
 	}
 	for _, k := range []string{"project", "dataset", "table", "partition"} {
-		if s, ok := bqString(k, with[k]); ok && s != "" && !isTemplate(s) {
+		if s, ok := bqString(k, with[k]); ok && s != "" && !taskrun.IsTemplate(s) {
 			if err := checkBigQueryName(k, s); err != nil {
 				ps = append(ps, dag.ArgProblem{Arg: k, Msg: err.Error()})
 			}
@@ -113,7 +113,7 @@ type bqTableSensor struct {
 
 func (s bqTableSensor) String() string { return s.project + "." + s.dataset + "." + s.table }
 
-func readBigQueryTableArgs(tc *Context) (bqTableSensor, error) {
+func readBigQueryTableArgs(tc *taskrun.Context) (bqTableSensor, error) {
 	a := tc.Args
 	var s bqTableSensor
 	for _, f := range []struct {
@@ -167,15 +167,15 @@ func partitionQuery(project, dataset, table, partition string) (string, []bigque
 	return sql, []bigquery.QueryParameter{{Name: "table", Value: table}, {Name: "partition", Value: partition}}
 }
 
-func runSensorBigQueryTable(ctx context.Context, tc *Context) engine.Result {
+func runSensorBigQueryTable(ctx context.Context, tc *taskrun.Context) engine.Result {
 	s, err := readBigQueryTableArgs(tc)
 	if err != nil {
-		return final(err.Error())
+		return taskrun.Final(err.Error())
 	}
 	opts, emulator := bigqueryOptions(tc.Getenv)
 	client, err := bigquery.NewClient(ctx, s.project, opts...)
 	if err != nil {
-		return failed(nil, "sensor.bigquery_table: "+err.Error())
+		return taskrun.Failed(nil, "sensor.bigquery_table: "+err.Error())
 	}
 	defer client.Close()
 	client.Location = s.location
@@ -186,7 +186,7 @@ func runSensorBigQueryTable(ctx context.Context, tc *Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptReschedule}
 	}
 	if err != nil {
-		return failed(nil, fmt.Sprintf("sensor.bigquery_table: reading table %s: %s", s, describeError(err)))
+		return taskrun.Failed(nil, fmt.Sprintf("sensor.bigquery_table: reading table %s: %s", s, describeError(err)))
 	}
 	out := map[string]any{"table": s.String(), "num_rows": md.NumRows}
 	if !md.LastModifiedTime.IsZero() {
@@ -194,13 +194,13 @@ func runSensorBigQueryTable(ctx context.Context, tc *Context) engine.Result {
 	}
 	if s.partition == "" {
 		tc.Log.Info(fmt.Sprintf("sensor.bigquery_table: table %s exists: condition met", s))
-		return sensorXCom("sensor.bigquery_table", out)
+		return taskrun.SensorXCom("sensor.bigquery_table", out)
 	}
 	if emulator {
-		return final(fmt.Sprintf("sensor.bigquery_table: table %s exists, but the partition check needs real BigQuery: the local BigQuery emulator (%s) has no INFORMATION_SCHEMA.PARTITIONS; remove with.partition for local runs, or run against BigQuery", s, BigQueryEmulatorEnv))
+		return taskrun.Final(fmt.Sprintf("sensor.bigquery_table: table %s exists, but the partition check needs real BigQuery: the local BigQuery emulator (%s) has no INFORMATION_SCHEMA.PARTITIONS; remove with.partition for local runs, or run against BigQuery", s, BigQueryEmulatorEnv))
 	}
 	if md.TimePartitioning == nil && md.RangePartitioning == nil {
-		return final(fmt.Sprintf("sensor.bigquery_table: table %s is not partitioned, so partition %s can never appear: remove with.partition to wait for the table, or name a partitioned table", s, s.partition))
+		return taskrun.Final(fmt.Sprintf("sensor.bigquery_table: table %s is not partitioned, so partition %s can never appear: remove with.partition to wait for the table, or name a partitioned table", s, s.partition))
 	}
 
 	sql, params := partitionQuery(s.project, s.dataset, s.table, s.partition)
@@ -215,7 +215,7 @@ func runSensorBigQueryTable(ctx context.Context, tc *Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptReschedule}
 	}
 	if err != nil {
-		return failed(nil, fmt.Sprintf("sensor.bigquery_table: querying %s.%s.INFORMATION_SCHEMA.PARTITIONS for partition %s of %s: %s", s.project, s.dataset, s.partition, s.table, describeError(err)))
+		return taskrun.Failed(nil, fmt.Sprintf("sensor.bigquery_table: querying %s.%s.INFORMATION_SCHEMA.PARTITIONS for partition %s of %s: %s", s.project, s.dataset, s.partition, s.table, describeError(err)))
 	}
 	if n == 0 {
 		tc.Log.Info(fmt.Sprintf("sensor.bigquery_table: partition %s of %s has no rows or does not exist: not yet", s.partition, s))
@@ -224,7 +224,7 @@ func runSensorBigQueryTable(ctx context.Context, tc *Context) engine.Result {
 	tc.Log.Info(fmt.Sprintf("sensor.bigquery_table: partition %s of %s has rows: condition met", s.partition, s))
 	out["partition"] = s.partition
 	delete(out, "num_rows") // the table's, not the partition's
-	return sensorXCom("sensor.bigquery_table", out)
+	return taskrun.SensorXCom("sensor.bigquery_table", out)
 }
 
 // readCount runs a query returning one integer and reads it.
@@ -256,13 +256,4 @@ func readCount(ctx context.Context, q *bigquery.Query) (int64, error) {
 func isBQNotFound(err error) bool {
 	var be *bigquery.Error
 	return errors.As(err, &be) && be.Reason == "notFound"
-}
-
-// sensorXCom is a successful poke with a small JSON value as its XCom.
-func sensorXCom(typ string, v any) engine.Result {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return failed(nil, typ+": encoding the XCom value: "+err.Error())
-	}
-	return engine.Result{State: scheduler.AttemptSuccess, XCom: b}
 }

@@ -1,4 +1,4 @@
-package taskrun
+package runjobs
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -46,14 +47,14 @@ func setupCloudRun(t *testing.T, jobs map[string]runemu.JobSpec) *cloudRunBundle
 	}}
 }
 
-func (b *cloudRunBundle) context(t *testing.T, args map[string]any) *Context {
+func (b *cloudRunBundle) context(t *testing.T, args map[string]any) *taskrun.Context {
 	t.Helper()
 	ref := scheduler.AttemptRef{DagID: "d", RunID: "r", TaskID: "export", TryNumber: 1, AttemptID: "a1"}
 	log, err := tasks.NewLogger(b.log, "", ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Context{Ref: ref, Args: args, Log: log, Getenv: func(k string) string { return b.env[k] }}
+	return &taskrun.Context{Ref: ref, Args: args, Log: log, Getenv: func(k string) string { return b.env[k] }}
 }
 
 // execution reads an execution from the stand-in with the official client.

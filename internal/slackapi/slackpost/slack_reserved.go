@@ -1,4 +1,4 @@
-package taskrun
+package slackpost
 
 import (
 	"fmt"
