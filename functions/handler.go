@@ -143,7 +143,7 @@ func (b *backends) dispatcher(ctx context.Context, getenv func(string) string) (
 	if err != nil {
 		return nil, err
 	}
-	reg := tasktypes.Builtins()
+	reg := tasktypes.WithQueue(b.q)
 	host, _ := os.Hostname()
 	name := host + ":" + strconv.Itoa(os.Getpid())
 	return &Dispatcher{

@@ -70,7 +70,7 @@ func Run(ctx context.Context, a Streams) error {
 	defer closeSecrets()
 	w := &taskrun.Worker{
 		Engine:   engine.New(st, q, cfg, nil, log),
-		Registry: tasktypes.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
+		Registry: tasktypes.WithQueue(q), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}

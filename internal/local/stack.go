@@ -120,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		q.Close()
 		return nil, err
 	}
-	reg := tasktypes.Builtins()
+	reg := tasktypes.WithQueue(q)
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
 	env = append(env, cfg.WorkerEnv...)
 	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets,

@@ -12,10 +12,7 @@ import (
 
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -26,11 +23,8 @@ import (
 )
 
 const (
-	// cloudRunEmulatorEnv points the cloudrun.job type at the local Cloud Run stand-in
-	// (emulators/cloudrun, whose EnvVar it mirrors: the worker must not import the stand-in).
-	cloudRunEmulatorEnv = "UPDRAFT_CLOUDRUN_EMULATOR_HOST"
 	// cloudRunRegionEnv is the deployment's region, the default for a job given by id.
-	cloudRunRegionEnv = "UPDRAFT_REGION"
+	cloudRunRegionEnv = EnvRegion
 	// cloudRunProjectEnv is the deployment's project, the default for a job given by id.
 	cloudRunProjectEnv = "GOOGLE_CLOUD_PROJECT"
 	// defaultCloudRunPoll is how often a cloudrun.job task reads its execution.
@@ -286,25 +280,10 @@ func readCloudRunArgs(a map[string]any, getenv func(string) string) (*cloudRunRe
 	return r, nil
 }
 
-// cloudRunClients connects to the Cloud Run Admin API of region, or to the local stand-in.
+// cloudRunClients connects the cloudrun.job type to the Cloud Run Admin API of region, or to
+// the local stand-in: the Executor's own set-up (clients).
 func cloudRunClients(ctx context.Context, getenv func(string) string, region string) (*run.JobsClient, *run.ExecutionsClient, error) {
-	var opts []option.ClientOption
-	if host := getenv(cloudRunEmulatorEnv); host != "" {
-		opts = []option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication(),
-			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
-	} else {
-		opts = []option.ClientOption{option.WithEndpoint(region + "-run.googleapis.com:443")}
-	}
-	jobs, err := run.NewJobsClient(ctx, opts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	execs, err := run.NewExecutionsClient(ctx, opts...)
-	if err != nil {
-		jobs.Close()
-		return nil, nil, err
-	}
-	return jobs, execs, nil
+	return clients(ctx, getenv(EnvEmulatorHost), region)
 }
 
 func runCloudRunJob(ctx context.Context, tc *taskrun.Context) engine.Result {

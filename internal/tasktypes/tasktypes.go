@@ -14,6 +14,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/bq"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/psqueue/pspublish"
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
@@ -21,11 +22,16 @@ import (
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
-// Builtins returns a registry holding every built-in task type.
-func Builtins() *taskrun.Registry {
+// Builtins returns a registry holding every built-in task type, for checking a DAG's
+// arguments; a process that runs attempts uses WithQueue.
+func Builtins() *taskrun.Registry { return WithQueue(nil) }
+
+// WithQueue returns a registry holding every built-in task type, whose pubsub.publish
+// publishes with q's client: the process's one Pub/Sub client (nil: a client per attempt).
+func WithQueue(q *psqueue.Queue) *taskrun.Registry {
 	r := taskrun.Core()
 	r.Add(slackpost.SlackPost())
-	r.Add(pspublish.PubSubPublish())
+	r.Add(pspublish.PubSubPublish(q))
 	r.Add(runjobs.CloudRunJob())
 	r.Add(bq.BigQueryQuery())
 	r.Add(bq.SensorBigQueryTable())

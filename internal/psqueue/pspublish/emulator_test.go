@@ -1,6 +1,4 @@
-// Package pubsubtest tests the pubsub.publish task type against the Pub/Sub emulator. It is a
-// package of its own so that its TestMain (which starts the emulators) can't clash with one in
-// package tasks.
+// The pubsub.publish task type against the Pub/Sub emulator (TestMain starts it).
 package pspublish_test
 
 import (
@@ -17,6 +15,7 @@ import (
 
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/psqueue/pspublish"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
@@ -30,6 +29,8 @@ type bundle struct {
 	client  *pubsub.Client
 	project string
 	sub     string // a subscription on topic "orders-ready"
+	// queue is the process's queue, whose client the type publishes with (nil: its own).
+	queue *psqueue.Queue
 }
 
 // setup makes a project of the test's own with a topic "orders-ready" and a subscription on it.
@@ -54,7 +55,12 @@ func setup(t *testing.T) bundle {
 	if err != nil {
 		t.Fatalf("CreateSubscription: %v", err)
 	}
-	return bundle{ctx: ctx, client: client, project: project, sub: sub.GetName()}
+	q, err := psqueue.Open(ctx, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return bundle{ctx: ctx, client: client, project: project, sub: sub.GetName(), queue: q}
 }
 
 // run runs pubsub.publish with args; env is what the task sees as its environment.
@@ -66,7 +72,7 @@ func (b bundle) run(t *testing.T, args map[string]any, env map[string]string) en
 		t.Fatal(err)
 	}
 	tc := &taskrun.Context{Ref: ref, Args: args, Log: log, Getenv: func(k string) string { return env[k] }}
-	return pspublish.PubSubPublish().Run(b.ctx, tc)
+	return pspublish.PubSubPublish(b.queue).Run(b.ctx, tc)
 }
 
 // receive waits for n messages on the bundle's subscription.
@@ -181,5 +187,19 @@ func TestPubSubPublishNoProject(t *testing.T) {
 	res := b.run(t, map[string]any{"topic": "orders-ready", "messages": []any{"x"}}, nil)
 	if res.State != scheduler.AttemptFailed || !res.Final || !strings.Contains(res.Error, "GOOGLE_CLOUD_PROJECT") {
 		t.Errorf("no project: %s final=%v %q", res.State, res.Final, res.Error)
+	}
+}
+
+// TestPubSubPublishWithoutAQueue: a registry without the process's queue (nil) still
+// publishes, with a client of the attempt's own.
+func TestPubSubPublishWithoutAQueue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.queue = nil
+	ids := messageIDs(t, b.run(t, map[string]any{"topic": "orders-ready", "messages": []any{"own client"}},
+		map[string]string{"GOOGLE_CLOUD_PROJECT": b.project}))
+	got := b.receive(t, 1)
+	if len(ids) != 1 || got[ids[0]] == nil || string(got[ids[0]].Data) != "own client" {
+		t.Errorf("message_ids %v, received %v", ids, got)
 	}
 }

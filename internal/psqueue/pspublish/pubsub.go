@@ -13,6 +13,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -31,8 +32,13 @@ import (
 //	      ordering_key: orders
 //
 // Its XCom is {"message_ids": ["…", …]}, in the order of messages.
-func PubSubPublish() taskrun.Type {
-	return taskrun.Type{Name: "pubsub.publish", Inline: true, Run: runPubSubPublish, Check: checkPubSubPublish}
+//
+// It publishes with q's client, the one Pub/Sub client of the process (a topic of another
+// project too: the client's project is only a default). With q nil (a registry that only
+// checks arguments, or a test) each attempt opens a client of its own and closes it.
+func PubSubPublish(q *psqueue.Queue) taskrun.Type {
+	return taskrun.Type{Name: "pubsub.publish", Inline: true, Check: checkPubSubPublish,
+		Run: func(ctx context.Context, tc *taskrun.Context) engine.Result { return runPubSubPublish(ctx, tc, q) }}
 }
 
 var (
@@ -203,7 +209,7 @@ func pubsubMessage(i int, it any) (*pubsub.Message, error) {
 	return msg, nil
 }
 
-func runPubSubPublish(ctx context.Context, tc *taskrun.Context) engine.Result {
+func runPubSubPublish(ctx context.Context, tc *taskrun.Context, q *psqueue.Queue) engine.Result {
 	a := tc.Args
 	topicArg, _ := a["topic"].(string)
 	project, _ := a["project"].(string)
@@ -232,11 +238,15 @@ func runPubSubPublish(ctx context.Context, tc *taskrun.Context) engine.Result {
 		ordered = ordered || msgs[i].OrderingKey != ""
 	}
 
-	client, err := pubsub.NewClient(ctx, project)
-	if err != nil {
-		return taskrun.Failed(nil, fmt.Sprintf("pubsub.publish: connect: %v", err))
+	var client *pubsub.Client
+	if q != nil {
+		client = q.Client()
+	} else {
+		if client, err = pubsub.NewClient(ctx, project); err != nil {
+			return taskrun.Failed(nil, fmt.Sprintf("pubsub.publish: connect: %v", err))
+		}
+		defer client.Close()
 	}
-	defer client.Close()
 	pub := client.Publisher(topic)
 	pub.EnableMessageOrdering = ordered
 	defer pub.Stop()
