@@ -323,17 +323,19 @@ func labelValueOf(s string) string {
 	return s
 }
 
-// bigqueryOptions connect the client: to the emulator when BIGQUERY_EMULATOR_HOST is set
-// (plain HTTP, no credentials), else with Application Default Credentials.
-func bigqueryOptions(getenv func(string) string) (opts []option.ClientOption, emulator bool) {
+// bigqueryOptions connect the client: to the endpoint in BIGQUERY_EMULATOR_HOST when it is
+// set (plain HTTP, no credentials; the SDK has no emulator variable of its own), else to
+// BigQuery with Application Default Credentials. Nothing else here knows about the emulator:
+// where it differs from BigQuery, its front in emulators/bigquery makes it behave as BigQuery.
+func bigqueryOptions(getenv func(string) string) []option.ClientOption {
 	host := getenv(BigQueryEmulatorEnv)
 	if host == "" {
-		return nil, false
+		return nil
 	}
 	if !strings.Contains(host, "://") {
 		host = "http://" + host
 	}
-	return []option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication()}, true
+	return []option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication()}
 }
 
 // bqQuery is a bigquery.query task's arguments, read from the rendered with.
@@ -411,7 +413,7 @@ func runBigQuery(ctx context.Context, tc *taskrun.Context) engine.Result {
 	if err != nil {
 		return taskrun.Final(err.Error())
 	}
-	opts, emulator := bigqueryOptions(tc.Getenv)
+	opts := bigqueryOptions(tc.Getenv)
 	client, err := bigquery.NewClient(ctx, args.project, opts...)
 	if err != nil {
 		return taskrun.Failed(nil, "bigquery: "+err.Error())
@@ -420,14 +422,14 @@ func runBigQuery(ctx context.Context, tc *taskrun.Context) engine.Result {
 	client.Location = args.location
 
 	if tc.Job != nil && tc.Ref.AttemptID != "" && !taskrun.InContainer(tc) {
-		return deferBigQuery(ctx, tc, client, args, emulator) // bigquery_defer.go
+		return deferBigQuery(ctx, tc, client, args) // bigquery_defer.go
 	}
 	// Without a claim to hold the job between pokes (a direct call), wait inline.
 	q := buildQuery(client, args, tc.Ref.AttemptID)
 	if q.JobID == "" {
 		tc.Log.Warn("bigquery: this attempt has no id: the job gets a random one and a redelivery would run it again")
 	}
-	job, reattached, err := submit(ctx, client, q, args, emulator, tc.Log)
+	job, reattached, err := submit(ctx, client, q, args, tc.Log)
 	if err != nil {
 		if ctx.Err() != nil {
 			if q.JobID != "" {
@@ -523,21 +525,11 @@ func isDML(statementType string) bool {
 	return false
 }
 
-// submit inserts the job. When jobs.insert fails because the job id exists (409 from BigQuery;
-// the emulator answers 400 "already created") or for any other reason while a job with this
+// submit inserts the job. When jobs.insert fails because the job id exists (409) or for any
+// other reason while a job with this
 // id exists (an earlier delivery of the same attempt created it, say, and its answer was lost),
 // it re-attaches to that job instead of running the query again.
-func submit(ctx context.Context, client *bigquery.Client, q *bigquery.Query, args *bqQuery, emulator bool, log *tasks.Logger) (job *bigquery.Job, reattached bool, err error) {
-	if emulator && q.JobID != "" && q.Dst != nil {
-		// The emulator ignores a query job's write disposition (it always appends); do its
-		// part here, unless this attempt's job already ran.
-		if j, err := client.JobFromIDLocation(ctx, q.JobID, args.location); err == nil {
-			return j, true, nil
-		}
-		if err := emulateWriteDisposition(ctx, q.Dst, q.WriteDisposition, log); err != nil {
-			return nil, false, err
-		}
-	}
+func submit(ctx context.Context, client *bigquery.Client, q *bigquery.Query, args *bqQuery, log *tasks.Logger) (job *bigquery.Job, reattached bool, err error) {
 	job, err = q.Run(ctx)
 	if err == nil {
 		return job, false, nil
@@ -553,38 +545,6 @@ func submit(ctx context.Context, client *bigquery.Client, q *bigquery.Query, arg
 		log.Warn(fmt.Sprintf("bigquery: jobs.insert failed (%s) but job %s exists: re-attaching to it", describeError(err), q.JobID))
 	}
 	return existing, true, nil
-}
-
-// emulateWriteDisposition gives the local emulator BigQuery's truncate and empty semantics for
-// a query's destination table: truncate deletes the table (the job creates it again from the
-// query's schema, as WRITE_TRUNCATE replaces data and schema); empty fails on a table with
-// rows. Only used against the emulator, where nothing else writes concurrently.
-func emulateWriteDisposition(ctx context.Context, t *bigquery.Table, wd bigquery.TableWriteDisposition, log *tasks.Logger) error {
-	name := t.ProjectID + "." + t.DatasetID + "." + t.TableID
-	switch wd {
-	case bigquery.WriteTruncate:
-		err := t.Delete(ctx)
-		if err == nil {
-			log.Info("bigquery: emulator: emptied " + name + " for write: truncate (the emulator appends otherwise)")
-			return nil
-		}
-		if isNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("bigquery: emulator: emptying %s for write: truncate: %s", name, describeError(err))
-	case bigquery.WriteEmpty:
-		it := t.Read(ctx)
-		var row []bigquery.Value
-		err := it.Next(&row)
-		switch {
-		case err == nil:
-			return fmt.Errorf("bigquery: Already Exists: Table %s (write: empty needs an empty or missing table; use truncate to replace it)", name)
-		case errors.Is(err, iterator.Done) || isNotFound(err):
-			return nil
-		}
-		return fmt.Errorf("bigquery: emulator: reading %s for write: empty: %s", name, describeError(err))
-	}
-	return nil
 }
 
 // wait waits for the job. A failed query makes the wait itself fail (getQueryResults answers

@@ -9,7 +9,6 @@ import (
 	"github.com/updraft-dev/updraft/internal/taskrun"
 
 	"cloud.google.com/go/bigquery"
-	"google.golang.org/api/option"
 
 	"github.com/updraft-dev/updraft/internal/engine"
 )
@@ -22,7 +21,7 @@ const bigQueryInlineLimit = 3 * time.Minute
 
 // deferBigQuery is a bigquery.query attempt of a try that waits in up_for_reschedule: the
 // first one submits the job, the later ones poke it.
-func deferBigQuery(ctx context.Context, tc *taskrun.Context, client *bigquery.Client, args *bqQuery, emulator bool) engine.Result {
+func deferBigQuery(ctx context.Context, tc *taskrun.Context, client *bigquery.Client, args *bqQuery) engine.Result {
 	w := taskrun.NewWaiting(tc, 0)
 	if ref, ok := w.Current(); ok {
 		job, err := client.JobFromProject(ctx, ref.Project, ref.Name, ref.Location) // jobs.get
@@ -55,7 +54,7 @@ func deferBigQuery(ctx context.Context, tc *taskrun.Context, client *bigquery.Cl
 		return taskrun.Failed(nil, "bigquery: "+err.Error())
 	}
 	ref.Try = tc.Ref.TryNumber
-	job, reattached, err := submit(ctx, client, q, args, emulator, tc.Log)
+	job, reattached, err := submit(ctx, client, q, args, tc.Log)
 	if err != nil {
 		if ctx.Err() != nil {
 			cancelJob(ctx, client, q.JobID, args.location, tc.Log)
@@ -143,9 +142,7 @@ func stateName(s bigquery.State) string {
 
 // CancelDeferred cancels a deferred bigquery.query job (for tasktypes.JobCanceller).
 func CancelDeferred(ctx context.Context, getenv func(string) string, ref engine.JobRef) error {
-	var opts []option.ClientOption
-	opts, _ = bigqueryOptions(getenv)
-	client, err := bigquery.NewClient(ctx, ref.Project, opts...)
+	client, err := bigquery.NewClient(ctx, ref.Project, bigqueryOptions(getenv)...)
 	if err != nil {
 		return fmt.Errorf("bigquery: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
 	"github.com/updraft-dev/updraft/internal/dag"
@@ -172,7 +173,7 @@ func runSensorBigQueryTable(ctx context.Context, tc *taskrun.Context) engine.Res
 	if err != nil {
 		return taskrun.Final(err.Error())
 	}
-	opts, emulator := bigqueryOptions(tc.Getenv)
+	opts := bigqueryOptions(tc.Getenv)
 	client, err := bigquery.NewClient(ctx, s.project, opts...)
 	if err != nil {
 		return taskrun.Failed(nil, "sensor.bigquery_table: "+err.Error())
@@ -196,13 +197,6 @@ func runSensorBigQueryTable(ctx context.Context, tc *taskrun.Context) engine.Res
 		tc.Log.Info(fmt.Sprintf("sensor.bigquery_table: table %s exists: condition met", s))
 		return taskrun.SensorXCom("sensor.bigquery_table", out)
 	}
-	if emulator {
-		return taskrun.Final(fmt.Sprintf("sensor.bigquery_table: table %s exists, but the partition check needs real BigQuery: the local BigQuery emulator (%s) has no INFORMATION_SCHEMA.PARTITIONS; remove with.partition for local runs, or run against BigQuery", s, BigQueryEmulatorEnv))
-	}
-	if md.TimePartitioning == nil && md.RangePartitioning == nil {
-		return taskrun.Final(fmt.Sprintf("sensor.bigquery_table: table %s is not partitioned, so partition %s can never appear: remove with.partition to wait for the table, or name a partitioned table", s, s.partition))
-	}
-
 	sql, params := partitionQuery(s.project, s.dataset, s.table, s.partition)
 	q := client.Query(sql)
 	q.Parameters = params
@@ -214,8 +208,14 @@ func runSensorBigQueryTable(ctx context.Context, tc *taskrun.Context) engine.Res
 		tc.Log.Info(fmt.Sprintf("sensor.bigquery_table: partition %s of %s: not found: not yet (%s)", s.partition, s, describeError(err)))
 		return engine.Result{State: scheduler.AttemptReschedule}
 	}
+	if isInvalidQuery(err) { // BigQuery refused the query itself: no later poke can do better
+		return taskrun.Final(fmt.Sprintf("sensor.bigquery_table: querying %s.%s.INFORMATION_SCHEMA.PARTITIONS for partition %s of %s: %s", s.project, s.dataset, s.partition, s.table, describeError(err)))
+	}
 	if err != nil {
 		return taskrun.Failed(nil, fmt.Sprintf("sensor.bigquery_table: querying %s.%s.INFORMATION_SCHEMA.PARTITIONS for partition %s of %s: %s", s.project, s.dataset, s.partition, s.table, describeError(err)))
+	}
+	if n == 0 && md.TimePartitioning == nil && md.RangePartitioning == nil {
+		return taskrun.Final(fmt.Sprintf("sensor.bigquery_table: table %s is not partitioned, so partition %s can never appear: remove with.partition to wait for the table, or name a partitioned table", s, s.partition))
 	}
 	if n == 0 {
 		tc.Log.Info(fmt.Sprintf("sensor.bigquery_table: partition %s of %s has no rows or does not exist: not yet", s.partition, s))
@@ -256,4 +256,18 @@ func readCount(ctx context.Context, q *bigquery.Query) (int64, error) {
 func isBQNotFound(err error) bool {
 	var be *bigquery.Error
 	return errors.As(err, &be) && be.Reason == "notFound"
+}
+
+// isInvalidQuery reports an error whose reason is invalidQuery: the query itself was refused.
+func isInvalidQuery(err error) bool {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		for _, e := range ge.Errors {
+			if e.Reason == "invalidQuery" {
+				return true
+			}
+		}
+	}
+	var be *bigquery.Error
+	return errors.As(err, &be) && be.Reason == "invalidQuery"
 }

@@ -65,7 +65,8 @@ func TestSensorBigQueryTableAppears(t *testing.T) {
 }
 
 // The emulator has no INFORMATION_SCHEMA.PARTITIONS: a partition sensor waits for its table
-// there, then says plainly that the partition check needs BigQuery.
+// there, then says plainly that the partition check needs BigQuery (its front answers the
+// query invalidQuery, as BigQuery refuses a query; the sensor has no emulator case).
 func TestSensorBigQueryPartitionOnTheEmulator(t *testing.T) {
 	t.Parallel()
 	s := setupBigQuery(t)
