@@ -1,11 +1,17 @@
 package taskrun
 
 import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/scheduler"
+	"github.com/updraft-dev/updraft/tasks"
 )
 
 // TestPythonContextHasTheLogURL: a python task's context carries ti.log_url, the UI page of
@@ -67,5 +73,32 @@ func TestPluginContextCarriesTheAttempt(t *testing.T) {
 	}
 	if p.Ref.AttemptID != "a9" || p.Args["func"] != "f" {
 		t.Errorf("Ref %+v Args %v", p.Ref, p.Args)
+	}
+}
+
+// TestPythonFunctionSeesMaxTries: the Python function itself reads context["ti"]["max_tries"]
+// as the task's last try (through the runner, not only the Go side's map).
+func TestPythonFunctionSeesMaxTries(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatalf("python3 is needed for the python type's tests: %v", err)
+	}
+	root := t.TempDir()
+	src := "def main(context):\n    return {'max_tries': context['ti']['max_tries'], 'try_number': context['ti']['try_number']}\n"
+	if err := os.WriteFile(filepath.Join(root, "tries.py"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref := scheduler.AttemptRef{DagID: "etl", RunID: "r1", TaskID: "build", TryNumber: 2, AttemptID: "a1"}
+	log, err := tasks.NewLogger(io.Discard, "", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &Context{
+		Ref: ref, DAG: &dag.DAG{ID: "etl"}, Task: &dag.Task{ID: "build", Type: "python", Retries: 2},
+		Run: scheduler.Run{DagID: "etl", RunID: "r1"}, MaxTries: 3, Log: log, Bundle: root,
+		Args: map[string]any{"file": "tries.py", "function": "main"}, Getenv: func(string) string { return "" }, Now: time.Now,
+	}
+	res := Python().Run(context.Background(), tc)
+	if res.State != scheduler.AttemptSuccess || string(res.XCom) != `{"max_tries": 3, "try_number": 2}` && string(res.XCom) != `{"max_tries":3,"try_number":2}` {
+		t.Fatalf("python: %s %q XCom %s; want max_tries 3, try_number 2", res.State, res.Error, res.XCom)
 	}
 }
