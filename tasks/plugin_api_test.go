@@ -150,6 +150,44 @@ func TestPluginAPIExposesNoInternalTypes(t *testing.T) {
 	}
 }
 
+// sdkDeps lists the cloud SDKs (Google Cloud client libraries, gRPC, Slack) among the
+// dependencies of the package path, as loaded by packages.Load with NeedDeps.
+func sdkDeps(t *testing.T, path string) []string {
+	t.Helper()
+	pkgs, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedImports | packages.NeedDeps}, path)
+	if err != nil || len(pkgs) != 1 {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	var out []string
+	seen := map[string]bool{}
+	packages.Visit(pkgs, func(p *packages.Package) bool {
+		if seen[p.PkgPath] {
+			return false
+		}
+		seen[p.PkgPath] = true
+		for _, sdk := range []string{"cloud.google.com/", "google.golang.org/api", "google.golang.org/grpc", "github.com/slack-go/"} {
+			if strings.HasPrefix(p.PkgPath, sdk) {
+				out = append(out, p.PkgPath)
+			}
+		}
+		return true
+	}, nil)
+	sort.Strings(out)
+	return out
+}
+
+// TestPluginAPIImportsNoCloudSDK: what a custom worker's functions compile against carries
+// no cloud SDK (the runtime and the SDK-backed task types are internal); the check itself
+// finds the SDKs an internal package brings (testdata/leaky imports the engine).
+func TestPluginAPIImportsNoCloudSDK(t *testing.T) {
+	if sdks := sdkDeps(t, module+"/tasks"); len(sdks) > 0 {
+		t.Errorf("package tasks depends on cloud SDKs: %v", sdks)
+	}
+	if sdks := sdkDeps(t, "./testdata/leaky"); len(sdks) == 0 {
+		t.Error("the check found no SDK behind internal/engine (Firestore, Pub/Sub): it checks nothing")
+	}
+}
+
 // TestPluginAPICheckFindsLeaks: the check above finds each way an exported name can mention
 // an internal type (testdata/leaky declares one of each), and passes the clean ones.
 func TestPluginAPICheckFindsLeaks(t *testing.T) {
