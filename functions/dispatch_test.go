@@ -25,8 +25,9 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/runjobs"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 const shellDAG = `id: jobs
@@ -351,9 +352,9 @@ func TestMalformedPayloadsAreAcknowledgedLoggedAndWriteNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer x.Close()
-	reg := tasks.Builtins()
+	reg := tasktypes.Builtins()
 	d := &functions.Dispatcher{Engine: b.eng, Registry: reg, Jobs: x, Log: b.log,
-		Worker: &tasks.Worker{Engine: b.eng, Registry: reg, Name: "test", Log: b.log}}
+		Worker: &taskrun.Worker{Engine: b.eng, Registry: reg, Name: "test", Log: b.log}}
 	h := functions.Push(functions.TargetDispatch, d.Handle, b.log)
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	stale := `{"dag_id":"d","run_id":"manual__x","task_id":"t","try_number":1,"attempt_id":"a1","type":"shell"}`

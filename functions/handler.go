@@ -16,7 +16,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/internal/secrets"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // The targets FUNCTION_TARGET may name.
@@ -117,7 +118,7 @@ func (b *backends) close() {
 
 // secrets opens Secret Manager for the task types and alerts (nil on the emulators without
 // the Secret Manager stand-in, as locally).
-func (b *backends) secrets(ctx context.Context, getenv func(string) string) (func() tasks.SecretResolver, error) {
+func (b *backends) secrets(ctx context.Context, getenv func(string) string) (func() taskrun.SecretResolver, error) {
 	newResolver, closeSecrets, err := secrets.Factory(ctx, getenv("GOOGLE_CLOUD_PROJECT"), getenv)
 	if err != nil {
 		return nil, fmt.Errorf("functions: %w", err)
@@ -127,7 +128,7 @@ func (b *backends) secrets(ctx context.Context, getenv func(string) string) (fun
 }
 
 // dispatcher builds Dispatch's parts as the local stack builds its dispatcher's: the
-// built-in task types, a tasks.Worker over the engine for inline types, and the worker jobs
+// built-in task types, a taskrun.Worker over the engine for inline types, and the worker jobs
 // (runjobs) in place of subprocesses.
 func (b *backends) dispatcher(ctx context.Context, getenv func(string) string) (*Dispatcher, error) {
 	rcfg, err := runjobs.ConfigFromEnv(getenv)
@@ -155,12 +156,12 @@ func (b *backends) dispatcher(ctx context.Context, getenv func(string) string) (
 		b.closers = append(b.closers, func() { r.Close() })
 		runner = r
 	}
-	reg := tasks.Builtins()
+	reg := tasktypes.WithQueue(b.q)
 	host, _ := os.Hostname()
 	name := host + ":" + strconv.Itoa(os.Getpid())
 	return &Dispatcher{
 		Engine: b.eng, Registry: reg, Jobs: jobs, Runner: runner, Log: b.log,
-		Worker: &tasks.Worker{
+		Worker: &taskrun.Worker{
 			Engine: b.eng, Registry: reg, Name: "dispatch:" + name,
 			// An inline run's liveness is its lease: no executor knows this reference, so
 			// once renewals stop (the instance died) the tick fails the attempt as lost.

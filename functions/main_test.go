@@ -28,9 +28,9 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/local/localtest"
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 var (
@@ -121,7 +121,7 @@ func setup(t testing.TB) *bundle {
 	return &bundle{
 		ctx: ctx, project: project, prefix: prefix, st: st, q: q, eng: engine.New(st, q, engine.Config{}, nil, log),
 		env: map[string]string{"GOOGLE_CLOUD_PROJECT": project, runemu.EnvVar: cloudRun.Addr, "UPDRAFT_WORKER_JOB_PREFIX": prefix,
-			tasks.EnvHTTPAllow: "loopback"}, // the tests' APIs listen on 127.0.0.1
+			taskrun.EnvHTTPAllow: "loopback"}, // the tests' APIs listen on 127.0.0.1
 		logs: logs, log: log,
 	}
 }

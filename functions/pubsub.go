@@ -7,18 +7,19 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/alerts"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // Dispatcher handles the tasks topic's messages on GCP: the same decision as the local
-// dispatcher (tasks.Registry.Inline), with a Cloud Run job execution in place of a subprocess.
+// dispatcher (taskrun.Registry.Inline), with a Cloud Run job execution in place of a subprocess.
 type Dispatcher struct {
 	Engine   *engine.Engine
-	Registry *tasks.Registry
+	Registry *taskrun.Registry
 	// Worker runs inline types here, in the request: on Cloud Run a service has CPU only
 	// while it answers one.
-	Worker *tasks.Worker
+	Worker *taskrun.Worker
 	// Jobs starts container types (a *runjobs.Executor).
 	Jobs engine.Starter
 	// Runner, when set, starts the container attempts that fit the warm runner service (a
@@ -48,7 +49,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 	if msg.CancelJob != "" {
 		// A deferred task's job to cancel (clear, mark, dagrun_timeout): best effort, once; a
 		// job that can't be cancelled runs to its end, and no try adopts it.
-		if err := tasks.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
+		if err := tasktypes.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
 			d.Log.Warn("could not cancel a deferred job", "attempt_id", msg.AttemptID, "dag_id", msg.DagID, "run_id", msg.RunID, "task_id", msg.TaskID, "error", err)
 		}
 		return nil

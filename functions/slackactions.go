@@ -10,7 +10,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/backend"
 	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/internal/slackactions"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 )
 
 // SlackActions is the Slack interactivity function (the Slack app's Request URL): the
@@ -35,7 +35,7 @@ func SlackActions(ctx context.Context, getenv func(string) string, log *slog.Log
 	}
 	defer sm.Close() // the credentials are read once, now
 	h, err := slackactions.FromSecrets(ctx, sm, slackactions.Config{
-		APIURL: getenv(tasks.EnvSlackAPIURL), Engine: b.Engine, Access: access.New(b.Store, nil), Log: log,
+		APIURL: getenv(slackpost.EnvSlackAPIURL), Engine: b.Engine, Access: access.New(b.Store, nil), Log: log,
 	})
 	if err != nil {
 		b.Close()

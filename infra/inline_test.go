@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // Inline task types run inside Dispatch's push request: each must be done, in the worst case
-// its own request timeouts allow (tasks.Type.InlineWorstCase), before Cloud Run ends the
+// its own request timeouts allow (taskrun.Type.InlineWorstCase), before Cloud Run ends the
 // request and before Pub/Sub's acknowledgement deadline redelivers the message. Anything
 // longer waits in up_for_reschedule (bigquery.query, cloudrun.job). This keeps a type, or a
 // Terraform edit, from waiting inline past them.
@@ -48,7 +49,7 @@ func pushDeadline(cfg *tfConfig) (request, ack time.Duration, problems []string)
 }
 
 // inlineOverruns lists the inline types whose worst case is not below the deadline.
-func inlineOverruns(types []tasks.Type, deadline time.Duration) []string {
+func inlineOverruns(types []taskrun.Type, deadline time.Duration) []string {
 	var out []string
 	for _, typ := range types {
 		if !typ.Inline {
@@ -60,7 +61,7 @@ func inlineOverruns(types []tasks.Type, deadline time.Duration) []string {
 		}
 		if wc := typ.InlineWorstCase(); wc >= deadline {
 			out = append(out, fmt.Sprintf("%s: worst case %s (limit %s + cleanup %s + worker %s) is not below the push deadline %s",
-				typ.Name, wc, typ.InlineLimit, typ.InlineCleanup, tasks.WorkerOverhead, deadline))
+				typ.Name, wc, typ.InlineLimit, typ.InlineCleanup, taskrun.WorkerOverhead, deadline))
 		}
 	}
 	return out
@@ -75,7 +76,7 @@ func TestInlineTypesFinishWithinThePushDeadline(t *testing.T) {
 		return
 	}
 	deadline := min(request, ack)
-	types := tasks.Builtins().Types()
+	types := tasktypes.Builtins().Types()
 	inline := 0
 	for _, typ := range types {
 		if typ.Inline {
@@ -110,7 +111,7 @@ resource "google_pubsub_subscription" "dispatch" {
 	if len(problems) > 0 || request != 10*time.Minute || ack != 2*time.Minute {
 		t.Fatalf("read %s and %s (%v)", request, ack, problems)
 	}
-	over := inlineOverruns(tasks.Builtins().Types(), min(request, ack))
+	over := inlineOverruns(tasktypes.Builtins().Types(), min(request, ack))
 	if len(over) == 0 {
 		t.Fatal("a 120 s ack deadline passed the check, though inline types may take minutes")
 	}

@@ -105,9 +105,9 @@ func (l *Logger) SetMask(values func() []string) { l.mask = values }
 // SetMaxBytes bounds the log's size (0: unbounded); call it before the first line.
 func (l *Logger) SetMaxBytes(n int64) { l.max = n }
 
-// lineKeep is how much of one very long output line is kept at each end: a quarter of the
+// LineKeep is how much of one very long output line is kept at each end: a quarter of the
 // log's bound, so a cut line still fits in the log's head or tail.
-func (l *Logger) lineKeep() int {
+func (l *Logger) LineKeep() int {
 	if l == nil || l.max <= 0 {
 		return DefaultLogMaxBytes / 4
 	}

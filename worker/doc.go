@@ -34,7 +34,12 @@
 //
 // Run is the worker process: it opens the store, the queue and Secret Manager from the
 // environment and executes the attempt (or, as a warm worker of the local dispatcher's pool,
-// every attempt it is sent) with tasks.Worker. Main wires it to the process (signals,
+// every attempt it is sent) with the internal runtime (internal/taskrun) and every built-in
+// task type (internal/tasktypes).
+//
+// A custom worker lives in a Go module of its own, which can import this package and tasks
+// but none of Updraft's internal/ packages: nothing exported here or in tasks mentions an
+// internal type (tasks/plugin_api_test.go fails if one does). Main wires it to the process (signals,
 // standard streams, exit code). Only entry points import this package: cmd/updraft-worker,
 // custom workers' main packages, and the CLI's `updraft worker`. A worker binary carries no
 // dev-only package (the CLI, the local stack, the web UI, the emulators). Both are rows of the

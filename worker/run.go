@@ -13,6 +13,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/proctree"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/secrets"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -66,9 +68,9 @@ func Run(ctx context.Context, a Streams) error {
 		return err
 	}
 	defer closeSecrets()
-	w := &tasks.Worker{
+	w := &taskrun.Worker{
 		Engine:   engine.New(st, q, cfg, nil, log),
-		Registry: tasks.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
+		Registry: tasktypes.WithQueue(q), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}

@@ -16,7 +16,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/secrets"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // Environment the runner reads besides the worker job's contract (which it reads the same
@@ -34,6 +35,13 @@ const (
 // shutdownWait bounds how long a stopping runner waits for its attempts to record their
 // outcomes; Cloud Run gives an instance 10 s after SIGTERM.
 const shutdownWait = 9 * time.Second
+
+// RunnerArg is the argument that makes a worker binary the warm runner service
+// (`updraft-worker runner`): the runner's Cloud Run service runs the worker job's image with it.
+const RunnerArg = "runner"
+
+// RunnerRefPrefix starts the executor ref of an attempt the warm runner runs.
+const RunnerRefPrefix = taskrun.RunnerRefPrefix
 
 // RunRunner serves the warm runner (Runner) until ctx ends: the worker's clients opened once
 // from the environment, every request checked by the push subscription's OIDC token
@@ -84,14 +92,14 @@ func RunRunner(ctx context.Context, a Streams) error {
 	defer closeSecrets()
 	host, _ := os.Hostname()
 	name := host + ":" + strconv.Itoa(os.Getpid())
-	w := &tasks.Worker{
+	w := &taskrun.Worker{
 		Engine:   engine.New(st, q, cfg, nil, log),
-		Registry: tasks.Builtins(), Name: "runner:" + name,
-		ExecutorRef: RunnerRefPrefix + a.Getenv("K_REVISION") + ":" + name,
+		Registry: tasktypes.WithQueue(q), Name: "runner:" + name,
+		ExecutorRef: taskrun.RunnerRefPrefix + a.Getenv("K_REVISION") + ":" + name,
 		LogDir:      a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}
-	rn := NewRunner(ctx, w, concurrency)
+	rn := taskrun.NewRunner(ctx, w, concurrency)
 	srv := &http.Server{Handler: guard.Middleware(rn), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -22,7 +23,7 @@ import (
 // when ctx ends (SIGTERM), they are stopped and recorded first.
 //
 // afterEach (nil: nothing) runs after each attempt, before its end is reported.
-func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.Writer, afterEach func()) error {
+func serveAttempts(ctx context.Context, w *taskrun.Worker, in io.Reader, done io.Writer, afterEach func()) error {
 	base := w.ExecutorRef
 	var (
 		mu      sync.Mutex

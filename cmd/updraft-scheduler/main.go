@@ -36,8 +36,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/internal/slackactions"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 	"github.com/updraft-dev/updraft/scheduler/service"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 func main() {
@@ -172,7 +172,7 @@ func slackActions(ctx context.Context, project string, eng *engine.Engine, st *f
 	}
 	defer sm.Close() // the credentials are read once, now
 	h, err := slackactions.FromSecrets(ctx, sm, slackactions.Config{
-		APIURL: os.Getenv(tasks.EnvSlackAPIURL), Engine: eng, Access: access.New(st, nil), Log: log,
+		APIURL: os.Getenv(slackpost.EnvSlackAPIURL), Engine: eng, Access: access.New(st, nil), Log: log,
 	})
 	switch {
 	case errors.Is(err, slackactions.ErrNotConfigured):

@@ -48,8 +48,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/console"
 	"github.com/updraft-dev/updraft/internal/gcsbundles"
 	"github.com/updraft-dev/updraft/internal/secrets"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 	"github.com/updraft-dev/updraft/internal/web"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // csrfSecretName is the Secret Manager secret holding the CSRF key Terraform creates.
@@ -102,7 +102,7 @@ func run(log *slog.Logger) error {
 		Dev:        dev,
 		Log:        log,
 	}
-	if u := os.Getenv(tasks.EnvSlackAPIURL); dev && u != "" {
+	if u := os.Getenv(slackpost.EnvSlackAPIURL); dev && u != "" {
 		wcfg.SlackInbox = web.FakeSlackInbox(u)
 	}
 	port := os.Getenv("PORT")

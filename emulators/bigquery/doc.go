@@ -62,6 +62,18 @@
 //     COLUMNS), no partition pruning or _PARTITIONTIME, no copy jobs, no IAM,
 //     no time travel.
 //
+// # The front
+//
+// Start puts a small HTTP front (front.go) before the emulator, and Emulator.Host
+// (EnvVar, ClientOptions) is the front's address; RawHost is the emulator's own.
+// The front gives the emulator BigQuery's behaviour where Updraft's code depends
+// on it, so that code (internal/bq) has no emulator case: a query job's write
+// disposition is honoured (truncate empties the destination first, empty refuses a
+// table with rows, 409 "Already Exists: Table"), a duplicate job id answers 409
+// duplicate, and a query of INFORMATION_SCHEMA.PARTITIONS answers 400 invalidQuery
+// "needs real BigQuery". The tests pin both: the emulator's own behaviour through
+// RawHost, the front's through Host.
+//
 // It runs the emulator as a binary. Its import rules are rows of the table in internal/layers
 // (rules.go).
 package bqemu

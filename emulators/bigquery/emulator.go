@@ -40,8 +40,11 @@ type Emulator struct {
 	// Project is the one project the emulator serves.
 	Project string
 	// Host is the REST endpoint's "127.0.0.1:PORT" (the BigQuery API v2);
-	// it is the value of EnvVar.
+	// it is the value of EnvVar. It is the emulator's front (front.go), which
+	// gives it BigQuery's behaviour where Updraft depends on it.
 	Host string
+	// RawHost is the emulator's own REST endpoint, without the front.
+	RawHost string
 	// GRPCHost is the BigQuery Storage API's "127.0.0.1:PORT".
 	GRPCHost string
 	// LogPath is the file holding the emulator's stdout and stderr.
@@ -52,6 +55,7 @@ type Emulator struct {
 	waitErr error         // valid after done is closed
 	rmDir   string        // the folder Start made for the data (and the log when none was given)
 
+	front    *front
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -147,6 +151,12 @@ func Start(ctx context.Context, project, logDir string) (*Emulator, error) {
 		_ = e.Stop()
 		return nil, fmt.Errorf("bqemu: %s: %w; its log:\n%s", cmdline, err, tail(string(log), 20))
 	}
+	f, err := startFront(e.Host)
+	if err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.front, e.RawHost, e.Host = f, e.Host, f.host()
 	return e, nil
 }
 
@@ -252,6 +262,9 @@ func (e *Emulator) stop() error {
 }
 
 func (e *Emulator) cleanup() {
+	if e.front != nil {
+		_ = e.front.close()
+	}
 	if e.rmDir != "" {
 		_ = os.RemoveAll(e.rmDir)
 	}

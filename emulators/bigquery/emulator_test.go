@@ -14,6 +14,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
 )
 
 const testProject = "bqemu-test"
@@ -39,11 +40,22 @@ func TestMain(m *testing.M) {
 
 var datasetSeq atomic.Int64
 
-// setup returns a client on the shared emulator and a new dataset for the test.
+// setup returns a client on the shared emulator (through its front, as Updraft's code talks
+// to it) and a new dataset for the test.
 func setup(t *testing.T) (*bigquery.Client, *bigquery.Dataset) {
+	return setupAt(t, emu.Host)
+}
+
+// setupRaw is setup on the emulator's own endpoint, without the front: the tests that pin
+// what the emulator itself does use it.
+func setupRaw(t *testing.T) (*bigquery.Client, *bigquery.Dataset) {
+	return setupAt(t, emu.RawHost)
+}
+
+func setupAt(t *testing.T, host string) (*bigquery.Client, *bigquery.Dataset) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := bigquery.NewClient(ctx, testProject, emu.ClientOptions()...)
+	c, err := bigquery.NewClient(ctx, testProject, option.WithEndpoint("http://"+host), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +202,7 @@ func TestMergeIsIdempotent(t *testing.T) {
 
 func TestQueryDestinationTable(t *testing.T) {
 	t.Parallel()
-	c, ds := setup(t)
+	c, ds := setupRaw(t)
 	dst := ds.Table("dst")
 	into := func(wd bigquery.TableWriteDisposition) func(q *bigquery.Query) {
 		return func(q *bigquery.Query) { q.Dst, q.WriteDisposition = dst, wd }
@@ -221,7 +233,7 @@ func TestQueryDestinationTable(t *testing.T) {
 
 func TestJobIDs(t *testing.T) {
 	t.Parallel()
-	c, ds := setup(t)
+	c, ds := setupRaw(t)
 	ctx := context.Background()
 	tbl := "`" + ds.DatasetID + ".n`"
 	mustExec(t, c, "CREATE TABLE "+tbl+" (id INT64)")
@@ -325,5 +337,55 @@ func TestPartitionDecoratorIsPartOfTheName(t *testing.T) {
 	}
 	if _, err := ds.Table("p").Metadata(ctx); err == nil {
 		t.Fatal("table p exists: the emulator now understands partition decorators (update the docs)")
+	}
+}
+
+// TestFrontGivesBigQuerysBehaviour: through the front (Emulator.Host), a query's write
+// disposition is honoured, a duplicate job id is refused with 409, and a query of
+// INFORMATION_SCHEMA.PARTITIONS is refused invalidQuery; the raw emulator does none of these
+// (TestQueryDestinationTable, TestJobIDs).
+func TestFrontGivesBigQuerysBehaviour(t *testing.T) {
+	t.Parallel()
+	c, ds := setup(t)
+	dst := ds.Table("dst")
+	into := func(wd bigquery.TableWriteDisposition) func(q *bigquery.Query) {
+		return func(q *bigquery.Query) { q.Dst, q.WriteDisposition = dst, wd }
+	}
+	sql := "SELECT 1 AS id UNION ALL SELECT 2"
+	name := "`" + ds.DatasetID + ".dst`"
+	for i := 0; i < 2; i++ {
+		if _, err := runJob(t, c, sql, into(bigquery.WriteTruncate)); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(t, c, name); n != 2 {
+			t.Fatalf("WRITE_TRUNCATE #%d: %d rows, want 2 (the table replaced)", i+1, n)
+		}
+	}
+	_, err := runJob(t, c, sql, into(bigquery.WriteEmpty))
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Code != http.StatusConflict || !strings.Contains(ge.Message, "Already Exists: Table") {
+		t.Fatalf("WRITE_EMPTY into a full table: %v; want 409 Already Exists: Table", err)
+	}
+	if n := count(t, c, name); n != 2 {
+		t.Fatalf("the refused WRITE_EMPTY changed the table: %d rows", n)
+	}
+	if _, err := runJob(t, c, sql, func(q *bigquery.Query) { q.Dst, q.WriteDisposition = ds.Table("fresh"), bigquery.WriteEmpty }); err != nil {
+		t.Fatalf("WRITE_EMPTY into a missing table: %v", err)
+	}
+
+	id := "job_front_" + ds.DatasetID
+	withID := func(q *bigquery.Query) { q.JobID = id }
+	if _, err := runJob(t, c, "SELECT 1", withID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runJob(t, c, "SELECT 1", withID)
+	if !errors.As(err, &ge) || ge.Code != http.StatusConflict || !strings.Contains(ge.Message, "Already Exists: Job") {
+		t.Fatalf("the same job id again: %v; want 409 Already Exists: Job", err)
+	}
+
+	_, err = c.Query("SELECT COUNT(*) FROM `" + testProject + "." + ds.DatasetID + ".INFORMATION_SCHEMA.PARTITIONS`").Read(context.Background())
+	if !errors.As(err, &ge) || ge.Code != http.StatusBadRequest || len(ge.Errors) == 0 || ge.Errors[0].Reason != "invalidQuery" ||
+		!strings.Contains(ge.Message, "needs real BigQuery") {
+		t.Fatalf("INFORMATION_SCHEMA.PARTITIONS: %v; want 400 invalidQuery saying it needs real BigQuery", err)
 	}
 }

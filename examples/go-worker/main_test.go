@@ -20,9 +20,9 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/local"
 	"github.com/updraft-dev/updraft/internal/local/localtest"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // workerBin is this example built as a worker binary, as README.md builds it.
@@ -91,7 +91,7 @@ func startStack(t *testing.T) *bundle {
 func parseOptions() dag.Options {
 	return dag.Options{
 		ValidateCron: func(e string) error { _, err := schedule.ParseCron(e); return err },
-		CheckArgs:    tasks.Builtins().CheckArgs,
+		CheckArgs:    tasktypes.Builtins().CheckArgs,
 	}
 }
 

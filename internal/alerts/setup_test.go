@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/updraft-dev/updraft/internal/local/localtest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/updraft-dev/updraft/internal/local/localtest"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
@@ -23,9 +25,9 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/secrets"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 func TestMain(m *testing.M) {
@@ -125,7 +127,7 @@ type bundle struct {
 	slack   *slackfake.Server
 	alerter *alerts.Alerter
 	tokens  alerts.Tokens
-	worker  *tasks.Worker
+	worker  *taskrun.Worker
 	events  *recorder
 	log     *localtest.SyncBuffer
 }
@@ -192,22 +194,22 @@ func setup(t *testing.T, cfg alerts.Config) *bundle {
 		tokens: tokens, events: rec, log: logBuf}
 	b.alerter = alerts.New(st, eng, tokens, cfg, log)
 
-	reg := tasks.Builtins()
-	reg.Add(tasks.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	reg := tasktypes.Builtins()
+	reg.Add(taskrun.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptSuccess}
 	}})
-	reg.Add(tasks.Type{Name: "test.fail", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	reg.Add(taskrun.Type{Name: "test.fail", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptFailed, Error: fmt.Sprintf("loading rows\npartner API returned 503 (try %d)", tc.Ref.TryNumber)}
 	}})
 	// test.leak fails with an error that quotes a secret it read, as careless code does.
-	reg.Add(tasks.Type{Name: "test.leak", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	reg.Add(taskrun.Type{Name: "test.leak", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		v, err := tc.Secrets.Secret(ctx, "api-token")
 		if err != nil {
 			return engine.Result{State: scheduler.AttemptFailed, Error: err.Error()}
 		}
 		return engine.Result{State: scheduler.AttemptFailed, Error: "GET https://api.example.com/orders?key=" + v + ": 401 Unauthorized"}
 	}})
-	b.worker = &tasks.Worker{Engine: eng, Registry: reg, Name: "test", Log: log, NewResolver: newResolver}
+	b.worker = &taskrun.Worker{Engine: eng, Registry: reg, Name: "test", Log: log, NewResolver: newResolver}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", logBuf.String())

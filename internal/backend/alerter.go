@@ -7,13 +7,13 @@ import (
 	"github.com/updraft-dev/updraft/internal/alerts"
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/fsstore"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
 // NewAlerter builds the alerter of a deployment's components (the local stack, the
 // scheduler service, the Alerts function): DAG specs and variables from the engine, bot tokens and variable
 // overrides from Secret Manager through newResolver (nil: none, and alerts fail, logged).
-func NewAlerter(st *fsstore.Store, eng *engine.Engine, newResolver func() tasks.SecretResolver, cfg alerts.Config, log *slog.Logger) *alerts.Alerter {
+func NewAlerter(st *fsstore.Store, eng *engine.Engine, newResolver func() taskrun.SecretResolver, cfg alerts.Config, log *slog.Logger) *alerts.Alerter {
 	return alerts.New(st, alertSpecs{eng, newResolver}, slackTokens(newResolver), cfg, log)
 }
 
@@ -21,7 +21,7 @@ func NewAlerter(st *fsstore.Store, eng *engine.Engine, newResolver func() tasks.
 // updraft-variables-NAME secret overrides the variable in Firestore.
 type alertSpecs struct {
 	*engine.Engine
-	newResolver func() tasks.SecretResolver
+	newResolver func() taskrun.SecretResolver
 }
 
 // Variable returns a variable's override secret, else its value in Firestore.
@@ -36,7 +36,7 @@ func (a alertSpecs) Variable(ctx context.Context, name string) (string, bool, er
 
 // slackTokens reads a Slack connection's bot token (its password) through Secret Manager;
 // nil when there is none here (alerts then fail, logged).
-func slackTokens(newResolver func() tasks.SecretResolver) alerts.Tokens {
+func slackTokens(newResolver func() taskrun.SecretResolver) alerts.Tokens {
 	if newResolver == nil {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/bundle"
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/gcsbundles"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
 // bundleRoot is the bundle folder of a deploy or validate: the one folder named, else the
@@ -30,14 +30,14 @@ func bundleRoot(paths []string) string {
 func parseOptionsIn(root string) dag.Options {
 	o := parseOptions()
 	if root != "" {
-		o.CheckFiles = tasks.CheckBundleFiles(root, validationPython())
+		o.CheckFiles = taskrun.CheckBundleFiles(root, validationPython())
 	}
 	return o
 }
 
 // validationPython is the interpreter validation parses Python modules with ("" when none).
 func validationPython() string {
-	py := os.Getenv(tasks.EnvPython)
+	py := os.Getenv(taskrun.EnvPython)
 	if py == "" {
 		py = "python3"
 	}

@@ -16,8 +16,9 @@ import (
 	"github.com/updraft-dev/updraft/internal/bundle"
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // parseOptions are the DAG parser's options: the real cron check and the built-in task
@@ -26,7 +27,7 @@ func parseOptions() dag.Options {
 	cfg, _ := repoConfig()
 	return dag.Options{
 		ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err },
-		CheckArgs:    tasks.Builtins().CheckArgs,
+		CheckArgs:    tasktypes.Builtins().CheckArgs,
 		OwnerDomains: cfg.OwnerDomains,
 	}
 }
@@ -102,7 +103,7 @@ func pythonNote(dags []*dag.DAG) string {
 	for _, d := range dags {
 		for _, t := range d.Tasks {
 			if t.Type == "python" {
-				return fmt.Sprintf("note: %s is not on this machine: the functions python tasks name were not checked, only their files (install Python 3, or set %s to an interpreter)", py, tasks.EnvPython)
+				return fmt.Sprintf("note: %s is not on this machine: the functions python tasks name were not checked, only their files (install Python 3, or set %s to an interpreter)", py, taskrun.EnvPython)
 			}
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/updraft-dev/updraft/internal/dag"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
 // TestValidateNotesAnUncheckedPythonFunction: without an interpreter, validation says that
@@ -13,14 +13,14 @@ import (
 func TestValidateNotesAnUncheckedPythonFunction(t *testing.T) {
 	withPython := []*dag.DAG{{ID: "p", Tasks: []dag.Task{{ID: "a", Type: "python"}}}}
 	noPython := []*dag.DAG{{ID: "s", Tasks: []dag.Task{{ID: "a", Type: "shell"}}}}
-	t.Setenv(tasks.EnvPython, "/nonexistent/python3")
-	if got := pythonNote(withPython); !strings.Contains(got, "were not checked") || !strings.Contains(got, tasks.EnvPython) {
-		t.Fatalf("no interpreter: note %q; want one saying the functions were not checked, naming %s", got, tasks.EnvPython)
+	t.Setenv(taskrun.EnvPython, "/nonexistent/python3")
+	if got := pythonNote(withPython); !strings.Contains(got, "were not checked") || !strings.Contains(got, taskrun.EnvPython) {
+		t.Fatalf("no interpreter: note %q; want one saying the functions were not checked, naming %s", got, taskrun.EnvPython)
 	}
 	if got := pythonNote(noPython); got != "" {
 		t.Fatalf("no python task: note %q; want none", got)
 	}
-	t.Setenv(tasks.EnvPython, "sh") // any interpreter found on PATH
+	t.Setenv(taskrun.EnvPython, "sh") // any interpreter found on PATH
 	if got := pythonNote(withPython); got != "" {
 		t.Fatalf("an interpreter there: note %q; want none", got)
 	}

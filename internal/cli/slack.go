@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/fsstore"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 	"github.com/updraft-dev/updraft/internal/web"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // cmdSlackInbox prints what the local fake Slack received: what would have been posted.
@@ -21,12 +21,12 @@ func cmdSlackInbox(ctx context.Context, a *App, args []string) error {
 	}
 	url := ""
 	for _, kv := range b.Env {
-		if v, ok := strings.CutPrefix(kv, tasks.EnvSlackAPIURL+"="); ok {
+		if v, ok := strings.CutPrefix(kv, slackpost.EnvSlackAPIURL+"="); ok {
 			url = v
 		}
 	}
 	if url == "" {
-		url = a.Getenv(tasks.EnvSlackAPIURL) // a fake Slack named by hand
+		url = a.Getenv(slackpost.EnvSlackAPIURL) // a fake Slack named by hand
 	}
 	if url == "" {
 		return fmt.Errorf("no fake Slack here: `updraft slack inbox` shows what `make dev` would have posted")

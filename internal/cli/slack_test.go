@@ -14,7 +14,7 @@ import (
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/internal/alerts"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 )
 
 // TestSlackInboxNamesEachMessagesZone: `updraft slack inbox` prints a message about a DAG at
@@ -26,7 +26,7 @@ func TestSlackInboxNamesEachMessagesZone(t *testing.T) {
 		"GOOGLE_CLOUD_PROJECT":    emutest.Project(t),
 		"FIRESTORE_EMULATOR_HOST": os.Getenv("FIRESTORE_EMULATOR_HOST"),
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
-		tasks.EnvSlackAPIURL:      fake.URL,
+		slackpost.EnvSlackAPIURL:  fake.URL,
 	}
 	if out, errOut, code := run(t, env, "dags", "deploy", "testdata/seoul_daily.yaml"); code != 0 {
 		t.Fatalf("deploy: %d\n%s%s", code, out, errOut)

@@ -9,7 +9,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/local"
 	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/internal/slackactions"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
 )
 
 // devSlackSigningSecret is the local Slack app's signing secret, seeded into the Secret
@@ -27,6 +27,6 @@ func devSlackActions(ctx context.Context, project string, stack *local.Stack, lo
 	}
 	defer sm.Close()
 	return slackactions.FromSecrets(ctx, sm, slackactions.Config{
-		APIURL: os.Getenv(tasks.EnvSlackAPIURL), Engine: stack.Engine, Access: access.New(stack.Store, nil), Log: log,
+		APIURL: os.Getenv(slackpost.EnvSlackAPIURL), Engine: stack.Engine, Access: access.New(stack.Store, nil), Log: log,
 	})
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/bundle"
 	"github.com/updraft-dev/updraft/internal/dag"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
 // BundleRoots gives the folder holding a bundle's files on this machine (bundle.Cache).
@@ -93,7 +93,7 @@ func (c *Console) bundleOptions(ctx context.Context, up *BundleUpload) (func(nam
 	if err != nil {
 		return nil, Errorf(CodeBadRequest, "bundle %.12s: %v (upload it first: `updraft dags deploy` does)", up.Hash, err)
 	}
-	check := tasks.CheckBundleFiles(root, "python3")
+	check := taskrun.CheckBundleFiles(root, "python3")
 	return func(name string) dag.Options {
 		o := c.dagOpts
 		rel := relToRoot(name, up.Root)

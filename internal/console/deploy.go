@@ -16,9 +16,9 @@ import (
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/fsstore"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // ActionDeploy is the audit log's name for a DAG deploy.
@@ -49,7 +49,7 @@ const OutcomeFailed = "failed"
 func DefaultDAGOptions() dag.Options {
 	return dag.Options{
 		ValidateCron: func(expr string) error { _, err := schedule.ParseCron(expr); return err },
-		CheckArgs:    tasks.Builtins().CheckArgs,
+		CheckArgs:    tasktypes.Builtins().CheckArgs,
 	}
 }
 

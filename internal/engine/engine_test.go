@@ -15,9 +15,10 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 func TestMain(m *testing.M) { emutest.Main(m) }
@@ -39,7 +40,7 @@ type bundle struct {
 	queue   *psqueue.Queue
 	eng     *engine.Engine
 	clock   *clock
-	worker  *tasks.Worker
+	worker  *taskrun.Worker
 	runs    map[string]*atomic.Int64 // executions per task id, by the test task types
 	logs    *logRecorder             // every line the engine and the worker logged
 	project string
@@ -67,7 +68,7 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 	log := slog.New(logs)
 	eng := engine.New(st, q, cfg, clk.Now, log)
 	b := &bundle{ctx: ctx, store: st, queue: q, eng: eng, clock: clk, runs: map[string]*atomic.Int64{}, logs: logs, project: project}
-	reg := tasks.Builtins()
+	reg := tasktypes.Builtins()
 	count := func(id string) *atomic.Int64 {
 		if b.runs[id] == nil {
 			b.runs[id] = &atomic.Int64{}
@@ -77,19 +78,19 @@ func setup(t *testing.T, cfg engine.Config) *bundle {
 	for _, id := range []string{"a", "b", "c", "d", "e", "only", "cleanup", "alert", "join", "extract", "load", "skip_me", "report", "done"} {
 		count(id)
 	}
-	reg.Add(tasks.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	reg.Add(taskrun.Type{Name: "test.ok", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		b.runs[tc.Ref.TaskID].Add(1)
 		return engine.Result{State: scheduler.AttemptSuccess}
 	}})
-	reg.Add(tasks.Type{Name: "test.fail", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	reg.Add(taskrun.Type{Name: "test.fail", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		b.runs[tc.Ref.TaskID].Add(1)
 		return engine.Result{State: scheduler.AttemptFailed, Error: "boom"}
 	}})
-	reg.Add(tasks.Type{Name: "test.skip", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	reg.Add(taskrun.Type{Name: "test.skip", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		b.runs[tc.Ref.TaskID].Add(1)
 		return engine.Result{State: scheduler.AttemptSkipped}
 	}})
-	b.worker = &tasks.Worker{Engine: eng, Registry: reg, Name: "test", Log: log}
+	b.worker = &taskrun.Worker{Engine: eng, Registry: reg, Name: "test", Log: log}
 	return b
 }
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // flakyPublisher wraps the real queue and fails task publishes while failing is set: a
@@ -90,7 +90,7 @@ func TestWideFanOutHasNoHotDocument(t *testing.T) {
 	}
 	sb.WriteString("  - {id: join, type: count, needs: [" + strings.Join(ids, ", ") + "]}\n")
 	var executed atomic.Int64
-	b.worker.Registry.Add(tasks.Type{Name: "count", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	b.worker.Registry.Add(taskrun.Type{Name: "count", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		executed.Add(1)
 		return engine.Result{State: scheduler.AttemptSuccess}
 	}})

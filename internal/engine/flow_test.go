@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // pokes registers test.poke: a sensor whose condition is met once ready[task] is set.
 func pokes(b *bundle) (ready func(task string), count func(task string) int) {
 	var mu sync.Mutex
 	met, n := map[string]bool{}, map[string]int{}
-	b.worker.Registry.Add(tasks.Type{Name: "test.poke", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	b.worker.Registry.Add(taskrun.Type{Name: "test.poke", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		mu.Lock()
 		defer mu.Unlock()
 		n[tc.Ref.TaskID]++
@@ -198,7 +198,7 @@ tasks:
 func items(b *bundle) func() []string {
 	var mu sync.Mutex
 	var seen []string
-	b.worker.Registry.Add(tasks.Type{Name: "test.item", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	b.worker.Registry.Add(taskrun.Type{Name: "test.item", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		x, _ := tc.Args["x"].(string)
 		mu.Lock()
 		seen = append(seen, x)
@@ -216,7 +216,7 @@ func TestForEachFansOutOverAnUpstreamXCom(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
 	seen := items(b)
-	b.worker.Registry.Add(tasks.Type{Name: "test.list", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	b.worker.Registry.Add(taskrun.Type{Name: "test.list", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		return engine.Result{State: scheduler.AttemptSuccess, XCom: json.RawMessage(`["orders", "refunds", "sessions"]`)}
 	}})
 	b.deploy(t, `id: fan

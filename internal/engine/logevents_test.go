@@ -15,8 +15,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // logRecorder is a slog.Handler that keeps every record's attributes, flattened by key.
@@ -89,7 +89,7 @@ func TestLogContractLinesCarryTheMetricsFields(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{})
 	// test.slow takes 1.5 s of the fake clock, so its duration is known.
-	b.worker.Registry.Add(tasks.Type{Name: "test.slow", Inline: true, Run: func(ctx context.Context, tc *tasks.Context) engine.Result {
+	b.worker.Registry.Add(taskrun.Type{Name: "test.slow", Inline: true, Run: func(ctx context.Context, tc *taskrun.Context) engine.Result {
 		b.clock.Add(1500 * time.Millisecond)
 		return engine.Result{State: scheduler.AttemptSuccess}
 	}})

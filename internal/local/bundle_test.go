@@ -13,6 +13,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/gcsbundles"
 	"github.com/updraft-dev/updraft/internal/secrets"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -82,7 +84,7 @@ func parseBundled(t *testing.T, dir, file string) (*dag.DAG, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := dag.Parse(path, src, dag.Options{CheckArgs: tasks.Builtins().CheckArgs, CheckFiles: tasks.CheckBundleFiles(dir, "python3")})
+	d, err := dag.Parse(path, src, dag.Options{CheckArgs: tasktypes.Builtins().CheckArgs, CheckFiles: taskrun.CheckBundleFiles(dir, "python3")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/local"
 	"github.com/updraft-dev/updraft/internal/local/localtest"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -305,7 +306,7 @@ func startDeferStackProject(t *testing.T, project string, deadline time.Duration
 	st, err := local.Open(ctx, local.Config{
 		Project: project, Env: append(set.Env(), testStandIns.Env()...), LogDir: logDir, WorkerCmd: []string{updraftBin, "worker"},
 		Log: slog.New(slog.NewTextHandler(stderr, nil)), WorkerStderr: stderr, TickEvery: 200 * time.Millisecond,
-		WorkerEnv: append([]string{tasks.EnvInlineDeadline + "=" + deadline.String()}, extraEnv...),
+		WorkerEnv: append([]string{taskrun.EnvInlineDeadline + "=" + deadline.String()}, extraEnv...),
 	})
 	if err != nil {
 		t.Fatal(err)

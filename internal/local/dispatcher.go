@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/tasks"
 )
@@ -23,8 +25,8 @@ import (
 // process of its own), else in a worker subprocess per attempt.
 type Dispatcher struct {
 	Queue    *psqueue.Queue
-	Worker   *tasks.Worker // runs inline types
-	Registry *tasks.Registry
+	Worker   *taskrun.Worker // runs inline types
+	Registry *taskrun.Registry
 	// WorkerCmd starts a worker: the worker binary and its arguments.
 	WorkerCmd []string
 	// Env is the environment of worker subprocesses besides UPDRAFT_ATTEMPT: the project,
@@ -73,7 +75,7 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			if err := tasks.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
+			if err := tasktypes.CancelRequested(context.WithoutCancel(ctx), msg, d.Worker.Getenv); err != nil {
 				d.Log.Warn("could not cancel a deferred job", "attempt_id", msg.AttemptID, "error", err)
 			}
 		}()

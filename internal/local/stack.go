@@ -16,7 +16,8 @@ import (
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/secrets"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // Config configures a local stack.
@@ -59,7 +60,7 @@ type Stack struct {
 	Queue      *psqueue.Queue
 	Engine     *engine.Engine
 	Dispatcher *Dispatcher
-	Registry   *tasks.Registry
+	Registry   *taskrun.Registry
 	// Alerter posts the Slack alerts, from its own events subscription and the tick.
 	Alerter *alerts.Alerter
 	// Healer repairs what an emulator restart loses; set its Redeploy before Run to have
@@ -119,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		q.Close()
 		return nil, err
 	}
-	reg := tasks.Builtins()
+	reg := tasktypes.WithQueue(q)
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + cfg.Project, "UPDRAFT_LOG_DIR=" + cfg.LogDir}, cfg.Env...)
 	env = append(env, cfg.WorkerEnv...)
 	s := &Stack{Config: cfg, Store: st, Queue: q, Engine: eng, Registry: reg, closeSecrets: closeSecrets,
@@ -153,7 +154,7 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
 		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log, Pool: pool,
-		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
+		Worker: &taskrun.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
 			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver, Getenv: getenv},
 	}
 	return s, nil

@@ -11,7 +11,8 @@ import (
 	gcsemu "github.com/updraft-dev/updraft/emulators/gcs"
 	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
 // StandIns are the local servers for the services Google ships no emulator for: Secret
@@ -69,9 +70,9 @@ func StartStandIns(ctx context.Context, cfg StandInConfig) (*StandIns, error) {
 // for the http types' egress policy: the stand-ins and the sample API listen on 127.0.0.1.
 func (s *StandIns) Env() []string {
 	return append([]string{
-		tasks.EnvHTTPAllow + "=loopback",
+		taskrun.EnvHTTPAllow + "=loopback",
 		smemu.EnvVar + "=" + s.Secrets.Addr,
-		tasks.EnvSlackAPIURL + "=" + s.Slack.URL,
+		slackpost.EnvSlackAPIURL + "=" + s.Slack.URL,
 		runemu.EnvVar + "=" + s.CloudRun.Addr,
 	}, s.GCS.Env()...)
 }

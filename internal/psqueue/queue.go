@@ -84,6 +84,11 @@ func Open(ctx context.Context, project string, opts ...option.ClientOption) (*Qu
 // 127.0.0.1:PORT" or "Pub/Sub (project P)".
 func (q *Queue) Where() string { return q.where }
 
+// Client is the queue's Pub/Sub client, for the pubsub.publish task type
+// (internal/psqueue/pspublish): a process publishes with the one client it opened. Nothing
+// else outside this adapter uses it.
+func (q *Queue) Client() *pubsub.Client { return q.client }
+
 // Close flushes publishers and releases the client.
 func (q *Queue) Close() error {
 	q.tasks.Stop()

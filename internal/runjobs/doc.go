@@ -11,6 +11,11 @@
 // other is transient and returned as is, so the caller asks Pub/Sub to redeliver. No SDK type
 // leaves the package.
 //
+// It also holds the cloudrun.job task type (cloudrun.go, cloudrun_defer.go: run a Cloud Run
+// job of the user's and wait for its execution), which connects with the same client set-up
+// as the Executor (clients), and CancelDeferred, which cancels such an execution for the
+// engine (internal/tasktypes.JobCanceller).
+//
 // With UPDRAFT_CLOUDRUN_EMULATOR_HOST set (runemu.EnvVar) it talks plain gRPC to the local
 // stand-in (emulators/cloudrun), else to the regional endpoint REGION-run.googleapis.com:443
 // with the default credentials.

@@ -102,23 +102,34 @@ func Open(ctx context.Context, cfg Config) (*Executor, error) {
 	if cfg.JobPrefix == "" {
 		cfg.JobPrefix = DefaultJobPrefix
 	}
+	jobs, execs, err := clients(ctx, cfg.Endpoint, cfg.Region)
+	if err != nil {
+		return nil, fmt.Errorf("runjobs: connect: %w", err)
+	}
+	return &Executor{cfg: cfg, jobs: jobs, execs: execs}, nil
+}
+
+// clients connects to the Cloud Run Admin API of region, or to the local stand-in at
+// endpoint (plain gRPC, no credentials) when it is set: the one client set-up of the worker
+// jobs' Executor and the cloudrun.job task type.
+func clients(ctx context.Context, endpoint, region string) (*run.JobsClient, *run.ExecutionsClient, error) {
 	var opts []option.ClientOption
-	if cfg.Endpoint != "" {
-		opts = []option.ClientOption{option.WithEndpoint(cfg.Endpoint), option.WithoutAuthentication(),
+	if endpoint != "" {
+		opts = []option.ClientOption{option.WithEndpoint(endpoint), option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
 	} else {
-		opts = []option.ClientOption{option.WithEndpoint(cfg.Region + "-run.googleapis.com:443")}
+		opts = []option.ClientOption{option.WithEndpoint(region + "-run.googleapis.com:443")}
 	}
 	jobs, err := run.NewJobsClient(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("runjobs: connect: %w", err)
+		return nil, nil, err
 	}
 	execs, err := run.NewExecutionsClient(ctx, opts...)
 	if err != nil {
 		jobs.Close()
-		return nil, fmt.Errorf("runjobs: connect: %w", err)
+		return nil, nil, err
 	}
-	return &Executor{cfg: cfg, jobs: jobs, execs: execs}, nil
+	return jobs, execs, nil
 }
 
 // Close releases the clients.

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/updraft-dev/updraft/tasks"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 )
 
 // emulatorHostEnv names the variable holding the stand-in's address (smemu.EnvVar; not
@@ -177,7 +177,7 @@ func (c *Client) List(ctx context.Context) ([]string, error) {
 // and a function that closes the client. Locally (FIRESTORE_EMULATOR_HOST set) without the
 // stand-in it returns no factory: such workers run without secrets, and templates that need
 // one fail with a clear error.
-func Factory(ctx context.Context, project string, getenv func(string) string) (func() tasks.SecretResolver, func(), error) {
+func Factory(ctx context.Context, project string, getenv func(string) string) (func() taskrun.SecretResolver, func(), error) {
 	if getenv("FIRESTORE_EMULATOR_HOST") != "" && getenv(emulatorHostEnv) == "" {
 		return nil, func() {}, nil
 	}
@@ -185,5 +185,5 @@ func Factory(ctx context.Context, project string, getenv func(string) string) (f
 	if err != nil {
 		return nil, nil, err
 	}
-	return func() tasks.SecretResolver { return NewResolver(c) }, func() { c.Close() }, nil
+	return func() taskrun.SecretResolver { return NewResolver(c) }, func() { c.Close() }, nil
 }

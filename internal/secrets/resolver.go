@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/updraft-dev/updraft/internal/dag"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -19,8 +20,8 @@ const (
 )
 
 var (
-	_ tasks.Resolver       = (*Resolver)(nil)
-	_ tasks.SecretResolver = (*Resolver)(nil)
+	_ tasks.Resolver         = (*Resolver)(nil)
+	_ taskrun.SecretResolver = (*Resolver)(nil)
 )
 
 // Resolver resolves secrets and connections for one attempt, caching what it read, and

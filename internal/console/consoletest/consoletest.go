@@ -20,9 +20,10 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/taskrun"
+	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
-	"github.com/updraft-dev/updraft/tasks"
 )
 
 // Clock is a fake clock tests move by hand.
@@ -46,7 +47,7 @@ type Bundle struct {
 	Engine  *engine.Engine
 	Access  *access.Service
 	Console *console.Console
-	Worker  *tasks.Worker
+	Worker  *taskrun.Worker
 	Clock   *Clock
 }
 
@@ -74,7 +75,7 @@ func New(t testing.TB) *Bundle {
 	eng := engine.New(st, q, engine.Config{}, clk.Now, log)
 	acc := access.New(st, clk.Now)
 	c := console.New(console.Config{Engine: eng, Store: st, Access: acc, Logs: console.FileLogs{}, Now: clk.Now})
-	w := &tasks.Worker{Engine: eng, Registry: tasks.Builtins(), Name: "test", LogDir: t.TempDir(), Stdout: io.Discard, Log: log}
+	w := &taskrun.Worker{Engine: eng, Registry: tasktypes.Builtins(), Name: "test", LogDir: t.TempDir(), Stdout: io.Discard, Log: log}
 	return &Bundle{Ctx: ctx, Project: project, Store: st, Queue: q, Engine: eng, Access: acc, Console: c, Worker: w, Clock: clk}
 }
 
