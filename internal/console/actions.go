@@ -90,7 +90,7 @@ func (c *Console) Trigger(ctx context.Context, who Caller, req TriggerRequest) (
 			}
 			if errors.As(err, &exists) {
 				return "", Errorf(CodeConflict, "%s already has a run with logical date %s: %s (one run per DAG and logical date; replace a finished one with --replace)",
-					d.DagID, T.UTC().Format(time.RFC3339Nano), exists.Existing.RunID)
+					d.DagID, T.UTC().Format(time.RFC3339Nano), d.DagID+"/"+exists.Existing.RunID)
 			}
 			if errors.Is(err, engine.ErrRunExists) {
 				return "", Errorf(CodeConflict, "a run of %s with logical date %s already exists", d.DagID, T.UTC().Format(time.RFC3339Nano))
@@ -133,7 +133,15 @@ func (c *Console) SetPaused(ctx context.Context, who Caller, dagID string, pause
 		if dryRun || d.Paused == paused {
 			return out.Summary, nil
 		}
-		return out.Summary, c.eng.SetPaused(ctx, dagID, paused)
+		if err := c.eng.SetPaused(ctx, dagID, paused); err != nil {
+			return "", err
+		}
+		if paused {
+			out.Summary = fmt.Sprintf("paused %s: it creates no scheduled runs until unpaused; runs in flight go on", dagID)
+		} else {
+			out.Summary = fmt.Sprintf("unpaused %s: its schedule resumes (without catchup only the latest complete interval runs)", dagID)
+		}
+		return out.Summary, nil
 	})
 	if err != nil {
 		return nil, err
@@ -347,7 +355,11 @@ func (c *Console) CancelBackfill(ctx context.Context, who Caller, id string, dry
 		if dryRun {
 			return out.Summary, nil
 		}
-		return out.Summary, c.eng.CancelBackfill(ctx, id)
+		if err := c.eng.CancelBackfill(ctx, id); err != nil {
+			return "", err
+		}
+		out.Summary = "cancelled" + strings.TrimPrefix(out.Summary, "cancel")
+		return out.Summary, nil
 	})
 	if err != nil {
 		return nil, err
