@@ -131,6 +131,8 @@ func TestOperationsAreTheSameLocallyAndOverTheAPI(t *testing.T) {
 		{op, []string{"runs", "clear", run1, "--dry-run"}, 0, "would clear every task (2) of " + run1, ""},
 		{op, []string{"tasks", "clear", run1, "extract", "--downstream"}, 0, "cleared 2 task(s) of " + run1 + ": extract, load",
 			op + " task.clear etl/manual__2025-01-10T00:30:00Z/extract/ ok"},
+		{op, []string{"trigger", "etl", "--logical-date", "2025-01-10T00:30:00Z", "--replace"}, 1,
+			"etl/manual__2025-01-10T00:30:00Z is still running: only a finished run is replaced", op + " dag.trigger etl/// refused"},
 		{op, []string{"dags", "pause", "etl"}, 0, "paused etl", op + " dag.pause etl/// ok"},
 		{op, []string{"dags", "unpause", "etl", "--dry-run"}, 0, "would unpause etl", ""},
 		{op, []string{"dags", "unpause", "etl"}, 0, "unpaused etl", op + " dag.unpause etl/// ok"},
