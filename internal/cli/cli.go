@@ -237,11 +237,18 @@ func (a *App) usage(w io.Writer) {
 		"Global flag: --api URL (or UPDRAFT_API) runs the operations commands through a deployment's REST API (see docs/api.md);\n"+
 		"without it they act on the local stack as the dev identity (see docs/cli.md). Roles and the audit log apply both ways.\n\nCommands:")
 	for _, c := range a.commands() {
-		if !c.hidden {
-			fmt.Fprintf(w, "  %-16s %-44s %s\n", c.name, c.args, c.help)
+		switch {
+		case c.hidden:
+		case len(c.args) > argsWidth: // the help on a line of its own, in its column
+			fmt.Fprintf(w, "  %-16s %s\n  %-16s %-*s %s\n", c.name, c.args, "", argsWidth, "", c.help)
+		default:
+			fmt.Fprintf(w, "  %-16s %-*s %s\n", c.name, argsWidth, c.args, c.help)
 		}
 	}
 }
+
+// argsWidth is the width of the usage's arguments column.
+const argsWidth = 44
 
 // flags parses interleaved flags and positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
