@@ -61,6 +61,14 @@ func (a *App) named(msg string) string {
 	return strings.ReplaceAll(msg, "`updraft ", "`"+a.name()+" ")
 }
 
+// now reads the App's clock.
+func (a *App) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
 // name is the binary as the user ran it.
 func (a *App) name() string {
 	if a.Name != "" {

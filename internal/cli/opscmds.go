@@ -347,11 +347,19 @@ func cmdRunsShow(ctx context.Context, a *App, open opener, args []string) error 
 	if r.Bundle != "" {
 		fmt.Fprintf(a.Stdout, "  bundle %s\n", r.Bundle)
 	}
+	attempts := map[string]console.AttemptView{}
+	for _, at := range r.Attempts {
+		attempts[at.AttemptID] = at
+	}
+	now := a.now()
 	var rendered []string
 	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TASK\tSTATE\tTRY\tDURATION\tNOTE")
 	for _, t := range r.Tasks {
 		note := firstLine(t.Error)
+		if at, ok := attempts[t.AttemptID]; ok && t.State == string(scheduler.TaskRunning) && at.LeaseExpiresAt != nil && at.LeaseExpiresAt.Before(now) {
+			note = fmt.Sprintf("lease expired %s ago (worker %s lost?)", now.Sub(*at.LeaseExpiresAt).Round(time.Second), at.Worker)
+		}
 		if t.MapCount != nil && note == "" {
 			note = fmt.Sprintf("for_each: %d instances", *t.MapCount)
 		}
@@ -539,8 +547,8 @@ func followBackfill(ctx context.Context, a *App, o console.Operations, dagID, id
 	}
 }
 
-// backfillLine is a backfill's progress: the intervals it has handled (runs created or
-// re-run, intervals skipped) out of its total.
+// backfillLine is a backfill's progress: its intervals done (runs finished, intervals
+// skipped) out of its total.
 func backfillLine(ctx context.Context, o console.Operations, dagID, id string) (string, string, error) {
 	bs, err := o.Backfills(ctx, dagID)
 	if err != nil {
@@ -550,14 +558,15 @@ func backfillLine(ctx context.Context, o console.Operations, dagID, id string) (
 		if b.BackfillID != id {
 			continue
 		}
+		done := b.Finished + b.Skipped
 		const width = 30
 		n := 0
 		if b.Total > 0 {
-			n = min(width, b.Considered*width/b.Total)
+			n = min(width, done*width/b.Total)
 		}
 		bar := strings.Repeat("#", n) + strings.Repeat(".", width-n)
-		return fmt.Sprintf("[%s] %d/%d  %s · %d run · %d re-run · %d skipped", bar, b.Considered, b.Total, b.State,
-			b.Created, b.Rerun, b.Skipped), b.State, nil
+		return fmt.Sprintf("[%s] %d/%d  %s · %d run · %d re-run · %d skipped · %d failed", bar, done, b.Total, b.State,
+			b.Created, b.Rerun, b.Skipped, b.Failed), b.State, nil
 	}
 	return "", "", console.Errorf(console.CodeNotFound, "no backfill %q of %s", id, dagID)
 }

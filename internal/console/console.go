@@ -317,6 +317,9 @@ type AttemptView struct {
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 	ExitCode  *int       `json:"exit_code,omitempty"`
+	// LeaseExpiresAt is when a running attempt's lease ends unless its worker renews it: past
+	// it, the worker is likely lost (the lease sweep then retries or fails the task).
+	LeaseExpiresAt *time.Time `json:"lease_expires_at,omitempty"`
 }
 
 // RunDetail is a run's page.
@@ -395,10 +398,14 @@ type BackfillView struct {
 	Rerun         int    `json:"rerun"`
 	Skipped       int    `json:"skipped"`
 	// Considered is how many intervals it has handled so far (created, re-run or skipped).
-	Considered int        `json:"considered"`
-	Next       *time.Time `json:"next,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	Considered int `json:"considered"`
+	// Finished and Failed count the runs of its latest start that have finished (success or
+	// failed) and that failed (two count queries per backfill).
+	Finished  int        `json:"finished"`
+	Failed    int        `json:"failed"`
+	Next      *time.Time `json:"next,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }
 
 // UserView is one grant.

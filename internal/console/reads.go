@@ -439,6 +439,9 @@ func attemptView(a scheduler.Attempt, ti *scheduler.TaskInstance) AttemptView {
 	if ti != nil && ti.AttemptID == a.ID {
 		v.QueuedAt = ti.QueuedAt
 	}
+	if a.State == scheduler.AttemptRunning && !a.LeaseExpiresAt.IsZero() {
+		v.LeaseExpiresAt = ptr(a.LeaseExpiresAt)
+	}
 	return v
 }
 
@@ -757,7 +760,15 @@ func (c *Console) Backfills(ctx context.Context, who Caller, dagID string) ([]Ba
 	}
 	out := []BackfillView{}
 	for _, b := range bs {
-		out = append(out, backfillView(b.Rec))
+		v := backfillView(b.Rec)
+		key := b.Rec.RunsKey() // its progress: only the runs of its latest start
+		if v.Finished, err = c.store.CountBackfillRuns(ctx, key, []string{string(scheduler.RunSuccess), string(scheduler.RunFailed)}); err != nil {
+			return nil, AsError(err)
+		}
+		if v.Failed, err = c.store.CountBackfillRuns(ctx, key, []string{string(scheduler.RunFailed)}); err != nil {
+			return nil, AsError(err)
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
