@@ -139,7 +139,8 @@ func cmdDeploy(ctx context.Context, a *App, open opener, args []string) error {
 	}
 	req := console.DeployRequest{Files: []console.DAGFile{}, Prune: *prune, DryRun: *dryRun}
 	// A folder is a bundle: stored first (with this machine's credentials), then named.
-	if root := bundleRoot(paths); root != "" {
+	root := bundleRoot(paths)
+	if root != "" {
 		if a.Getenv(bundle.EnvBucket) == "" {
 			if hasCode(root) {
 				fmt.Fprintf(a.Stderr, "note: %s is not set: the DAGs are deployed without their folder (python tasks, sql_file and include need it)\n", bundle.EnvBucket)
@@ -149,8 +150,11 @@ func cmdDeploy(ctx context.Context, a *App, open opener, args []string) error {
 			if err != nil {
 				return err
 			}
-			req.Bundle = &console.BundleUpload{Hash: hash, Root: filepath.ToSlash(filepath.Clean(root))}
+			req.Bundle = &console.BundleUpload{Hash: hash}
 		}
+	}
+	if req.Bundle != nil {
+		req.Bundle.Root, names = bundleNaming(root, names)
 	}
 	unread := 0
 	for _, name := range names {
@@ -197,6 +201,29 @@ func cmdDeploy(ctx context.Context, a *App, open opener, args []string) error {
 		return silentError{1}
 	}
 	return nil
+}
+
+// bundleNaming is the root a deploy names its bundle by and the names of its files, such
+// that each name is a path under the root (the console pins each file's DAG to its path in
+// the bundle): as given when they are, else absolute (a lone file whose bundle folder is
+// above it, found by bundle.FindRoot).
+func bundleNaming(root string, names []string) (string, []string) {
+	r := filepath.ToSlash(filepath.Clean(root))
+	out := make([]string, len(names))
+	under := !filepath.IsAbs(root)
+	for i, n := range names {
+		out[i] = filepath.ToSlash(n)
+		if r != "." && !strings.HasPrefix(out[i], r+"/") {
+			under = false
+		}
+	}
+	if under {
+		return r, out
+	}
+	for i, n := range names {
+		out[i] = filepath.ToSlash(absPath(n))
+	}
+	return filepath.ToSlash(absPath(root)), out
 }
 
 func cmdPause(ctx context.Context, a *App, open opener, args []string) error {
