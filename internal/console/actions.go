@@ -402,12 +402,16 @@ func (c *Console) DeleteVariable(ctx context.Context, who Caller, name string) e
 // Grant gives a person a role (admin). The access service records it.
 func (c *Console) Grant(ctx context.Context, who Caller, email, role string) (*UserView, error) {
 	t := access.Target{Subject: email}
-	first, err := c.firstAdminGrant(ctx, role)
+	first, noAdmin, err := c.firstAdminGrant(ctx, role)
 	if err != nil {
 		return nil, err
 	}
 	if !first {
 		if err := c.authorize(ctx, who, scheduler.DAGRecord{}, access.Admin, access.ActionGrant, t); err != nil {
+			if ce := AsError(err); noAdmin && ce.Code == CodeForbidden {
+				return nil, &Error{Code: ce.Code, Status: ce.Status, Err: ce.Err,
+					Message: ce.Message + "; no one holds admin yet: make the first admin with `updraft users grant EMAIL admin`"}
+			}
 			return nil, err
 		}
 	} else if strings.TrimSpace(who.Email) == "" {
@@ -430,25 +434,24 @@ func (c *Console) Grant(ctx context.Context, who Caller, email, role string) (*U
 	return &UserView{Email: key, Role: r.String(), GrantedBy: who.Email, GrantedAt: c.now(), Previous: prev.String()}, nil
 }
 
-// firstAdminGrant reports whether a grant of role goes through without admin: with
-// Config.FirstAdmin, a grant of admin while no one holds admin.
-func (c *Console) firstAdminGrant(ctx context.Context, role string) (bool, error) {
+// firstAdminGrant reports whether a grant of role goes through without admin (with
+// Config.FirstAdmin, a grant of admin while no one holds admin), and, with FirstAdmin,
+// whether no one holds admin.
+func (c *Console) firstAdminGrant(ctx context.Context, role string) (first, noAdmin bool, err error) {
 	if !c.firstAdmin {
-		return false, nil
-	}
-	if r, err := access.ParseRole(role); err != nil || r != access.Admin {
-		return false, nil
+		return false, false, nil
 	}
 	gs, err := c.access.List(ctx)
 	if err != nil {
-		return false, AsError(err)
+		return false, false, AsError(err)
 	}
 	for _, g := range gs {
 		if g.Role == access.Admin {
-			return false, nil
+			return false, false, nil
 		}
 	}
-	return true, nil
+	r, err := access.ParseRole(role)
+	return err == nil && r == access.Admin, true, nil
 }
 
 // Revoke takes a person's role away (admin); not_found when they hold none.

@@ -21,8 +21,9 @@ func TestFirstAdminOnlyWhileNoneHoldsIt(t *testing.T) {
 	if _, err := served.Grant(b.Ctx, "kim@example.com", "admin"); console.AsError(err).Code != console.CodeForbidden {
 		t.Fatalf("first admin through a served console: %v; want forbidden", err)
 	}
-	if _, err := local.Grant(b.Ctx, "lee@example.com", "operator"); console.AsError(err).Code != console.CodeForbidden {
-		t.Fatalf("a first grant of operator: %v; want forbidden (only admin is bootstrapped)", err)
+	if _, err := local.Grant(b.Ctx, "lee@example.com", "operator"); console.AsError(err).Code != console.CodeForbidden ||
+		!strings.Contains(err.Error(), "no one holds admin yet: make the first admin with `updraft users grant EMAIL admin`") {
+		t.Fatalf("a first grant of operator: %v; want forbidden (only admin is bootstrapped), saying how to make the first admin", err)
 	}
 	u, err := local.Grant(b.Ctx, "Kim@Example.com", "admin")
 	if err != nil || u.Role != "admin" || u.Previous != "none" {
