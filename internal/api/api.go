@@ -163,6 +163,7 @@ func (s *server) routes() []route {
 		r("GET", "/dags/{dag}/runs", s.listRuns),
 		r("POST", "/dags/{dag}/runs", s.trigger),
 		r("GET", "/dags/{dag}/runs/{run}", s.getRun),
+		r("GET", "/runs", s.findRuns),
 		r("POST", "/dags/{dag}/runs/{run}/clear", s.clearRun),
 		r("GET", "/dags/{dag}/runs/{run}/tasks", s.runTasks),
 		r("POST", "/dags/{dag}/runs/{run}/tasks/{task}/clear", s.clearTask),
@@ -426,6 +427,7 @@ func (s *server) trigger(w http.ResponseWriter, r *http.Request, who console.Cal
 	var body struct {
 		Conf        json.RawMessage `json:"conf"`
 		LogicalDate *time.Time      `json:"logical_date"`
+		Replace     bool            `json:"replace"`
 	}
 	if err := decodeBody(r, &body); err != nil {
 		return nil, 0, err
@@ -434,7 +436,7 @@ func (s *server) trigger(w http.ResponseWriter, r *http.Request, who console.Cal
 	if err != nil {
 		return nil, 0, err
 	}
-	res, err := s.c.Trigger(r.Context(), who, console.TriggerRequest{DagID: r.PathValue("dag"), Conf: body.Conf, LogicalDate: body.LogicalDate, DryRun: dry})
+	res, err := s.c.Trigger(r.Context(), who, console.TriggerRequest{DagID: r.PathValue("dag"), Conf: body.Conf, LogicalDate: body.LogicalDate, DryRun: dry, Replace: body.Replace})
 	if err != nil || dry {
 		return res, 0, err
 	}
@@ -444,6 +446,12 @@ func (s *server) trigger(w http.ResponseWriter, r *http.Request, who console.Cal
 func (s *server) getRun(w http.ResponseWriter, r *http.Request, who console.Caller) (any, int, error) {
 	d, err := s.c.Run(r.Context(), who, r.PathValue("dag"), r.PathValue("run"))
 	return d, 0, err
+}
+
+// findRuns looks a bare run id up across DAGs: GET /runs?run_id=ID.
+func (s *server) findRuns(w http.ResponseWriter, r *http.Request, who console.Caller) (any, int, error) {
+	refs, err := s.c.FindRuns(r.Context(), who, r.URL.Query().Get("run_id"))
+	return map[string]any{"runs": refs}, 0, err
 }
 
 func (s *server) clearRun(w http.ResponseWriter, r *http.Request, who console.Caller) (any, int, error) {

@@ -73,7 +73,7 @@ tasks:
 		t.Fatalf("trigger for 2025-01-15: %d %q", code, out)
 	}
 	code, _, errOut = run("tok-op", "trigger", "etl", "--logical-date", "2025-01-15T09:00:00+09:00")
-	if code != 1 || !strings.Contains(errOut, "409") || !strings.Contains(errOut, "already has a run with logical date 2025-01-15T00:00:00Z: manual__2025-01-15T00:00:00Z") {
+	if code != 1 || !strings.Contains(errOut, "(conflict)") || !strings.Contains(errOut, "already has a run with logical date 2025-01-15T00:00:00Z: etl/manual__2025-01-15T00:00:00Z") {
 		t.Fatalf("a second trigger for the same logical date: %d %q", code, errOut)
 	}
 
@@ -99,7 +99,7 @@ tasks:
 
 	// A viewer is refused, with the server's message; the refusal is in the audit log.
 	code, _, errOut = run("tok-viewer", "trigger", "etl")
-	if code != 1 || !strings.Contains(errOut, "HTTP 403 forbidden") || !strings.Contains(errOut, "operator") {
+	if code != 1 || !strings.Contains(errOut, "(forbidden)") || !strings.Contains(errOut, "operator") {
 		t.Fatalf("viewer trigger: %d %q", code, errOut)
 	}
 	entries, err := b.Access.Audit(b.Ctx, "etl", 10)
@@ -118,19 +118,24 @@ tasks:
 
 	// Bad input and unknown ids come back as errors with the server's message.
 	code, _, errOut = run("tok-op", "tasks", "mark", "etl/nope", "extract", "success")
-	if code != 1 || !strings.Contains(errOut, "HTTP 404") {
+	if code != 1 || !strings.Contains(errOut, "(not_found)") {
 		t.Fatalf("unknown run: %d %q", code, errOut)
 	}
-	code, _, errOut = run("tok-op", "runs", "show", runID)
-	if code != 2 || !strings.Contains(errOut, "DAG/RUN_ID") {
-		t.Fatalf("bare run id: %d %q", code, errOut)
+	// A bare run id is looked up across DAGs over the API too.
+	code, out, errOut = run("tok-op", "runs", "show", runID)
+	if code != 0 || !strings.Contains(out, "run etl/"+runID) {
+		t.Fatalf("bare run id: %d %q %q", code, out, errOut)
+	}
+	code, _, errOut = run("tok-op", "runs", "show", "manual__1999-01-01T00:00:00Z")
+	if code != 1 || !strings.Contains(errOut, "DAG/RUN_ID") || !strings.Contains(errOut, "(not_found)") {
+		t.Fatalf("unknown bare run id: %d %q", code, errOut)
 	}
 	code, _, errOut = run("tok-op", "tick")
 	if code != 1 || !strings.Contains(errOut, "not available over --api") {
 		t.Fatalf("tick over the API: %d %q", code, errOut)
 	}
 	code, _, errOut = run("nobody", "dags", "list")
-	if code != 1 || !strings.Contains(errOut, "HTTP 401") {
+	if code != 1 || !strings.Contains(errOut, "(unauthenticated)") {
 		t.Fatalf("no identity: %d %q", code, errOut)
 	}
 }
@@ -194,7 +199,7 @@ func TestCLIDeployOverAPI(t *testing.T) {
 
 	// The operator may not deploy.
 	code, _, errOut = run("tok-op", "dags", "deploy", filepath.Join(dir, "a.yaml"))
-	if code != 1 || !strings.Contains(errOut, "HTTP 403 forbidden") || !strings.Contains(errOut, "admin") {
+	if code != 1 || !strings.Contains(errOut, "(forbidden)") || !strings.Contains(errOut, "admin") {
 		t.Fatalf("operator deploy: %d %q", code, errOut)
 	}
 

@@ -178,7 +178,7 @@ func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engi
 		q.Close()
 		return nil, nil, b, err
 	}
-	eng := engine.New(st, q, cfg, nil, log)
+	eng := engine.New(st, q, cfg, a.Now, log)
 	if len(b.Env) > 0 { // local: workers are processes on this machine
 		eng.SetExecutor(local.Processes{})
 	}

@@ -55,20 +55,6 @@ func pinLocal(dags []*dag.DAG, root string) error {
 	return nil
 }
 
-// uploadBundle builds root's bundle, stores it in the bundle bucket and pins every DAG to it.
-func (a *App) uploadBundle(ctx context.Context, root string, dags []*dag.DAG) error {
-	hash, err := a.storeBundle(ctx, root)
-	if err != nil {
-		return err
-	}
-	for _, d := range dags {
-		if err := bundle.Pin(d, root, hash); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // storeBundle builds root's bundle and stores it in the bundle bucket, returning its hash.
 func (a *App) storeBundle(ctx context.Context, root string) (string, error) {
 	bucket := a.Getenv(bundle.EnvBucket)

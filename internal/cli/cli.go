@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // App holds the command's streams, so tests can run it in-process.
@@ -23,6 +24,8 @@ type App struct {
 	// Name is the command as the user ran it ("bin/updraft"), for the commands messages
 	// suggest; "updraft" when empty.
 	Name string
+	// Now is the clock of the engine and the console local commands run (time.Now when nil).
+	Now func() time.Time
 }
 
 // NameAsRun is how messages name the binary: argv[0] as typed when it is a path (bin/updraft,
@@ -58,6 +61,14 @@ func (a *App) named(msg string) string {
 	return strings.ReplaceAll(msg, "`updraft ", "`"+a.name()+" ")
 }
 
+// now reads the App's clock.
+func (a *App) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
 // name is the binary as the user ran it.
 func (a *App) name() string {
 	if a.Name != "" {
@@ -75,37 +86,40 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 type command struct {
 	name, args, help string
-	run              func(ctx context.Context, a *App, args []string) error
-	hidden           bool
+	// run is a command that works on the local stack or Google Cloud directly; ops one
+	// written against the operations, which works locally and over --api alike.
+	run    func(ctx context.Context, a *App, args []string) error
+	ops    opsCommand
+	hidden bool
 }
 
 func (a *App) commands() []command {
 	return []command{
 		{name: "dags validate", args: "PATH...", help: "check DAG files; every problem with file:line, field and a fix hint", run: cmdValidate},
-		{name: "dags deploy", args: "[--prune] PATH...", help: "store DAGs (one bad file never blocks the others)", run: cmdDeploy},
-		{name: "dags list", args: "[--all]", help: "list deployed DAGs with their next run, and the DAG files that fail to load", run: cmdDagsList},
-		{name: "dags pause", args: "DAG", help: "stop creating runs", run: cmdPause},
-		{name: "dags unpause", args: "DAG", help: "resume (without catchup only the latest interval runs)", run: cmdUnpause},
+		{name: "dags deploy", args: "[--prune] [--dry-run] PATH...", help: "store DAGs (one bad file never blocks the others)", ops: cmdDeploy},
+		{name: "dags list", args: "[--all] [--search PREFIX]", help: "list deployed DAGs with their next run, and the DAG files that fail to load", ops: cmdDagsList},
+		{name: "dags pause", args: "DAG [--dry-run]", help: "stop creating runs", ops: cmdPause},
+		{name: "dags unpause", args: "DAG [--dry-run]", help: "resume (without catchup only the latest interval runs)", ops: cmdUnpause},
 		{name: "schedule next", args: "DAG_FILE [-n N] [--after RFC3339]", help: "print the next runs that become due", run: cmdScheduleNext},
 		{name: "dev", args: "[--addr HOST:PORT [--allow-remote]] [--tick SECONDS] [DAG_DIR]", help: "start everything locally on the emulators", run: cmdDev},
 		{name: "test", args: "DAG_FILE [--date YYYY-MM-DD]", help: "run one run of a DAG on the emulators and watch it", run: cmdTest},
-		{name: "trigger", args: "DAG [--conf JSON] [--logical-date T]", help: "start a manual run", run: cmdTrigger},
-		{name: "runs list", args: "DAG [-n N]", help: "list a DAG's runs", run: cmdRunsList},
-		{name: "runs show", args: "RUN", help: "a run's tasks: states, tries, durations (RUN is DAG/RUN_ID or a unique RUN_ID)", run: cmdRunsShow},
-		{name: "runs clear", args: "RUN", help: "re-run every task of a run", run: cmdRunsClear},
-		{name: "tasks clear", args: "RUN TASK_ID... [--downstream] [--upstream]", help: "re-run tasks (tries are counted on)", run: cmdTasksClear},
-		{name: "tasks mark", args: "RUN TASK_ID success|failed", help: "set a finished or waiting task's state", run: cmdTasksMark},
-		{name: "backfill", args: "DAG --from D1 --to D2 [--reprocess none|failed|completed] [--max-active-runs N]", help: "run past intervals, server-side, with progress", run: cmdBackfill},
-		{name: "backfill status", args: "DAG", help: "a DAG's backfills and their progress", run: cmdBackfillStatus},
-		{name: "backfill cancel", args: "BACKFILL_ID", help: "create no more runs for a backfill", run: cmdBackfillCancel},
-		{name: "logs", args: "RUN TASK_ID [--try N]", help: "print a task's log", run: cmdLogs},
-		{name: "vars set", args: "NAME VALUE", help: "set a variable (templates: {{ var \"NAME\" }})", run: cmdVarsSet},
-		{name: "vars get", args: "NAME", help: "print a variable", run: cmdVarsGet},
-		{name: "vars list", help: "list variables", run: cmdVarsList},
-		{name: "vars delete", args: "NAME", help: "delete a variable", run: cmdVarsDelete},
-		{name: "users grant", args: "EMAIL viewer|operator|admin", help: "give a person a role (a DAG's owner is its operator without one)", run: cmdUsersGrant},
-		{name: "users revoke", args: "EMAIL", help: "take a person's role away", run: cmdUsersRevoke},
-		{name: "users list", help: "list who holds which role", run: cmdUsersList},
+		{name: "trigger", args: "DAG [--conf JSON] [--logical-date T] [--replace] [--dry-run]", help: "start a manual run", ops: cmdTrigger},
+		{name: "runs list", args: "DAG [-n N]", help: "list a DAG's runs", ops: cmdRunsList},
+		{name: "runs show", args: "RUN", help: "a run's tasks: states, tries, durations (RUN is DAG/RUN_ID or a unique RUN_ID)", ops: cmdRunsShow},
+		{name: "runs clear", args: "RUN [--dry-run]", help: "re-run every task of a run", ops: cmdRunsClear},
+		{name: "tasks clear", args: "RUN TASK_ID... [--downstream] [--upstream] [--dry-run]", help: "re-run tasks (tries are counted on)", ops: cmdTasksClear},
+		{name: "tasks mark", args: "RUN TASK_ID success|failed [--dry-run]", help: "set a finished or waiting task's state", ops: cmdTasksMark},
+		{name: "backfill", args: "DAG --from D1 --to D2 [--reprocess none|failed|completed] [--max-active-runs N] [--no-wait] [--dry-run]", help: "run past intervals, server-side, with progress", ops: cmdBackfill},
+		{name: "backfill status", args: "DAG", help: "a DAG's backfills and their progress", ops: cmdBackfillStatus},
+		{name: "backfill cancel", args: "BACKFILL_ID [--dry-run]", help: "create no more runs for a backfill", ops: cmdBackfillCancel},
+		{name: "logs", args: "RUN TASK_ID [--try N] [--json]", help: "print a task's log", ops: cmdLogs},
+		{name: "vars set", args: "NAME VALUE", help: "set a variable (templates: {{ var \"NAME\" }})", ops: cmdVarsSet},
+		{name: "vars get", args: "NAME", help: "print a variable", ops: cmdVarsGet},
+		{name: "vars list", help: "list variables", ops: cmdVarsList},
+		{name: "vars delete", args: "NAME", help: "delete a variable", ops: cmdVarsDelete},
+		{name: "users grant", args: "EMAIL viewer|operator|admin", help: "give a person a role (a DAG's owner is its operator without one)", ops: cmdUsersGrant},
+		{name: "users revoke", args: "EMAIL", help: "take a person's role away", ops: cmdUsersRevoke},
+		{name: "users list", help: "list who holds which role", ops: cmdUsersList},
 		{name: "secrets set", args: "NAME", help: "store a secret, its value read from stdin", run: cmdSecretsSet},
 		{name: "secrets list", help: "list secret names (never values)", run: cmdSecretsList},
 		{name: "slack inbox", help: "what the local fake Slack received", run: cmdSlackInbox},
@@ -134,11 +148,16 @@ func (a *App) Run(ctx context.Context, argv []string) int {
 				fmt.Fprintf(a.Stdout, "usage: %s %s %s\n  %s\n", a.name(), c.name, c.args, c.help)
 				return 0
 			}
-			if apiURL != "" {
-				return a.exit(c, a.runOverAPI(ctx, apiURL, c.name, rest))
+			if c.ops != nil {
+				conn := &connection{a: a, apiURL: apiURL}
+				defer conn.close()
+				return a.exit(c, c.ops(ctx, a, conn.open, rest))
 			}
-			err := c.run(ctx, a, rest)
-			return a.exit(c, err)
+			if apiURL != "" {
+				return a.exit(c, fmt.Errorf("`%s %s` is not available over --api: it works on the local stack or talks to Google Cloud directly; "+
+					"run it without --api (and without UPDRAFT_API)", a.name(), c.name))
+			}
+			return a.exit(c, c.run(ctx, a, rest))
 		}
 	}
 	if len(argv) > 0 && a.groupUsage(argv) {
@@ -211,7 +230,7 @@ func (a *App) exit(c command, err error) int {
 		fmt.Fprintf(a.Stderr, "usage: %s %s %s\n  %s\n", a.name(), c.name, c.args, c.help)
 		return 2
 	default:
-		fmt.Fprintf(a.Stderr, "%s %s: %s\n", a.name(), c.name, a.named(err.Error()))
+		fmt.Fprintf(a.Stderr, "%s %s: %s\n", a.name(), c.name, a.named(errorText(err)))
 		return 1
 	}
 }
@@ -223,13 +242,21 @@ func (e silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func (a *App) usage(w io.Writer) {
 	fmt.Fprintln(w, a.name()+": Airflow-style workflows on Google Cloud, serverless.\n\n"+
-		"Global flag: --api URL (or UPDRAFT_API) runs commands through a deployment's REST API (see docs/api.md).\n\nCommands:")
+		"Global flag: --api URL (or UPDRAFT_API) runs the operations commands through a deployment's REST API (see docs/api.md);\n"+
+		"without it they act on the local stack as the dev identity (see docs/cli.md). Roles and the audit log apply both ways.\n\nCommands:")
 	for _, c := range a.commands() {
-		if !c.hidden {
-			fmt.Fprintf(w, "  %-16s %-44s %s\n", c.name, c.args, c.help)
+		switch {
+		case c.hidden:
+		case len(c.args) > argsWidth: // the help on a line of its own, in its column
+			fmt.Fprintf(w, "  %-16s %s\n  %-16s %-*s %s\n", c.name, c.args, "", argsWidth, "", c.help)
+		default:
+			fmt.Fprintf(w, "  %-16s %-*s %s\n", c.name, argsWidth, c.args, c.help)
 		}
 	}
 }
+
+// argsWidth is the width of the usage's arguments column.
+const argsWidth = 44
 
 // flags parses interleaved flags and positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {

@@ -58,6 +58,20 @@ func runIn(t *testing.T, env map[string]string, stdin string, args ...string) (s
 	return out.String(), errb.String(), code
 }
 
+// asFirstAdmin makes the local identity of env (UPDRAFT_USER, else the dev identity) the
+// project's first admin, as `updraft dev` does for the dev identity: local commands are
+// authorised and audited as that identity.
+func asFirstAdmin(t *testing.T, env map[string]string) {
+	t.Helper()
+	who := env["UPDRAFT_USER"]
+	if who == "" {
+		who = "dev@localhost"
+	}
+	if out, errOut, code := run(t, env, "users", "grant", who, "admin"); code != 0 {
+		t.Fatalf("grant %s the first admin: exit %d\n%s%s", who, code, out, errOut)
+	}
+}
+
 func TestValidateReportsEveryProblemWithFileAndLine(t *testing.T) {
 	out, errOut, code := run(t, nil, "dags", "validate", "testdata/broken.yaml", "testdata/seoul_daily.yaml")
 	if code != 1 {
@@ -156,6 +170,7 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 		"FIRESTORE_EMULATOR_HOST": os.Getenv("FIRESTORE_EMULATOR_HOST"),
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
 	}
+	asFirstAdmin(t, env)
 	must := func(want string, args ...string) string {
 		t.Helper()
 		out, errOut, code := run(t, env, args...)
@@ -200,7 +215,7 @@ func TestOperationsThroughTheCLI(t *testing.T) {
 	must("seoul_daily~2025-01-01~2025-01-03  running", "backfill", "status", "seoul_daily")
 	must("STARTED (Asia/Seoul)", "backfill", "status", "seoul_daily") // times in the DAG's zone, named
 	must("cancelled", "backfill", "cancel", "seoul_daily~2025-01-01~2025-01-03")
-	fails("after --to", "backfill", "seoul_daily", "--from", "2025-02-01", "--to", "2025-01-01")
+	fails("is after to", "backfill", "seoul_daily", "--from", "2025-02-01", "--to", "2025-01-01")
 	fails("before the DAG's start", "backfill", "seoul_daily", "--from", "2024-12-01", "--to", "2025-01-01")
 	fails("JSON object", "trigger", "seoul_daily", "--conf", `["not", "an", "object"]`)
 	out = must("backfill__2025-01-01", "runs", "list", "seoul_daily")

@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/bundle"
@@ -110,47 +108,6 @@ func pythonNote(dags []*dag.DAG) string {
 	return ""
 }
 
-func cmdDeploy(ctx context.Context, a *App, args []string) error {
-	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
-	prune := fs.Bool("prune", false, "deactivate deployed DAGs whose files are gone")
-	paths, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(paths) == 0 {
-		return usagef("name at least one DAG file or folder")
-	}
-	eng, closeFn, _, err := a.openEngine(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	res, err := a.loadDAGs(paths)
-	if err != nil {
-		return err
-	}
-	if root := bundleRoot(paths); root != "" && len(res.DAGs) > 0 {
-		if a.Getenv(bundle.EnvBucket) == "" {
-			if hasCode(root) {
-				fmt.Fprintf(a.Stderr, "note: %s is not set: the DAGs are deployed without their folder (python tasks, sql_file and include need it)\n", bundle.EnvBucket)
-			}
-		} else if err := a.uploadBundle(ctx, root, res.DAGs); err != nil {
-			return err
-		}
-	}
-	if err := deployAll(ctx, a, eng, res, *prune); err != nil {
-		return err
-	}
-	if err := recordImportErrors(ctx, eng.Store(), res.Errors, a.actor().Who, time.Now()); err != nil {
-		return err
-	}
-	if len(res.Errors) > 0 {
-		fmt.Fprintf(a.Stderr, "%d file(s) not deployed: fix the problems above\n", len(res.Errors))
-		return silentError{1}
-	}
-	return nil
-}
-
 // deployAll deploys every loaded DAG, printing what each deploy did.
 func deployAll(ctx context.Context, a *App, eng *engine.Engine, res *dag.LoadResult, prune bool) error {
 	keep := map[string]bool{}
@@ -177,100 +134,6 @@ func deployAll(ctx context.Context, a *App, eng *engine.Engine, res *dag.LoadRes
 		fmt.Fprintf(a.Stdout, "pruned    %s (file gone; history kept)\n", id)
 	}
 	return err
-}
-
-func cmdDagsList(ctx context.Context, a *App, args []string) error {
-	fs := flag.NewFlagSet("dags list", flag.ContinueOnError)
-	all := fs.Bool("all", false, "also list the test__ DAGs that updraft test made")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("dags list takes no arguments")
-	}
-	st, _, err := a.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	dags, err := st.ListDAGs(ctx)
-	if err != nil {
-		return err
-	}
-	w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "DAG\tSCHEDULE\tTIMEZONE\tOWNER\tSTATE\tNEXT RUN DUE")
-	tests := 0
-	for _, v := range dags {
-		d := v.Rec
-		if strings.HasPrefix(d.DagID, testDAGPrefix) && !*all {
-			tests++
-			continue
-		}
-		state := "active"
-		switch {
-		case !d.Active:
-			state = "removed"
-		case d.Paused:
-			state = "paused"
-		}
-		next := "-"
-		if d.NextDueAt != nil {
-			next = inZone(*d.NextDueAt, d.Timezone)
-		}
-		sched := d.Schedule
-		if sched == "" {
-			sched = "(manual)"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DagID, sched, d.Timezone, d.Owner, state, next)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if tests > 0 {
-		fmt.Fprintf(a.Stdout, "(%d test DAG(s) from updraft test not shown: --all lists them)\n", tests)
-	}
-	if !a.printImportErrors() {
-		a.printStoredImportErrors(ctx, st)
-	}
-	return nil
-}
-
-// testDAGPrefix starts the id of a DAG that `updraft test` deployed into a running dev.
-const testDAGPrefix = "test__"
-
-// printImportErrors lists the files of the running dev's DAG folder that fail to load, each
-// with its first problem: a DAG that does not load is not in the store, so the list alone
-// would leave it out. It returns false away from `updraft dev` (the caller then shows the
-// import errors the last deploy recorded).
-func (a *App) printImportErrors() bool {
-	st := a.readDevState()
-	if st == nil || st.DagDir == "" || a.Getenv("GOOGLE_CLOUD_PROJECT") != "" {
-		return false
-	}
-	res, err := dag.LoadDir(st.DagDir, parseOptions())
-	if err != nil {
-		fmt.Fprintf(a.Stdout, "\nthe DAG folder %s could not be read: %v\n", st.DagDir, err)
-		return true
-	}
-	if len(res.Errors) == 0 {
-		return true
-	}
-	files := make([]string, 0, len(res.Errors))
-	for f := range res.Errors {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	fmt.Fprintf(a.Stdout, "\n%d DAG file(s) in %s failed to load:\n", len(files), st.DagDir)
-	for _, f := range files {
-		ps := res.Errors[f]
-		more := ""
-		if len(ps) > 1 {
-			more = fmt.Sprintf(" (and %d more: %s dags validate %s)", len(ps)-1, a.name(), f)
-		}
-		fmt.Fprintf(a.Stdout, "  %s%s\n", ps[0].Error(), more)
-	}
-	return true
 }
 
 // zoneName is how tables name the zone of a DAG's times: its timezone, UTC when unset.

@@ -16,6 +16,7 @@ func TestDBCleanDeletesOldFinishedRuns(t *testing.T) {
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
 		"UPDRAFT_LOG_DIR":         t.TempDir(),
 	}
+	asFirstAdmin(t, env)
 	must := func(want string, args ...string) string {
 		t.Helper()
 		out, errOut, code := run(t, env, args...)

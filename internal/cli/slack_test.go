@@ -28,6 +28,7 @@ func TestSlackInboxNamesEachMessagesZone(t *testing.T) {
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
 		slackpost.EnvSlackAPIURL:  fake.URL,
 	}
+	asFirstAdmin(t, env)
 	if out, errOut, code := run(t, env, "dags", "deploy", "testdata/seoul_daily.yaml"); code != 0 {
 		t.Fatalf("deploy: %d\n%s%s", code, out, errOut)
 	}

@@ -16,6 +16,7 @@ func TestUsersGrantRevokeList(t *testing.T) {
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
 		"UPDRAFT_USER":            "admin@example.com",
 	}
+	asFirstAdmin(t, env)
 	mustRun := func(want string, args ...string) string {
 		t.Helper()
 		out, errOut, code := run(t, env, args...)
@@ -30,11 +31,11 @@ func TestUsersGrantRevokeList(t *testing.T) {
 	mustRun("granted admin to lee@example.com", "users", "grant", "lee@example.com", "admin")
 	out := mustRun("EMAIL", "users", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[1], "kim@example.com") || !strings.Contains(lines[1], "operator") ||
-		!strings.Contains(lines[1], "admin@example.com") || !strings.HasPrefix(lines[2], "lee@example.com") || !strings.Contains(lines[2], "admin") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[1], "admin@example.com") || !strings.HasPrefix(lines[2], "kim@example.com") || !strings.Contains(lines[2], "operator") ||
+		!strings.Contains(lines[2], "admin@example.com") || !strings.HasPrefix(lines[3], "lee@example.com") || !strings.Contains(lines[3], "admin") {
 		t.Fatalf("users list:\n%s", out)
 	}
-	mustRun("revoked operator from kim@example.com", "users", "revoke", "kim@example.com")
+	mustRun("revoked kim@example.com's role", "users", "revoke", "kim@example.com")
 	if out := mustRun("EMAIL", "users", "list"); strings.Contains(out, "kim@") {
 		t.Fatalf("kim still listed after revoke:\n%s", out)
 	}
@@ -48,7 +49,9 @@ func TestUsersGrantRejectsBadInput(t *testing.T) {
 	env := map[string]string{
 		"GOOGLE_CLOUD_PROJECT":    emutest.Project(t),
 		"FIRESTORE_EMULATOR_HOST": os.Getenv("FIRESTORE_EMULATOR_HOST"),
+		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
 	}
+	asFirstAdmin(t, env) // dev@localhost: the one grant users list shows below
 	for _, c := range []struct {
 		args []string
 		want string
@@ -64,7 +67,7 @@ func TestUsersGrantRejectsBadInput(t *testing.T) {
 			t.Errorf("%v: exit %d; want 2 and %q\n%s", c.args, code, c.want, errOut)
 		}
 	}
-	if out, _, code := run(t, env, "users", "list"); code != 0 || strings.Count(out, "\n") != 1 {
+	if out, _, code := run(t, env, "users", "list"); code != 0 || strings.Count(out, "\n") != 2 {
 		t.Fatalf("bad input granted something: exit %d\n%s", code, out)
 	}
 }

@@ -35,6 +35,7 @@ func TestBackfillWatchInterruptedIsNotAnError(t *testing.T) {
 		"PUBSUB_EMULATOR_HOST":    os.Getenv("PUBSUB_EMULATOR_HOST"),
 		"UPDRAFT_HOME":            t.TempDir(),
 	}
+	asFirstAdmin(t, env)
 	if out, errOut, code := run(t, env, "dags", "deploy", "testdata/seoul_daily.yaml"); code != 0 {
 		t.Fatalf("deploy: %s %s", out, errOut)
 	}
@@ -44,14 +45,14 @@ func TestBackfillWatchInterruptedIsNotAnError(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	a := &App{Stdout: &buf, Stderr: &buf, Getenv: func(k string) string { return env[k] }}
-	eng, closeFn, _, err := a.openEngine(context.Background())
+	o, closeFn, err := a.openLocalOps(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeFn()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // as Ctrl-C does, before the first read
-	if err := followBackfill(ctx, a, eng, "seoul_daily~2025-01-01~2025-01-03"); err != nil {
+	if err := followBackfill(ctx, a, o, "seoul_daily", "seoul_daily~2025-01-01~2025-01-03"); err != nil {
 		t.Fatalf("interrupted watch: %v; want no error", err)
 	}
 	if !strings.Contains(buf.String(), "continues server-side") {

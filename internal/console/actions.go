@@ -74,9 +74,23 @@ func (c *Console) Trigger(ctx context.Context, who Caller, req TriggerRequest) (
 		if !req.DryRun {
 			r, err := c.eng.SubmitTrigger(ctx, d.DagID, conf, T) // the advancer starts it
 			var exists *engine.RunExistsError
+			if errors.As(err, &exists) && req.Replace {
+				gone, derr := c.eng.DeleteRunAt(ctx, d.DagID, exists.Existing.LogicalDate, false)
+				if errors.Is(derr, engine.ErrRunActive) {
+					return "", Errorf(CodeConflict, "%s/%s is still %s: only a finished run is replaced; wait for it, or clear it instead",
+						d.DagID, exists.Existing.RunID, exists.Existing.State)
+				}
+				if derr != nil {
+					return "", derr
+				}
+				for _, g := range gone {
+					out.Warnings = append(out.Warnings, fmt.Sprintf("replaced %s/%s (%s)", d.DagID, g.RunID, g.State))
+				}
+				r, err = c.eng.SubmitTrigger(ctx, d.DagID, conf, T)
+			}
 			if errors.As(err, &exists) {
-				return "", Errorf(CodeConflict, "%s already has a run with logical date %s: %s (one run per DAG and logical date)",
-					d.DagID, T.UTC().Format(time.RFC3339Nano), exists.Existing.RunID)
+				return "", Errorf(CodeConflict, "%s already has a run with logical date %s: %s (one run per DAG and logical date; replace a finished one with --replace)",
+					d.DagID, T.UTC().Format(time.RFC3339Nano), d.DagID+"/"+exists.Existing.RunID)
 			}
 			if errors.Is(err, engine.ErrRunExists) {
 				return "", Errorf(CodeConflict, "a run of %s with logical date %s already exists", d.DagID, T.UTC().Format(time.RFC3339Nano))
@@ -119,7 +133,15 @@ func (c *Console) SetPaused(ctx context.Context, who Caller, dagID string, pause
 		if dryRun || d.Paused == paused {
 			return out.Summary, nil
 		}
-		return out.Summary, c.eng.SetPaused(ctx, dagID, paused)
+		if err := c.eng.SetPaused(ctx, dagID, paused); err != nil {
+			return "", err
+		}
+		if paused {
+			out.Summary = fmt.Sprintf("paused %s: it creates no scheduled runs until unpaused; runs in flight go on", dagID)
+		} else {
+			out.Summary = fmt.Sprintf("unpaused %s: its schedule resumes (without catchup only the latest complete interval runs)", dagID)
+		}
+		return out.Summary, nil
 	})
 	if err != nil {
 		return nil, err
@@ -333,7 +355,11 @@ func (c *Console) CancelBackfill(ctx context.Context, who Caller, id string, dry
 		if dryRun {
 			return out.Summary, nil
 		}
-		return out.Summary, c.eng.CancelBackfill(ctx, id)
+		if err := c.eng.CancelBackfill(ctx, id); err != nil {
+			return "", err
+		}
+		out.Summary = "cancelled" + strings.TrimPrefix(out.Summary, "cancel")
+		return out.Summary, nil
 	})
 	if err != nil {
 		return nil, err
@@ -376,8 +402,20 @@ func (c *Console) DeleteVariable(ctx context.Context, who Caller, name string) e
 // Grant gives a person a role (admin). The access service records it.
 func (c *Console) Grant(ctx context.Context, who Caller, email, role string) (*UserView, error) {
 	t := access.Target{Subject: email}
-	if err := c.authorize(ctx, who, scheduler.DAGRecord{}, access.Admin, access.ActionGrant, t); err != nil {
+	first, noAdmin, err := c.firstAdminGrant(ctx, role)
+	if err != nil {
 		return nil, err
+	}
+	if !first {
+		if err := c.authorize(ctx, who, scheduler.DAGRecord{}, access.Admin, access.ActionGrant, t); err != nil {
+			if ce := AsError(err); noAdmin && ce.Code == CodeForbidden {
+				return nil, &Error{Code: ce.Code, Status: ce.Status, Err: ce.Err,
+					Message: ce.Message + "; no one holds admin yet: make the first admin with `updraft users grant EMAIL admin`"}
+			}
+			return nil, err
+		}
+	} else if strings.TrimSpace(who.Email) == "" {
+		return nil, Errorf(CodeUnauthenticated, "no identity: sign in (or send an ID token as Authorization: Bearer)")
 	}
 	r, err := access.ParseRole(role)
 	if err == nil {
@@ -387,12 +425,33 @@ func (c *Console) Grant(ctx context.Context, who Caller, email, role string) (*U
 		_ = c.record(ctx, who, access.ActionGrant, t, access.ResultRefused, err.Error())
 		return nil, wrapErr(CodeBadRequest, err)
 	}
-	if _, err := c.access.Grant(ctx, email, r, c.actor(who)); err != nil {
+	prev, err := c.access.Grant(ctx, email, r, c.actor(who))
+	if err != nil {
 		_ = c.record(ctx, who, access.ActionGrant, t, access.ResultFailed, err.Error())
 		return nil, AsError(err)
 	}
 	key, _ := access.NormalizeEmail(email)
-	return &UserView{Email: key, Role: r.String(), GrantedBy: who.Email, GrantedAt: c.now()}, nil
+	return &UserView{Email: key, Role: r.String(), GrantedBy: who.Email, GrantedAt: c.now(), Previous: prev.String()}, nil
+}
+
+// firstAdminGrant reports whether a grant of role goes through without admin (with
+// Config.FirstAdmin, a grant of admin while no one holds admin), and, with FirstAdmin,
+// whether no one holds admin.
+func (c *Console) firstAdminGrant(ctx context.Context, role string) (first, noAdmin bool, err error) {
+	if !c.firstAdmin {
+		return false, false, nil
+	}
+	gs, err := c.access.List(ctx)
+	if err != nil {
+		return false, false, AsError(err)
+	}
+	for _, g := range gs {
+		if g.Role == access.Admin {
+			return false, false, nil
+		}
+	}
+	r, err := access.ParseRole(role)
+	return err == nil && r == access.Admin, true, nil
 }
 
 // Revoke takes a person's role away (admin); not_found when they hold none.

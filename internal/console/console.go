@@ -34,6 +34,10 @@ type Config struct {
 	DAGOptions dag.Options
 	// Bundles gives a bundle's folder, for the code page's files (nil: files not shown).
 	Bundles BundleRoots
+	// FirstAdmin lets a caller without admin grant admin while no one holds it: how the first
+	// admin of a deployment is made. Only the CLI's local mode sets it (its caller has the
+	// project's Firestore credentials anyway); a served API never does.
+	FirstAdmin bool
 }
 
 // Console is the set of operations. It is safe for concurrent use.
@@ -47,6 +51,7 @@ type Console struct {
 	recent       int
 	dagOpts      dag.Options
 	bundles      BundleRoots
+	firstAdmin   bool
 
 	metaMu sync.Mutex
 	meta   map[string]specMeta // dagID~version → what the DAG list shows of a version
@@ -69,7 +74,7 @@ func New(cfg Config) *Console {
 	return &Console{
 		eng: cfg.Engine, store: cfg.Store, access: cfg.Access, logs: cfg.Logs, now: cfg.Now,
 		importErrors: cfg.ImportErrors, recent: cfg.RecentRuns, dagOpts: cfg.DAGOptions, meta: map[string]specMeta{},
-		bundles: cfg.Bundles,
+		bundles: cfg.Bundles, firstAdmin: cfg.FirstAdmin,
 	}
 }
 
@@ -176,12 +181,14 @@ type DAGQuery struct {
 
 // RunBrief is one run as lists show it.
 type RunBrief struct {
-	RunID       string     `json:"run_id"`
-	RunType     string     `json:"run_type"`
-	State       string     `json:"state"`
-	LogicalDate time.Time  `json:"logical_date"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	RunID       string    `json:"run_id"`
+	RunType     string    `json:"run_type"`
+	State       string    `json:"state"`
+	LogicalDate time.Time `json:"logical_date"`
+	// DataIntervalEnd is the end of the run's data interval.
+	DataIntervalEnd time.Time  `json:"data_interval_end"`
+	StartedAt       *time.Time `json:"started_at,omitempty"`
+	EndedAt         *time.Time `json:"ended_at,omitempty"`
 }
 
 // DAGSummary is one DAG of the list.
@@ -310,6 +317,9 @@ type AttemptView struct {
 	StartedAt time.Time  `json:"started_at"`
 	EndedAt   *time.Time `json:"ended_at,omitempty"`
 	ExitCode  *int       `json:"exit_code,omitempty"`
+	// LeaseExpiresAt is when a running attempt's lease ends unless its worker renews it: past
+	// it, the worker is likely lost (the lease sweep then retries or fails the task).
+	LeaseExpiresAt *time.Time `json:"lease_expires_at,omitempty"`
 }
 
 // RunDetail is a run's page.
@@ -388,10 +398,14 @@ type BackfillView struct {
 	Rerun         int    `json:"rerun"`
 	Skipped       int    `json:"skipped"`
 	// Considered is how many intervals it has handled so far (created, re-run or skipped).
-	Considered int        `json:"considered"`
-	Next       *time.Time `json:"next,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	Considered int `json:"considered"`
+	// Finished and Failed count the runs of its latest start that have finished (success or
+	// failed) and that failed (two count queries per backfill).
+	Finished  int        `json:"finished"`
+	Failed    int        `json:"failed"`
+	Next      *time.Time `json:"next,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	EndedAt   *time.Time `json:"ended_at,omitempty"`
 }
 
 // UserView is one grant.
@@ -400,6 +414,14 @@ type UserView struct {
 	Role      string    `json:"role"`
 	GrantedBy string    `json:"granted_by,omitempty"`
 	GrantedAt time.Time `json:"granted_at"`
+	// Previous is the role held before a grant ("none" when none), set in Grant's answer.
+	Previous string `json:"previous,omitempty"`
+}
+
+// RunRef names a run: its DAG and its id.
+type RunRef struct {
+	DagID string `json:"dag_id"`
+	RunID string `json:"run_id"`
 }
 
 // Me is who the caller is and the role they hold.
@@ -434,6 +456,9 @@ type TriggerRequest struct {
 	Conf        json.RawMessage
 	LogicalDate *time.Time
 	DryRun      bool
+	// Replace deletes the finished run that already has the logical date, with its tasks
+	// and attempts, and starts the new one in its place (a queued or running one: conflict).
+	Replace bool
 }
 
 // TriggerResult is the run made (or, with DryRun, that would be made).

@@ -1,4 +1,5 @@
-// Package console holds the operations the UI and the REST API call: reads of DAGs, runs,
+// Package console holds the operations the UI, the REST API and the CLI call (Operations:
+// the CLI's local mode binds a Console to its caller with As): reads of DAGs, runs,
 // tasks, attempts, logs, variables, users and the audit log, and the actions (trigger, pause,
 // clear, mark, backfill, variables, grants, DAG deploys), each with a dry-run preview.
 //

@@ -66,3 +66,25 @@ func TestCloudLogFilter(t *testing.T) {
 		t.Errorf("an old log = %v; want ErrLogExpired", err)
 	}
 }
+
+// TestFileLogsReadsLinesOfAnyLength: a log holding a 3 MiB line gives it whole, and the
+// line after it too (`updraft logs` used to stop with "token too long").
+func TestFileLogsReadsLinesOfAnyLength(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "attempt.log")
+	long := strings.Repeat("a", 3<<20)
+	var file strings.Builder
+	for _, msg := range []string{"running", long, "last"} {
+		file.WriteString(`{"severity":"INFO","message":"` + msg + `","time":"2025-01-01T00:00:00Z"}` + "\n")
+	}
+	if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	es, _, err := console.FileLogs{}.ReadLog(context.Background(), console.LogQuery{Ref: "file:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 3 || es[1].Message != long || es[2].Message != "last" {
+		t.Fatalf("%d entries; want 3, the long one whole and then last", len(es))
+	}
+}

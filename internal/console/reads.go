@@ -62,7 +62,8 @@ func location(tz string) *time.Location {
 }
 
 func briefOf(r scheduler.Run, loc *time.Location) RunBrief {
-	b := RunBrief{RunID: r.RunID, RunType: string(r.RunType), State: string(r.State), LogicalDate: r.LogicalDate.In(loc)}
+	b := RunBrief{RunID: r.RunID, RunType: string(r.RunType), State: string(r.State), LogicalDate: r.LogicalDate.In(loc),
+		DataIntervalEnd: r.IntervalEnd.In(loc)}
 	if r.StartedAt != nil {
 		b.StartedAt = ptr(r.StartedAt.In(loc))
 	}
@@ -438,6 +439,9 @@ func attemptView(a scheduler.Attempt, ti *scheduler.TaskInstance) AttemptView {
 	if ti != nil && ti.AttemptID == a.ID {
 		v.QueuedAt = ti.QueuedAt
 	}
+	if a.State == scheduler.AttemptRunning && !a.LeaseExpiresAt.IsZero() {
+		v.LeaseExpiresAt = ptr(a.LeaseExpiresAt)
+	}
 	return v
 }
 
@@ -756,7 +760,35 @@ func (c *Console) Backfills(ctx context.Context, who Caller, dagID string) ([]Ba
 	}
 	out := []BackfillView{}
 	for _, b := range bs {
-		out = append(out, backfillView(b.Rec))
+		v := backfillView(b.Rec)
+		key := b.Rec.RunsKey() // its progress: only the runs of its latest start
+		if v.Finished, err = c.store.CountBackfillRuns(ctx, key, []string{string(scheduler.RunSuccess), string(scheduler.RunFailed)}); err != nil {
+			return nil, AsError(err)
+		}
+		if v.Failed, err = c.store.CountBackfillRuns(ctx, key, []string{string(scheduler.RunFailed)}); err != nil {
+			return nil, AsError(err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// FindRuns returns the runs with this run id, across DAGs (viewer): how a bare run id is
+// looked up. Empty when there is none.
+func (c *Console) FindRuns(ctx context.Context, who Caller, runID string) ([]RunRef, error) {
+	if err := c.authRead(ctx, who); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(runID) == "" {
+		return nil, Errorf(CodeBadRequest, "name a run id")
+	}
+	runs, err := c.store.FindRuns(ctx, runID)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	out := []RunRef{}
+	for _, r := range runs {
+		out = append(out, RunRef{DagID: r.Rec.DagID, RunID: r.Rec.RunID})
 	}
 	return out, nil
 }
