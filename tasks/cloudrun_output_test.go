@@ -11,6 +11,7 @@ import (
 
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
 	logemu "github.com/updraft-dev/updraft/emulators/logging"
+	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/joblogs"
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -72,29 +73,59 @@ func TestCloudRunJobCancelledAtTheTimeoutKeepsItsOutputSoFar(t *testing.T) {
 	tc := b.context(t, map[string]any{"job": "stuck", "poll_interval": "50ms"})
 	done := make(chan string, 1)
 	go func() { done <- runCloudRunJob(ctx, tc).Error }()
-	// The task's timeout comes once the line is in Cloud Logging (the stand-in), read as the
-	// task reads it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		names := b.srv.ExecutionStates("stuck")
-		var seen bool
-		for short := range names {
-			x := joblogs.Execution{Name: "projects/p1/locations/asia-northeast3/jobs/stuck/executions/" + short}
-			_ = joblogs.Copy(context.Background(), tc.Getenv, x, 0, func(l joblogs.Line) { seen = seen || l.Text == "working on it" })
-		}
-		if seen {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the execution's line never reached the Logging stand-in")
-		}
-		time.Sleep(20 * time.Millisecond) // sampling the stand-in, not a timing assumption
-	}
+	// The task's timeout comes once the line is in Cloud Logging (the stand-in).
+	waitForLine(t, b, "stuck", "working on it")
 	cancel(errors.New("timed out after 1m0s (the task's timeout)"))
 	if msg := <-done; !strings.Contains(msg, "cancelled") {
 		t.Fatalf("error %q; want the execution cancelled", msg)
 	}
 	if log := b.log.String(); !strings.Contains(log, "[container stdout] working on it") {
 		t.Errorf("the attempt's log lacks the output before the timeout:\n%s", log)
+	}
+}
+
+// waitForLine waits until a line of job's execution is readable from the Logging stand-in,
+// read as the task reads it.
+func waitForLine(t *testing.T, b *cloudRunBundle, job, text string) {
+	t.Helper()
+	waitFor(t, "the execution's line in the Logging stand-in", func() bool {
+		var seen bool
+		for short := range b.srv.ExecutionStates(job) {
+			x := joblogs.Execution{Name: "projects/p1/locations/asia-northeast3/jobs/" + job + "/executions/" + short}
+			_ = joblogs.Copy(context.Background(), func(k string) string { return b.env[k] }, x, 0,
+				func(l joblogs.Line) { seen = seen || l.Text == text })
+		}
+		return seen
+	})
+}
+
+// TestCloudRunJobPokePastTheTimeoutKeepsItsOutputSoFar: the deferred poke that cancels the
+// execution at the task's timeout copies what the container printed until then.
+func TestCloudRunJobPokePastTheTimeoutKeepsItsOutputSoFar(t *testing.T) {
+	t.Parallel()
+	hold := filepath.Join(t.TempDir(), "hold")
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(hold) })
+	b := setupCloudRunLogs(t, map[string]runemu.JobSpec{"slow": {Command: []string{"/bin/sh", "-c",
+		`echo "step 1 of 9"; while [ -e ` + hold + ` ]; do sleep 0.1; done`}}})
+	task := &dag.Task{ID: "t", Type: "cloudrun.job"}
+	args := map[string]any{"job": "slow"}
+	jobHold := &memHold{started: time.Now()}
+	tc, _ := deferredCtx(t, b.env, jobHold, 1, "att-1", task, args)
+	if res := CloudRunJob().Run(context.Background(), tc); res.State != scheduler.AttemptReschedule {
+		t.Fatalf("submit: %s %q", res.State, res.Error)
+	}
+	waitForLine(t, b, "slow", "step 1 of 9")
+	task.Timeout = time.Second
+	jobHold.started = time.Now().Add(-time.Minute)
+	tc, log := deferredCtx(t, b.env, jobHold, 1, "att-2", task, args)
+	res := CloudRunJob().Run(context.Background(), tc)
+	if res.State != scheduler.AttemptFailed || !strings.Contains(res.Error, "cancelled") {
+		t.Fatalf("poke past the timeout: %s %q", res.State, res.Error)
+	}
+	if !strings.Contains(log.String(), "[container stdout] step 1 of 9") {
+		t.Errorf("the poke's log lacks the output so far:\n%s", log)
 	}
 }
