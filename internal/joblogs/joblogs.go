@@ -30,6 +30,10 @@ const (
 	skew = time.Minute
 	// pageSize is Cloud Logging's largest page: the fewest reads (60 a minute per project).
 	pageSize = 1000
+	// LineOverhead is what each line counts towards the bound besides its text: about what an
+	// attempt log's JSON line adds around a message (time, severity, the attempt's labels), so
+	// output read within the bound also fits the log's.
+	LineOverhead = 256
 )
 
 // Execution names the execution whose output is read.
@@ -142,10 +146,10 @@ func Open(ctx context.Context, getenv func(string) string, project string) (*Rea
 // Close closes the connection.
 func (r *Reader) Close() error { return r.client.Close() }
 
-// Read hands x's output lines to emit, oldest first, keeping within maxBytes of text (0:
-// unbounded): when the output is longer, its first and last halves are read (two queries,
-// not the whole log) and a line in between says what was left out and where all of it is.
-// A single line longer than a quarter of maxBytes keeps its start.
+// Read hands x's output lines to emit, oldest first, keeping within maxBytes (0: unbounded;
+// each line counts its text and LineOverhead): when the output is longer, its first and last
+// halves are read (two queries, not the whole log) and a line in between says what was left
+// out and where all of it is. A single line longer than a quarter of maxBytes keeps its start.
 func (r *Reader) Read(ctx context.Context, x Execution, maxBytes int64, emit func(Line)) error {
 	filter, err := Filter(x)
 	if err != nil {
@@ -156,7 +160,7 @@ func (r *Reader) Read(ctx context.Context, x Execution, maxBytes int64, emit fun
 		if maxBytes > 0 && int64(len(l.Text)) > maxBytes/4 {
 			l.Text = cut(l.Text, int(maxBytes/4)) + " […]"
 		}
-		return int64(len(l.Text))
+		return int64(len(l.Text)) + LineOverhead
 	}
 	it := r.client.Entries(ctx, logadmin.Filter(filter), logadmin.PageSize(pageSize))
 	var used int64

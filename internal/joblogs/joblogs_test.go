@@ -124,8 +124,9 @@ func TestLongOutputKeepsItsStartAndEnd(t *testing.T) {
 	}
 	b.logs.Write(all...)
 	x := joblogs.Execution{Name: execName("p", "us-central1", "big", "big-1"), Started: start, LogURI: "https://console.example/logs"}
-	got := b.read(t, x, 10000) // 5000 bytes of text at each end: 49 lines of 100
-	if len(got) < 90 || len(got) > 110 {
+	per := int64(100 + joblogs.LineOverhead)
+	got := b.read(t, x, 100*per) // 50 lines' worth at each end
+	if len(got) < 95 || len(got) > 101 {
 		t.Fatalf("%d lines; want about 100 (the bound's worth)", len(got))
 	}
 	if !strings.HasPrefix(got[0].Text, "line 0000 ") || !strings.HasPrefix(got[len(got)-1].Text, "line 2499 ") {
@@ -156,7 +157,7 @@ func TestLongOutputKeepsItsStartAndEnd(t *testing.T) {
 		t.Fatalf("unbounded: %d lines; want 2500 in order", len(got))
 	}
 	// Just within the bound: no marker.
-	if got := b.read(t, x, 2*2500*100+2*2500); len(got) != 2500 {
+	if got := b.read(t, x, 2*2500*per); len(got) != 2500 {
 		t.Fatalf("within the bound: %d lines; want all 2500 and no marker", len(got))
 	}
 }
@@ -217,5 +218,35 @@ func TestNoLoggingStandInSaysSo(t *testing.T) {
 	err := joblogs.Copy(context.Background(), getenv, joblogs.Execution{Name: execName("p", "l", "j", "e")}, 0, func(joblogs.Line) {})
 	if err == nil || !strings.Contains(err.Error(), joblogs.EmulatorEnv) {
 		t.Fatalf("err = %v; want one naming %s", err, joblogs.EmulatorEnv)
+	}
+}
+
+// BenchmarkRead10kLines reads an execution's 10,000 lines of 80 bytes from the Logging
+// stand-in through logadmin (10 pages), as a cloudrun.job's final poke does.
+func BenchmarkRead10kLines(b *testing.B) {
+	srv, err := logemu.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Stop()
+	start := time.Now()
+	var all []*loggingpb.LogEntry
+	for i := range 10000 {
+		all = append(all, entry("p", "us-central1", "bench", "bench-1", fmt.Sprintf("%06d %s", i, strings.Repeat("y", 73)), start.Add(time.Duration(i)*time.Microsecond)))
+	}
+	srv.Write(all...)
+	getenv := func(k string) string {
+		if k == joblogs.EmulatorEnv {
+			return srv.Addr
+		}
+		return ""
+	}
+	x := joblogs.Execution{Name: execName("p", "us-central1", "bench", "bench-1"), Started: start}
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		if err := joblogs.Copy(context.Background(), getenv, x, 16<<20, func(joblogs.Line) { n++ }); err != nil || n != 10000 {
+			b.Fatalf("%d lines, %v", n, err)
+		}
 	}
 }
