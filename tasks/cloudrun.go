@@ -37,6 +37,8 @@ const (
 	defaultCloudRunPoll = 5 * time.Second
 	// cloudRunCancelTimeout bounds the best-effort cancel after the task's timeout.
 	cloudRunCancelTimeout = 30 * time.Second
+	// cloudRunOutputTimeout bounds copying an execution's container output into the log.
+	cloudRunOutputTimeout = 30 * time.Second
 )
 
 // CloudRunJob is the `cloudrun.job` task type (Airflow's CloudRunExecuteJobOperator, the
@@ -374,7 +376,7 @@ func runCloudRunJob(ctx context.Context, tc *Context) engine.Result {
 // copyContainerOutput copies a finished (or cancelled) execution's container output into
 // the attempt's log, masked and bounded as the log is (internal/joblogs).
 func copyContainerOutput(ctx context.Context, tc *Context, x *runpb.Execution) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudRunCancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudRunOutputTimeout)
 	defer cancel()
 	getenv := tc.Getenv
 	if getenv == nil {

@@ -19,7 +19,8 @@ import (
 const (
 	// cloudRunInlineLimit bounds one cloudrun.job attempt in the push request: a submit (a
 	// lookup by tag, RunJob) or a poke (GetExecution), and copying a finished execution's
-	// container output. The execution itself runs outside it, for as long as the task's timeout allows.
+	// container output. The execution itself runs outside it, for as long as the task's
+	// timeout allows.
 	cloudRunInlineLimit = 2 * time.Minute
 	// EnvAttemptTag is the variable every cloudrun.job execution gets: the id of the attempt
 	// that started it, so a later attempt finds it (ListExecutions) instead of starting another.
