@@ -27,6 +27,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/proctree"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/runjobs"
+	"github.com/updraft-dev/updraft/internal/runner"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/internal/tasktypes"
 	"github.com/updraft-dev/updraft/scheduler"
@@ -274,7 +275,7 @@ func TestRunnerRefusesRequestsWithoutTheInvokersToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &taskrun.Worker{Engine: b.eng, Registry: tasktypes.Builtins(), Name: "runner-test", ExecutorRef: worker.RunnerRefPrefix + "test", Log: b.log, Getenv: b.getenv}
-	h := guard.Middleware(taskrun.NewRunner(b.ctx, w, 1))
+	h := guard.Middleware(runner.New(b.ctx, w, 1))
 	// An attempt nobody queued: a runner that gets to it claims nothing and answers 204.
 	ref := scheduler.AttemptRef{DagID: "nope", RunID: "r", TaskID: "t", TryNumber: 1, AttemptID: "a1"}
 	data, _ := json.Marshal(scheduler.TaskMessage{AttemptRef: ref, Type: "shell", TimeoutSeconds: 60})

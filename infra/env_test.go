@@ -73,6 +73,7 @@ var envExempt = map[string]string{
 	"BIGQUERY_EMULATOR_HOST":              "local emulator only",
 	"UPDRAFT_SECRETMANAGER_EMULATOR_HOST": "local stand-in only",
 	"UPDRAFT_CLOUDRUN_EMULATOR_HOST":      "local stand-in only",
+	"UPDRAFT_LOGGING_EMULATOR_HOST":       "local stand-in only",
 	"STORAGE_EMULATOR_HOST":               "local stand-in only (the storage client reads it itself)",
 	"UPDRAFT_SLACK_API_URL":               "local fake Slack only (unset: slack.com)",
 	"HOST":                                "local only (unset: all interfaces, as Cloud Run needs)",

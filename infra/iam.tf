@@ -243,6 +243,14 @@ resource "google_service_account_iam_member" "dispatch_act_as_worker" {
   member             = google_service_account.dispatch.member
 }
 
+# cloudrun.job pokes (inline, here) copy a finished execution's container output from Cloud
+# Logging into the attempt's log (internal/joblogs).
+resource "google_project_iam_member" "dispatch_job_logs" {
+  project = var.project
+  role    = "roles/logging.viewer"
+  member  = google_service_account.dispatch.member
+}
+
 # ---- advance
 
 resource "google_project_iam_member" "advance_datastore" {
@@ -335,6 +343,14 @@ resource "google_project_iam_member" "worker_secrets" {
     title      = "updraft secrets"
     expression = "resource.name.startsWith(\"${local.secrets_prefix}\")"
   }
+}
+
+# A cloudrun.job run inside a worker container waits inline and copies its execution's
+# container output from Cloud Logging, as Dispatch's pokes do.
+resource "google_project_iam_member" "worker_job_logs" {
+  project = var.project
+  role    = "roles/logging.viewer"
+  member  = google_service_account.worker.member
 }
 
 # ---- invokers

@@ -15,6 +15,7 @@ import (
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
+	"github.com/updraft-dev/updraft/internal/runner"
 	"github.com/updraft-dev/updraft/internal/secrets"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/internal/tasktypes"
@@ -41,7 +42,7 @@ const shutdownWait = 9 * time.Second
 const RunnerArg = "runner"
 
 // RunnerRefPrefix starts the executor ref of an attempt the warm runner runs.
-const RunnerRefPrefix = taskrun.RunnerRefPrefix
+const RunnerRefPrefix = runner.RefPrefix
 
 // RunRunner serves the warm runner (Runner) until ctx ends: the worker's clients opened once
 // from the environment, every request checked by the push subscription's OIDC token
@@ -95,11 +96,11 @@ func RunRunner(ctx context.Context, a Streams) error {
 	w := &taskrun.Worker{
 		Engine:   engine.New(st, q, cfg, nil, log),
 		Registry: tasktypes.WithQueue(q), Name: "runner:" + name,
-		ExecutorRef: taskrun.RunnerRefPrefix + a.Getenv("K_REVISION") + ":" + name,
+		ExecutorRef: runner.RefPrefix + a.Getenv("K_REVISION") + ":" + name,
 		LogDir:      a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
 	}
-	rn := taskrun.NewRunner(ctx, w, concurrency)
+	rn := runner.New(ctx, w, concurrency)
 	srv := &http.Server{Handler: guard.Middleware(rn), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

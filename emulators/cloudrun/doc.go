@@ -34,6 +34,8 @@
 //     SIGTERM, then SIGKILL after Config.KillGrace (default 10 s). When the task's main process
 //     exits, whatever is left of its group is killed, as when a container stops.
 //   - logs: stdout and stderr go to LogDir/<job>/<execution>.log; log_uri is its file:// URL.
+//     With SetLogSink they also go, line by line, to a Cloud Logging stand-in
+//     (emulators/logging) with Cloud Run's log names, resource and labels (logs.go).
 //
 // The execution ends with a "Completed" condition: CONDITION_SUCCEEDED on exit code 0;
 // CONDITION_FAILED with reason NON_ZERO_EXIT_CODE and the message

@@ -58,7 +58,10 @@ func (e *execution) start() {
 	}
 	cmd := exec.Command(e.argv[0], e.argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
+	var flush func()
+	cmd.Stdout, cmd.Stderr, flush = e.outputs(logFile) // and to the Logging stand-in: logs.go
+	// Output pipes a process outside the group may hold open are closed a second after exit.
+	cmd.WaitDelay = time.Second
 	cmd.Env = os.Environ()
 	for k, v := range e.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -82,7 +85,7 @@ func (e *execution) start() {
 			e.terminate()
 		}
 	})
-	go e.wait(cmd, logFile)
+	go e.wait(cmd, logFile, flush)
 }
 
 // openLog creates an execution's log file.
@@ -103,7 +106,7 @@ func (e *execution) fail(err error) {
 
 // wait waits for the main process to exit, kills what is left of its group, reaps it and
 // records the outcome.
-func (e *execution) wait(cmd *exec.Cmd, logFile *os.File) {
+func (e *execution) wait(cmd *exec.Cmd, logFile *os.File, flush func()) {
 	s := e.s
 	defer s.running.Done()
 	waitExited(e.pid)
@@ -117,6 +120,7 @@ func (e *execution) wait(cmd *exec.Cmd, logFile *os.File) {
 	_ = syscall.Kill(-e.pid, sigKill)
 	s.mu.Unlock()
 	err := cmd.Wait()
+	flush()
 	logFile.Close()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -40,6 +40,7 @@ type Server struct {
 	execs   map[string]*execution // by full name
 	ops     map[string]*operation // by full name
 	running sync.WaitGroup        // one per execution whose process is not reaped yet
+	logSink LogSink               // where container output goes besides the files (logs.go)
 }
 
 // job is a configured job.

@@ -9,6 +9,7 @@ import (
 
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
 	gcsemu "github.com/updraft-dev/updraft/emulators/gcs"
+	logemu "github.com/updraft-dev/updraft/emulators/logging"
 	smemu "github.com/updraft-dev/updraft/emulators/secretmanager"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
 	"github.com/updraft-dev/updraft/internal/slackapi/slackpost"
@@ -16,11 +17,13 @@ import (
 )
 
 // StandIns are the local servers for the services Google ships no emulator for: Secret
-// Manager, Slack, the Cloud Run Admin API and Cloud Storage (DESIGN.md's table of stand-ins).
+// Manager, Slack, the Cloud Run Admin API, Cloud Logging's reads (where the Cloud Run
+// stand-in's jobs write their output) and Cloud Storage (DESIGN.md's table of stand-ins).
 type StandIns struct {
 	Secrets  *smemu.Server
 	Slack    *slackfake.Server
 	CloudRun *runemu.Server
+	Logging  *logemu.Server
 	GCS      *gcsemu.Server // the bundle bucket
 }
 
@@ -55,10 +58,15 @@ func StartStandIns(ctx context.Context, cfg StandInConfig) (*StandIns, error) {
 			return nil, err
 		}
 	}
+	if s.Logging, err = logemu.Start(); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("start the Cloud Logging stand-in: %w", err)
+	}
 	if s.CloudRun, err = runemu.Start(jobs, filepath.Join(cfg.Dir, "cloudrun")); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("start the Cloud Run stand-in: %w", err)
 	}
+	s.CloudRun.SetLogSink(s.Logging.Write)
 	if s.GCS, err = gcsemu.Start(filepath.Join(cfg.Dir, "gcs")); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("start the Cloud Storage stand-in: %w", err)
@@ -74,6 +82,7 @@ func (s *StandIns) Env() []string {
 		smemu.EnvVar + "=" + s.Secrets.Addr,
 		slackpost.EnvSlackAPIURL + "=" + s.Slack.URL,
 		runemu.EnvVar + "=" + s.CloudRun.Addr,
+		logemu.EnvVar + "=" + s.Logging.Addr,
 	}, s.GCS.Env()...)
 }
 
@@ -84,6 +93,9 @@ func (s *StandIns) Stop() {
 	}
 	if s.CloudRun != nil {
 		s.CloudRun.Stop()
+	}
+	if s.Logging != nil {
+		s.Logging.Stop()
 	}
 	if s.Slack != nil {
 		s.Slack.Stop()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/joblogs"
 	"github.com/updraft-dev/updraft/internal/taskrun"
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -31,6 +32,8 @@ const (
 	defaultCloudRunPoll = 5 * time.Second
 	// cloudRunCancelTimeout bounds the best-effort cancel after the task's timeout.
 	cloudRunCancelTimeout = 30 * time.Second
+	// cloudRunOutputTimeout bounds copying an execution's container output into the log.
+	cloudRunOutputTimeout = 30 * time.Second
 )
 
 // CloudRunJob is the `cloudrun.job` task type (Airflow's CloudRunExecuteJobOperator, the
@@ -324,6 +327,7 @@ func runCloudRunJob(ctx context.Context, tc *taskrun.Context) engine.Result {
 	for {
 		select {
 		case <-ctx.Done():
+			defer copyContainerOutput(ctx, tc, md)
 			return cancelExecution(ctx, execs, name)
 		case <-ticker.C:
 		}
@@ -340,11 +344,45 @@ func runCloudRunJob(ctx context.Context, tc *taskrun.Context) engine.Result {
 			return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: reading execution %s: %v", name, err))
 		}
 		if done, res := executionResult(x); done {
+			copyContainerOutput(ctx, tc, x)
 			if res.State == scheduler.AttemptSuccess {
 				tc.Log.Info(fmt.Sprintf("execution %s succeeded", name))
 			}
 			return res // the worker logs a failure's error
 		}
+	}
+}
+
+// copyContainerOutput copies a finished (or cancelled) execution's container output into
+// the attempt's log, masked and bounded as the log is (internal/joblogs).
+func copyContainerOutput(ctx context.Context, tc *taskrun.Context, x *runpb.Execution) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudRunOutputTimeout)
+	defer cancel()
+	getenv := tc.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	logMax, _ := taskrun.ParseLogMaxBytes(getenv(taskrun.EnvLogMaxBytes)) // the worker refused a bad one
+	// The zero time reads from the start of the log's retention.
+	var started time.Time
+	if t := x.GetStartTime(); t != nil {
+		started = t.AsTime()
+	} else if t := x.GetCreateTime(); t != nil {
+		started = t.AsTime()
+	}
+	err := joblogs.Copy(cctx, getenv, joblogs.Execution{Name: x.GetName(), Started: started, LogURI: x.GetLogUri()}, logMax,
+		func(l joblogs.Line) {
+			switch l.Severity {
+			case "ERROR", "CRITICAL", "ALERT", "EMERGENCY":
+				tc.Log.Error(l.String())
+			case "WARNING":
+				tc.Log.Warn(l.String())
+			default:
+				tc.Log.Info(l.String())
+			}
+		})
+	if err != nil {
+		tc.Log.Warn(fmt.Sprintf("the container output of %s was not copied: %v; it is at %s", x.GetName(), err, x.GetLogUri()))
 	}
 }
 

@@ -1,13 +1,10 @@
 package runjobs
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/updraft-dev/updraft/internal/taskrun"
@@ -24,17 +21,15 @@ import (
 
 const (
 	// cloudRunInlineLimit bounds one cloudrun.job attempt in the push request: a submit (a
-	// lookup by tag, RunJob) or a poke (GetExecution), and reading a finished execution's log
-	// tail. The execution itself runs outside it, for as long as the task's timeout allows.
+	// lookup by tag, RunJob) or a poke (GetExecution), and copying a finished execution's
+	// container output. The execution itself runs outside it, for as long as the task's
+	// timeout allows.
 	cloudRunInlineLimit = 2 * time.Minute
 	// EnvAttemptTag is the variable every cloudrun.job execution gets: the id of the attempt
 	// that started it, so a later attempt finds it (ListExecutions) instead of starting another.
 	EnvAttemptTag = "UPDRAFT_ATTEMPT_ID"
 	// maxTagLookup bounds the executions a lookup by tag reads (newest first).
 	maxTagLookup = 300
-	// logTailLines of a finished execution's log are copied into the task's log (file:// logs,
-	// as the local stand-in writes them; on GCP the log_uri links to Cloud Logging).
-	logTailLines = 20
 )
 
 // deferCloudRun is a cloudrun.job attempt of a try that waits in up_for_reschedule: the first
@@ -183,7 +178,7 @@ func executionOf(ctx context.Context, execs *run.ExecutionsClient, ref engine.Jo
 
 // cloudRunStatus decides from an execution's state: running → the next poke (or, past the
 // task's timeout, the execution is cancelled and the attempt fails); finished → its result,
-// with the tail of its log.
+// with its container output copied into the attempt's log.
 func cloudRunStatus(ctx context.Context, tc *taskrun.Context, w taskrun.Waiting, _ *run.ExecutionsClient, x *runpb.Execution, ref engine.JobRef) engine.Result {
 	done, res := executionResult(x)
 	if !done {
@@ -194,6 +189,7 @@ func cloudRunStatus(ctx context.Context, tc *taskrun.Context, w taskrun.Waiting,
 			}
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cloudRunCancelTimeout)
 			defer cancel()
+			defer copyContainerOutput(ctx, tc, x) // what it wrote until now
 			if err := CancelDeferred(cctx, tc.Getenv, ref); err != nil {
 				return taskrun.Failed(nil, fmt.Sprintf("cloudrun.job: timed out after %s (the task's timeout) waiting for execution %s; cancelling it failed: %v", tc.Task.Timeout, ref.Execution, err))
 			}
@@ -204,44 +200,11 @@ func cloudRunStatus(ctx context.Context, tc *taskrun.Context, w taskrun.Waiting,
 			w.Now().Sub(ref.SubmittedAt).Round(time.Second), next.RescheduleAt.UTC().Format(time.RFC3339)))
 		return next
 	}
-	copyLogTail(tc, x.GetLogUri())
+	copyContainerOutput(ctx, tc, x) // cloudrun.go
 	if res.State == scheduler.AttemptSuccess {
 		tc.Log.Info(fmt.Sprintf("execution %s succeeded", x.GetName()))
 	}
 	return res
-}
-
-// copyLogTail copies the last lines of a file:// execution log into the task's log.
-func copyLogTail(tc *taskrun.Context, uri string) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "file" {
-		if uri != "" {
-			tc.Log.Info("the execution's logs: " + uri)
-		}
-		return
-	}
-	f, err := os.Open(u.Path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var lines []string
-	r := bufio.NewReaderSize(f, 64<<10)
-	for {
-		b, err := r.ReadBytes('\n') // lines of any length
-		if len(b) > 0 {
-			lines = append(lines, taskrun.TruncateText(strings.TrimRight(string(b), "\n"), taskrun.MaxErrLine))
-			if len(lines) > logTailLines {
-				lines = lines[1:]
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	if len(lines) > 0 {
-		tc.Log.Info(fmt.Sprintf("the execution's log (last %d lines):\n%s", len(lines), strings.Join(lines, "\n")))
-	}
 }
 
 // CancelDeferred cancels a deferred cloudrun.job execution (for tasktypes.JobCanceller and the

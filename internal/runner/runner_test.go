@@ -1,4 +1,4 @@
-package taskrun
+package runner
 
 import (
 	"encoding/base64"

@@ -1,10 +1,11 @@
-package taskrun
+package runner
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/updraft-dev/updraft/internal/taskrun"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,10 +15,10 @@ import (
 	"github.com/updraft-dev/updraft/tasks"
 )
 
-// RunnerRefPrefix starts the executor reference of every attempt the runner runs:
+// RefPrefix starts the executor reference of every attempt the runner runs:
 // runner:REVISION:HOST:PID#ATTEMPT_ID. No executor knows such a reference, so once the
 // attempt's lease renewals stop (the instance died), the tick finds the attempt lost.
-const RunnerRefPrefix = "runner:"
+const RefPrefix = "runner:"
 
 // maxRunnerBody bounds a request body: a push envelope of one encoded attempt is under 2 KB.
 const maxRunnerBody = 64 << 10
@@ -40,7 +41,7 @@ const maxRunnerBody = 64 << 10
 // the instance) stops the running tasks as it stops a job's, and their outcomes are recorded.
 type Runner struct {
 	ctx    context.Context
-	worker *Worker
+	worker *taskrun.Worker
 	log    *slog.Logger
 	slots  chan struct{}
 	wg     sync.WaitGroup
@@ -48,9 +49,9 @@ type Runner struct {
 
 // NewRunner makes the runner's handler over a worker. concurrency bounds the attempts run
 // at once (at least 1; the Cloud Run service's containerConcurrency should be the same).
-// w.ExecutorRef is the runner's own reference (RunnerRefPrefix…); each attempt runs as
+// w.ExecutorRef is the runner's own reference (RefPrefix…); each attempt runs as
 // tasks.PooledRef of it.
-func NewRunner(ctx context.Context, w *Worker, concurrency int) *Runner {
+func New(ctx context.Context, w *taskrun.Worker, concurrency int) *Runner {
 	if concurrency < 1 {
 		concurrency = 1
 	}
