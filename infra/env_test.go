@@ -642,6 +642,14 @@ func TestEnvVarsSetOnCloudRun(t *testing.T) {
 				t.Errorf("%s: an env var read whose name is not a constant: the check can't see it (use a constant, or a literal list)", u)
 			}
 			t.Logf("%s reads %v", c.name, sortedKeys(got.names))
+			// ENV_DEBUG=component:FuncFullName explains how the check reached a function.
+			if comp, fn, _ := strings.Cut(os.Getenv("ENV_DEBUG"), ":"); comp == c.name {
+				for f := range got.via {
+					if f.FullName() == fn {
+						t.Log(got.path(f))
+					}
+				}
+			}
 			set, ok := tfEnv(cfg, c.tf)
 			if !ok {
 				t.Fatalf("no %s in infra/", c.tf)
@@ -650,24 +658,5 @@ func TestEnvVarsSetOnCloudRun(t *testing.T) {
 				t.Error(p)
 			}
 		})
-	}
-}
-
-func TestEnvDebugPath(t *testing.T) {
-	want := os.Getenv("ENV_DEBUG") // component:pkg.Func
-	if want == "" {
-		t.Skip("ENV_DEBUG=component:FuncFullName explains how a function is reached")
-	}
-	comp, fn, _ := strings.Cut(want, ":")
-	r := loadModule(t)
-	for _, c := range components {
-		if c.name == comp {
-			got := r.envVars(c)
-			for f := range got.via {
-				if f.FullName() == fn {
-					t.Log(got.path(f))
-				}
-			}
-		}
 	}
 }
