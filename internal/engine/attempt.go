@@ -296,6 +296,9 @@ type Result struct {
 // deadline set, and the tick finishes the job.
 func (c *Claim) Finish(ctx context.Context, res Result) error {
 	e := c.e
+	if done, err := c.finishAtOnce(ctx, res); done {
+		return err
+	}
 	if err := c.record(ctx, res); err != nil {
 		return err
 	}
