@@ -175,4 +175,12 @@ func Settle(ti TaskInstance, dec Decision, runs bool, now time.Time) (tr Transit
 	return Transition{TaskID: ti.TaskID, From: ti.State, To: to, Set: set}, true
 }
 
+// Mark is the transition of marking a task instance success or failed by hand: it ends
+// with the mark as its error text and no deadline left.
+func Mark(ti TaskInstance, to TaskState, now time.Time) Transition {
+	return Transition{TaskID: ti.TaskID, From: ti.State, To: to, Set: TaskSet{
+		EndedAt: To(&now), TickDueAt: To[*time.Time](nil), Error: To("marked " + string(to) + " by hand"),
+	}}
+}
+
 func ptrTime(t time.Time) *time.Time { return &t }

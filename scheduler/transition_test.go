@@ -197,3 +197,13 @@ func TestSettleEveryRuleAndUpstreamMix(t *testing.T) {
 		t.Fatalf("%d cases", n)
 	}
 }
+
+func TestMark(t *testing.T) {
+	t.Parallel()
+	due := t0.Add(time.Hour)
+	tr := Mark(TaskInstance{TaskID: "t", State: TaskUpForRetry, TickDueAt: &due}, TaskSuccess, t0)
+	if tr.From != TaskUpForRetry || tr.To != TaskSuccess || !tr.Set.TickDueAt.Set || tr.Set.TickDueAt.V != nil ||
+		tr.Set.Error.V != "marked success by hand" || !tr.Set.EndedAt.V.Equal(t0) {
+		t.Fatalf("mark = %+v; want up_for_retry → success, its retry deadline cleared, ended now", tr)
+	}
+}

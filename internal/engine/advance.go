@@ -139,6 +139,7 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 	left := map[string]bool{}
 	var ups []fsstore.TaskInstanceUpdate
 	var ids []string
+	var trs []scheduler.Transition
 	for _, d := range plan {
 		v := docs[d]
 		skip := v == nil || v.Rec.State != scheduler.TaskNone
@@ -150,13 +151,13 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 			left[d] = true
 			continue
 		}
-		f := scheduler.StateFields(planned[d])
-		f["ended_at"] = now
+		tr := scheduler.Transition{TaskID: d, From: v.Rec.State, To: planned[d], Set: scheduler.TaskSet{EndedAt: scheduler.To(&now)}}
 		if planned[d] == scheduler.TaskSuccess {
-			f["started_at"] = now
+			tr.Set.StartedAt = scheduler.To(&now)
 		}
-		ups = append(ups, fsstore.TaskInstanceUpdate{TI: &v.Rec, UpdateTime: v.UpdateTime, Fields: f})
+		ups = append(ups, fsstore.TaskInstanceUpdate{TI: &v.Rec, UpdateTime: v.UpdateTime, Fields: fsstore.TransitionFields(tr)})
 		ids = append(ids, d)
+		trs = append(trs, tr)
 	}
 	var written []string
 	for i := 0; i < len(ups); i += fsstore.MaxBatch {
@@ -168,6 +169,7 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 		if err != nil {
 			return written, err
 		}
+		e.applied(rc.run.DagID, rc.run.RunID, trs[i:j]...)
 		for _, id := range ids[i:j] {
 			known[id] = planned[id]
 			written = append(written, id)

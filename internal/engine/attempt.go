@@ -191,8 +191,8 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
 			c.mu.Lock()
 			_ = e.retry(ctx, patience, func(ctx context.Context) error {
-				_, err := e.store.UpdateAttemptIf(ctx, ref.AttemptID, c.at, map[string]any{
-					"state": string(scheduler.AttemptFailed), "error": "superseded before it started", "ended_at": now, "tick_due_at": nil,
+				_, err := e.store.RecordResult(ctx, ref.AttemptID, c.at, fsstore.AttemptResult{
+					State: scheduler.AttemptFailed, Error: "superseded before it started", EndedAt: now,
 				})
 				return err
 			})
@@ -229,9 +229,7 @@ func (c *Claim) Renew(ctx context.Context) error {
 		lease := e.now().Add(e.cfg.Lease)
 		var at time.Time
 		err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			at, err = e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
-				"lease_expires_at": lease, "tick_due_at": lease,
-			})
+			at, err = e.store.RenewLease(ctx, c.Ref.AttemptID, c.at, lease)
 			return err
 		})
 		if err == nil {
@@ -323,7 +321,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	defer c.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
 	defer cancel()
-	if _, err := e.store.UpdateAttemptIf(cctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
+	if _, err := e.store.SetFollowUp(cctx, c.Ref.AttemptID, c.at, nil); err != nil {
 		e.log.Warn("could not clear the attempt's follow-up; the tick will redo it", "attempt_id", c.Ref.AttemptID, "error", err)
 	}
 	return nil
@@ -336,24 +334,15 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 // try landed; anything else (declared lost) means the result does not stand: ErrStale.
 func (c *Claim) record(ctx context.Context, res Result) error {
 	now := c.e.now()
-	fields := map[string]any{"state": string(res.State), "ended_at": now, "error": res.Error,
-		"tick_due_at": now.Add(c.e.cfg.RepublishAfter)}
-	if res.ExitCode != nil {
-		fields["exit_code"] = *res.ExitCode
-	}
-	if len(res.XCom) > 0 {
-		fields["xcom"] = string(res.XCom)
-	}
-	if res.Rendered != "" {
-		fields["rendered"] = res.Rendered
-	}
+	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
+		XCom: string(res.XCom), Rendered: res.Rendered, FollowUpAt: ptr(now.Add(c.e.cfg.RepublishAfter))}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	patience := c.e.writePatience()
 	for range maxConflictRetries {
 		var at time.Time
 		err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			at, err = c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
+			at, err = c.e.store.RecordResult(ctx, c.Ref.AttemptID, c.at, result)
 			return err
 		})
 		if err == nil {

@@ -194,14 +194,11 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		case state:
 			return nil
 		}
-		f := scheduler.StateFields(state)
-		f["ended_at"] = e.now()
-		f["tick_due_at"] = nil
-		f["error"] = "marked " + string(state) + " by hand"
+		tr := scheduler.Mark(v.Rec, state, e.now())
 		if v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "marked "+string(state)) // deferred.go
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "marked "+string(state))) // deferred.go
 		}
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, dagID, runID, v.UpdateTime, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -246,12 +243,12 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		if v.Rec.State == scheduler.TaskQueued || v.Rec.State == scheduler.TaskRunning || waitingOnJob(&v.Rec) {
 			state = scheduler.TaskFailed
 		}
-		f := scheduler.StateFields(state)
-		f["ended_at"], f["error"], f["tick_due_at"] = now, msg, nil
+		tr := scheduler.Transition{TaskID: v.Rec.TaskID, From: v.Rec.State, To: state,
+			Set: scheduler.TaskSet{EndedAt: scheduler.To(&now), Error: scheduler.To(msg), TickDueAt: scheduler.To[*time.Time](nil)}}
 		if v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout") // deferred.go
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout")) // deferred.go
 		}
-		_, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 		if err != nil && !isConflict(err) {
 			return err
 		}

@@ -127,3 +127,15 @@ func updates(fields map[string]any) []firestore.Update {
 	}
 	return ups
 }
+
+// RenewLease moves an attempt's lease (and the tick's look at it) to lease, if the attempt is
+// unchanged since updateTime.
+func (s *Store) RenewLease(ctx context.Context, attemptID string, updateTime, lease time.Time) (time.Time, error) {
+	return s.updateIf(ctx, ColAttempts, attemptID, updateTime, map[string]any{"lease_expires_at": lease, "tick_due_at": lease})
+}
+
+// SetFollowUp sets when the tick must look at an attempt again (nil: never), if the attempt
+// is unchanged since updateTime.
+func (s *Store) SetFollowUp(ctx context.Context, attemptID string, updateTime time.Time, at *time.Time) (time.Time, error) {
+	return s.updateIf(ctx, ColAttempts, attemptID, updateTime, map[string]any{"tick_due_at": timeOrNil(at)})
+}
