@@ -315,7 +315,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 		return nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.callTimeout())
-	e.publishEvent(pctx, c.Ref, state)
+	e.publishEvent(pctx, c.Ref, state, c.Run.Version)
 	cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -515,10 +515,11 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// publishEvent tells the events topic's consumers (alerts) that a task instance reached a
-// state whose fast-follow is already done. A failed publish is logged: the state is stored.
-func (e *Engine) publishEvent(ctx context.Context, ref scheduler.AttemptRef, state scheduler.TaskState) {
-	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: ref, State: state, Followed: true})
+// publishEvent tells the events topic's consumers (alerts) that a task instance of a run of
+// DAG version version reached a state whose fast-follow is already done. A failed publish is
+// logged: the state is stored.
+func (e *Engine) publishEvent(ctx context.Context, ref scheduler.AttemptRef, state scheduler.TaskState, version string) {
+	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: ref, State: state, Followed: true, Version: version})
 	if err := e.pub.PublishEvent(ctx, ev); err != nil {
 		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", ref.AttemptID, "state", state, "error", err)
 	}

@@ -119,7 +119,7 @@ func (e *Engine) failDeadTask(ctx context.Context, msg scheduler.TaskMessage) (s
 		if err := e.cascade(ctx, rc, []string{msg.TaskID}); err != nil {
 			return "", err
 		}
-		e.publishEvent(ctx, msg.AttemptRef, scheduler.TaskFailed)
+		e.publishEvent(ctx, msg.AttemptRef, scheduler.TaskFailed, rc.run.Version)
 		return "task_failed", nil
 	}
 	return "", fmt.Errorf("engine: dead-letter %s: too many concurrent changes", msg.AttemptID)

@@ -98,7 +98,7 @@ func (c *Claim) finishAtOnce(ctx context.Context, res Result) (done bool, err er
 		e.publishTask(pctx, t, scheduler.AttemptRef{DagID: ref.DagID, RunID: ref.RunID, TaskID: t.ID,
 			TryNumber: g.Transition.Set.TryNumber.V, AttemptID: g.Transition.Set.AttemptID.V})
 	}
-	e.publishEvent(pctx, ref, scheduler.TaskSuccess)
+	e.publishEvent(pctx, ref, scheduler.TaskSuccess, c.Run.Version)
 	return true, nil
 }
 

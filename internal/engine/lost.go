@@ -88,7 +88,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 		if err != nil {
 			return "", err
 		}
-		e.publishEvent(ctx, ref, state)
+		e.publishEvent(ctx, ref, state, rc.run.Version)
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State.Finished():
 		// The worker died during its fast-follow, perhaps deep in a cascade of noop tasks
 		// that a cascade from this task alone would not walk again: sweep the run.

@@ -260,7 +260,7 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 				ran = span(*v.Rec.StartedAt, now)
 			}
 			e.logTaskFinished(ctx, ref, state, "", ran, msg)
-			e.publishEvent(ctx, ref, state)
+			e.publishEvent(ctx, ref, state, rc.run.Version)
 		}
 		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
 			e.cancelAttempt(ctx, v.Rec.AttemptID)
