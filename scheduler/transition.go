@@ -35,6 +35,8 @@ type TaskSet struct {
 	Job             Opt[string]
 	Follow          Opt[[]string]
 	MapCount        Opt[*int]
+	TryBase         Opt[int]
+	MaxTries        Opt[int]
 }
 
 // Transition moves one task instance (TaskID, in the run the caller applies it to) from one
@@ -173,6 +175,19 @@ func Settle(ti TaskInstance, dec Decision, runs bool, now time.Time) (tr Transit
 		set.StartedAt = To(&now)
 	}
 	return Transition{TaskID: ti.TaskID, From: ti.State, To: to, Set: set}, true
+}
+
+// Clear is the transition of clearing a task instance: back to none, with nothing of its
+// last try left (attempt, times, error, a sensor's first poke, a branch's choice, a for_each
+// task's instance count), and a fresh retry budget: tries count on from its try number (as
+// in Airflow), and it may take retries+1 more.
+func Clear(ti TaskInstance, retries int) Transition {
+	var none *time.Time
+	return Transition{TaskID: ti.TaskID, From: ti.State, To: TaskNone, Set: TaskSet{
+		TryBase: To(ti.TryNumber), MaxTries: To(ti.TryNumber + retries + 1), AttemptID: To(""), Error: To(""),
+		QueuedAt: To(none), StartedAt: To(none), EndedAt: To(none), TickDueAt: To(none), SensorStartedAt: To(none),
+		Follow: To[[]string](nil), MapCount: To[*int](nil),
+	}}
 }
 
 // Mark is the transition of marking a task instance success or failed by hand: it ends

@@ -207,3 +207,24 @@ func TestMark(t *testing.T) {
 		t.Fatalf("mark = %+v; want up_for_retry → success, its retry deadline cleared, ended now", tr)
 	}
 }
+
+func TestClear(t *testing.T) {
+	t.Parallel()
+	due, n := t0, 3
+	ti := TaskInstance{TaskID: "t", State: TaskFailed, TryNumber: 3, MaxTries: 3, AttemptID: "A", Error: "boom",
+		EndedAt: &due, SensorStartedAt: &due, Follow: []string{"x"}, MapCount: &n}
+	tr := Clear(ti, 2)
+	s := tr.Set
+	if tr.From != TaskFailed || tr.To != TaskNone || s.TryBase.V != 3 || s.MaxTries.V != 6 || !s.AttemptID.Set || s.AttemptID.V != "" {
+		t.Fatalf("clear = %+v; want failed → none, tries counted on from 3 with 3 more", tr)
+	}
+	for name, o := range map[string]Opt[*time.Time]{"queued_at": s.QueuedAt, "started_at": s.StartedAt, "ended_at": s.EndedAt,
+		"tick_due_at": s.TickDueAt, "sensor_started_at": s.SensorStartedAt} {
+		if !o.Set || o.V != nil {
+			t.Errorf("%s not cleared: %+v", name, o)
+		}
+	}
+	if !s.Error.Set || s.Error.V != "" || !s.Follow.Set || s.Follow.V != nil || !s.MapCount.Set || s.MapCount.V != nil {
+		t.Errorf("error, follow or map_count not cleared: %+v", s)
+	}
+}

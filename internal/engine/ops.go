@@ -116,17 +116,11 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 				return false, err
 			}
 		}
-		f := scheduler.StateFields(scheduler.TaskNone)
-		f["map_count"], f["follow"], f["sensor_started_at"] = nil, nil, nil
-		f["try_base"] = v.Rec.TryNumber
-		f["max_tries"] = v.Rec.TryNumber + t.Retries + 1
-		f["attempt_id"] = ""
-		f["error"] = ""
-		f["queued_at"], f["started_at"], f["ended_at"], f["tick_due_at"] = nil, nil, nil, nil
+		tr := scheduler.Clear(v.Rec, t.Retries)
 		if v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "cleared") // deferred.go
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "cleared")) // deferred.go
 		}
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 		if isConflict(err) {
 			continue
 		}

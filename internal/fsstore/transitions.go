@@ -35,6 +35,8 @@ func TransitionFields(tr scheduler.Transition) map[string]any {
 	put("error", set.Error.Set, set.Error.V)
 	put("job", set.Job.Set, set.Job.V)
 	put("follow", set.Follow.Set, set.Follow.V)
+	put("try_base", set.TryBase.Set, set.TryBase.V)
+	put("max_tries", set.MaxTries.Set, set.MaxTries.V)
 	if set.MapCount.Set {
 		if set.MapCount.V == nil {
 			f["map_count"] = nil
