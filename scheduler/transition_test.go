@@ -228,3 +228,35 @@ func TestClear(t *testing.T) {
 		t.Errorf("error, follow or map_count not cleared: %+v", s)
 	}
 }
+
+func TestRunOutcomeAndChanges(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		tasks, total, done, bad int
+		want                    RunState
+	}{
+		{3, 3, 3, 0, RunSuccess},
+		{3, 3, 3, 1, RunFailed},
+		{3, 3, 2, 1, RunRunning}, // a failure does not end the run early
+		{3, 2, 2, 0, RunRunning}, // an instance not created yet
+		{0, 0, 0, 0, RunSuccess}, // a DAG without tasks
+	}
+	for _, c := range cases {
+		if got := RunOutcome(c.tasks, c.total, c.done, c.bad); got != c.want {
+			t.Errorf("RunOutcome(%d tasks, %d instances, %d done, %d bad) = %s; want %s", c.tasks, c.total, c.done, c.bad, got, c.want)
+		}
+	}
+	timeout := t0.Add(time.Minute)
+	if ch := StartRun(t0, t0.Add(time.Hour), &timeout); ch.State.V != RunRunning || !ch.TickDueAt.V.Equal(timeout) || ch.TimeoutAt.V != &timeout {
+		t.Errorf("start with a timeout before the lease: %+v; want tick_due_at at the timeout", ch)
+	}
+	if ch := StartRun(t0, t0.Add(time.Hour), nil); !ch.TickDueAt.V.Equal(t0.Add(time.Hour)) || !ch.TimeoutAt.Set || ch.TimeoutAt.V != nil {
+		t.Errorf("start without a timeout: %+v; want tick_due_at at the lease", ch)
+	}
+	if ch := SettleRun(RunFailed, t0, nil); !ch.EndedAt.V.Equal(t0) || !ch.TickDueAt.Set || ch.TickDueAt.V != nil || ch.TimeoutAt.Set {
+		t.Errorf("settle failed: %+v", ch)
+	}
+	if ch := SettleRun(RunRunning, t0, &timeout); !ch.EndedAt.Set || ch.EndedAt.V != nil || ch.TickDueAt.V != &timeout || ch.TimeoutAt.V != &timeout {
+		t.Errorf("reopen: %+v", ch)
+	}
+}

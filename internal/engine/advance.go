@@ -230,8 +230,7 @@ func (e *Engine) sweepRun(ctx context.Context, rc *runCtx) error {
 // since is re-read, and left alone once finished or released.
 func (e *Engine) releaseLease(ctx context.Context, dagID, runID string, ut time.Time, timeout *time.Time) {
 	for range 3 {
-		r := scheduler.Run{DagID: dagID, RunID: runID}
-		_, err := e.store.UpdateRunIf(ctx, &r, ut, map[string]any{"tick_due_at": timeout})
+		_, err := e.store.ApplyRunChange(ctx, dagID, runID, ut, scheduler.RunChange{TickDueAt: scheduler.To(timeout)})
 		if !isConflict(err) {
 			if err != nil {
 				e.log.Warn("could not release the run's start lease; the tick will sweep it", "dag_id", dagID, "run_id", runID, "error", err)
@@ -259,7 +258,7 @@ func (e *Engine) holdRun(ctx context.Context, dagID, runID string) (release func
 			return func() {}
 		}
 		lease := e.now().Add(e.cfg.StartGrace)
-		ut, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": earliest(&lease, v.Rec.TimeoutAt)})
+		ut, err := e.store.ApplyRunChange(ctx, dagID, runID, v.UpdateTime, scheduler.RunChange{TickDueAt: scheduler.To(earliest(&lease, v.Rec.TimeoutAt))})
 		if isConflict(err) {
 			continue
 		}

@@ -268,9 +268,7 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		if v.Rec.State.Finished() {
 			return nil
 		}
-		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
-			"state": string(scheduler.RunFailed), "ended_at": now, "tick_due_at": nil,
-		})
+		_, err = e.store.ApplyRunChange(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, scheduler.SettleRun(scheduler.RunFailed, now, nil))
 		if err == nil {
 			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
 		}

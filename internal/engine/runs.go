@@ -167,9 +167,7 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 	now := e.now()
 	lease := now.Add(e.cfg.StartGrace)
 	timeout := e.runDeadline(rc.spec, now)
-	ut, err := e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
-		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": earliest(&lease, timeout), "timeout_at": timeout,
-	})
+	ut, err := e.store.ApplyRunChange(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, scheduler.StartRun(now, lease, timeout))
 	if isConflict(err) {
 		return nil // another starter moved it: it holds the lease
 	}
@@ -414,13 +412,7 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 	if err != nil {
 		return err
 	}
-	want := scheduler.RunRunning
-	switch {
-	case total >= len(rc.spec.Tasks) && done >= total && bad > 0:
-		want = scheduler.RunFailed
-	case total >= len(rc.spec.Tasks) && done >= total:
-		want = scheduler.RunSuccess
-	}
+	want := scheduler.RunOutcome(len(rc.spec.Tasks), total, done, bad)
 	if want == scheduler.RunRunning && !rc.run.State.Finished() {
 		// Only a run its caller saw finished (a clear, a mark) can need reopening; for the
 		// rest, "not done yet" costs no read of the run.
@@ -434,13 +426,8 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 		if v.Rec.State == want || (want == scheduler.RunRunning && v.Rec.State == scheduler.RunQueued) {
 			return nil
 		}
-		fields := map[string]any{"state": string(want), "ended_at": e.now(), "tick_due_at": nil}
-		if want == scheduler.RunRunning {
-			fields["ended_at"] = nil
-			fields["tick_due_at"] = e.runDeadline(rc.spec, e.now())
-			fields["timeout_at"] = fields["tick_due_at"]
-		}
-		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, fields)
+		now := e.now()
+		_, err = e.store.ApplyRunChange(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, scheduler.SettleRun(want, now, e.runDeadline(rc.spec, now)))
 		if isConflict(err) {
 			continue
 		}

@@ -448,7 +448,7 @@ func (e *Engine) tickRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run
 	case scheduler.RunRunning:
 		return e.tickRunning(ctx, v, now)
 	}
-	_, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": nil})
+	_, err := e.store.ApplyRunChange(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, scheduler.RunChange{TickDueAt: scheduler.To[*time.Time](nil)})
 	if isConflict(err) {
 		return nil
 	}

@@ -141,3 +141,24 @@ func (s *Store) RenewLease(ctx context.Context, attemptID string, updateTime, le
 func (s *Store) SetFollowUp(ctx context.Context, attemptID string, updateTime time.Time, at *time.Time) (time.Time, error) {
 	return s.updateIf(ctx, ColAttempts, attemptID, updateTime, map[string]any{"tick_due_at": timeOrNil(at)})
 }
+
+// RunChangeFields returns the fields a run change writes, by name.
+func RunChangeFields(ch scheduler.RunChange) map[string]any {
+	f := map[string]any{}
+	if ch.State.Set {
+		f["state"] = string(ch.State.V)
+	}
+	for name, o := range map[string]scheduler.Opt[*time.Time]{"started_at": ch.StartedAt, "ended_at": ch.EndedAt,
+		"tick_due_at": ch.TickDueAt, "timeout_at": ch.TimeoutAt} {
+		if o.Set {
+			f[name] = timeOrNil(o.V)
+		}
+	}
+	return f
+}
+
+// ApplyRunChange writes a change on a run if it is unchanged since updateTime (else
+// ErrConflict) and returns the new update time.
+func (s *Store) ApplyRunChange(ctx context.Context, dagID, runID string, updateTime time.Time, ch scheduler.RunChange) (time.Time, error) {
+	return s.updateIf(ctx, ColRuns, scheduler.RunKey(dagID, runID), updateTime, RunChangeFields(ch))
+}
