@@ -1,11 +1,13 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/scheduler"
@@ -104,5 +106,63 @@ func TestChainTransitions(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("transitions:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A late worker whose attempt the tick declared lost must not queue the downstream task in
+// the one-commit finish: the attempt's precondition fails, nothing of the commit is written,
+// and the step-by-step path finds the result stale.
+func TestLateResultQueuesNoDownstream(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: time.Minute})
+	b.deploy(t, chainDAG("chain"))
+	r := b.trigger(t, "chain")
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "slow", ExecutorRef: "nowhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(2 * time.Minute)
+	if rep, err := b.eng.Tick(b.ctx); err != nil || rep.LostWorkers != 1 {
+		t.Fatalf("tick: lost %d (%v); want 1", rep.LostWorkers, err)
+	}
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess}); !errors.Is(err, engine.ErrStale) {
+		t.Fatalf("late result: %v; want ErrStale", err)
+	}
+	if s := b.ti(t, r, "a").State; s != scheduler.TaskFailed {
+		t.Fatalf("a is %s; want failed (a lost worker, no retries)", s)
+	}
+	if ti := b.ti(t, r, "b"); ti.State != scheduler.TaskUpstreamFailed || ti.AttemptID != "" {
+		t.Fatalf("b is %s with attempt %q after a's late result; want upstream_failed, never queued", ti.State, ti.AttemptID)
+	}
+}
+
+// A downstream task someone else already decided (here marked by hand) makes the one-commit
+// finish fall back to the step-by-step path, which leaves the mark alone and still advances.
+func TestFinishFallsBackWhenTheDownstreamMoved(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, chainDAG("chain"))
+	r := b.trigger(t, "chain")
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.MarkTask(b.ctx, r.DagID, r.RunID, "b", scheduler.TaskSuccess); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.ti(t, r, "b").State; s != scheduler.TaskSuccess {
+		t.Fatalf("b is %s; want the mark (success) kept", s)
+	}
+	if s := b.ti(t, r, "c").State; s != scheduler.TaskQueued {
+		t.Fatalf("c is %s; want queued (its upstream b was marked success)", s)
+	}
+	a, err := b.store.GetAttempt(b.ctx, ref.AttemptID)
+	if err != nil || a.Rec.State != scheduler.AttemptSuccess || a.Rec.TickDueAt != nil {
+		t.Fatalf("attempt: %+v, %v; want success with its follow-up done", a, err)
 	}
 }
