@@ -37,6 +37,10 @@ type TaskSet struct {
 	MapCount        Opt[*int]
 	TryBase         Opt[int]
 	MaxTries        Opt[int]
+	// HoldsSlot overrides whether the instance holds one of its run's max_active_tasks slots,
+	// which otherwise follows the state (queued or running): an expanded for_each task runs
+	// until its instances finish, holding none.
+	HoldsSlot Opt[bool]
 }
 
 // Transition moves one task instance (TaskID, in the run the caller applies it to) from one

@@ -140,9 +140,8 @@ func (e *Engine) reopenMapped(ctx context.Context, rc *runCtx, taskID string) er
 		if !v.Rec.State.Finished() || v.Rec.MapCount == nil {
 			return nil
 		}
-		f := scheduler.StateFields(scheduler.TaskRunning)
-		f["c_active"], f["ended_at"], f["error"] = 0, nil, ""
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, scheduler.Transition{TaskID: taskID, From: v.Rec.State, To: scheduler.TaskRunning,
+			Set: scheduler.TaskSet{HoldsSlot: scheduler.To(false), EndedAt: scheduler.To[*time.Time](nil), Error: scheduler.To("")}})
 		if !isConflict(err) {
 			return err
 		}

@@ -35,6 +35,12 @@ func TransitionFields(tr scheduler.Transition) map[string]any {
 	put("error", set.Error.Set, set.Error.V)
 	put("job", set.Job.Set, set.Job.V)
 	put("follow", set.Follow.Set, set.Follow.V)
+	if set.HoldsSlot.Set {
+		f["c_active"] = 0
+		if set.HoldsSlot.V {
+			f["c_active"] = 1
+		}
+	}
 	put("try_base", set.TryBase.Set, set.TryBase.V)
 	put("max_tries", set.MaxTries.Set, set.MaxTries.V)
 	if set.MapCount.Set {
@@ -161,4 +167,16 @@ func RunChangeFields(ch scheduler.RunChange) map[string]any {
 // ErrConflict) and returns the new update time.
 func (s *Store) ApplyRunChange(ctx context.Context, dagID, runID string, updateTime time.Time, ch scheduler.RunChange) (time.Time, error) {
 	return s.updateIf(ctx, ColRuns, scheduler.RunKey(dagID, runID), updateTime, RunChangeFields(ch))
+}
+
+// SetTaskDeadline moves when the tick looks at a task instance again (nil: never), its state
+// unchanged, if the instance is unchanged since updateTime.
+func (s *Store) SetTaskDeadline(ctx context.Context, dagID, runID, taskID string, updateTime time.Time, at *time.Time) (time.Time, error) {
+	return s.updateIf(ctx, ColTaskInstances, scheduler.TaskKey(dagID, runID, taskID), updateTime, map[string]any{"tick_due_at": timeOrNil(at)})
+}
+
+// SaveTaskJob saves the external job a deferred task submitted (engine.JobRef as JSON) on its
+// instance, if the instance is unchanged since updateTime.
+func (s *Store) SaveTaskJob(ctx context.Context, dagID, runID, taskID string, updateTime time.Time, job string) (time.Time, error) {
+	return s.updateIf(ctx, ColTaskInstances, scheduler.TaskKey(dagID, runID, taskID), updateTime, map[string]any{"job": job})
 }
