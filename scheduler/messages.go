@@ -37,6 +37,9 @@ type TaskEvent struct {
 	// StartRun asks the advancer to start a queued run (TaskID is RunStartTask): clients
 	// create a run and publish this rather than driving it themselves.
 	StartRun bool `json:"start_run,omitempty"`
+	// Version is the run's DAG version when the publisher knew it: a consumer that needs only
+	// the DAG (the alerter, to see whether any alert applies) then reads no run.
+	Version string `json:"version,omitempty"`
 }
 
 // RunStartTask is the task id of a StartRun event: no task can have it ("__" is reserved).

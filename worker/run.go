@@ -76,10 +76,21 @@ func Run(ctx context.Context, a Streams) error {
 	}
 	// UPDRAFT_WORKER_STATS: the store operations of each attempt (a warm worker's since its
 	// previous report), for updraft-bench.
+	// UPDRAFT_WORKER_STATS=trace adds them by operation ("updraft-worker-op N KIND BY via CALL").
 	var last [4]int64
+	trace := a.Getenv("UPDRAFT_WORKER_STATS") == "trace"
+	if trace {
+		st.TraceOps()
+	}
 	stats := func() {
 		if a.Getenv("UPDRAFT_WORKER_STATS") == "" {
 			return
+		}
+		if trace {
+			for k, n := range st.OpCounts() {
+				fmt.Fprintf(a.Stderr, "updraft-worker-op %d %s\n", n, k)
+			}
+			st.TraceOps()
 		}
 		r, wr := st.Counts()
 		c, ab := st.Contention()

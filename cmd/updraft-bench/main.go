@@ -28,6 +28,7 @@ import (
 	"github.com/updraft-dev/updraft/emulators"
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/local"
 	"github.com/updraft-dev/updraft/scheduler"
 	"github.com/updraft-dev/updraft/scheduler/schedule"
@@ -44,6 +45,7 @@ type bench struct {
 	log      *slog.Logger
 	// warmWorkers is local.Config.WarmWorkers of every stack.
 	warmWorkers int
+	trace       bool // -trace: print the chain's operations by where they were made
 }
 
 type row struct{ name, value, goal string }
@@ -54,6 +56,7 @@ func main() {
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
 	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,duetick,noopchain,rss,ui,bundle (default all)")
 	warmWorkers := flag.Int("warm-workers", 4, "warm worker processes that run the container attempts, as updraft dev keeps (0: a process per attempt)")
+	trace := flag.Bool("trace", false, "print where the chain's reads and writes go, by operation (slower)")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -68,7 +71,7 @@ func main() {
 	}
 	set.Apply()
 	abs, _ := filepath.Abs(*bin)
-	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers,
+	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers, trace: *trace,
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
 	b.warmUp(*warm)
@@ -127,9 +130,13 @@ func (b *bench) print() {
 // stack starts a fresh local stack on a new project.
 func (b *bench) stack(maxWorkers int) (*local.Stack, func()) {
 	project := fmt.Sprintf("bench-%d-%d", os.Getpid(), b.seq.Add(1))
+	stats := "UPDRAFT_WORKER_STATS=1"
+	if b.trace {
+		stats = "UPDRAFT_WORKER_STATS=trace"
+	}
 	ctx, cancel := context.WithCancel(b.ctx)
 	st, err := local.Open(ctx, local.Config{
-		Project: project, Env: append(b.set.Env(), "UPDRAFT_WORKER_STATS=1"), LogDir: filepath.Join(os.TempDir(), "updraft-bench-logs"),
+		Project: project, Env: append(b.set.Env(), stats), LogDir: filepath.Join(os.TempDir(), "updraft-bench-logs"),
 		WorkerCmd: []string{filepath.Join(b.bin, "updraft"), "worker"}, MaxWorkers: maxWorkers,
 		WarmWorkers: b.warmWorkers, Log: b.log, WorkerStderr: b.workerIO,
 	})
@@ -146,13 +153,17 @@ func (b *bench) deploy(st *local.Stack, src string) {
 	must(err)
 }
 
-// runDAG triggers a DAG and waits until the run finishes; it returns the wall time.
+// runDAG triggers a DAG and waits until the run finishes; it returns the wall time. It
+// polls through a client of its own, so the per-task counts (st.Store's) leave its polls out.
 func (b *bench) runDAG(st *local.Stack, id string) (*scheduler.Run, time.Duration) {
+	poll, err := fsstore.Open(b.ctx, st.Project)
+	must(err)
+	defer poll.Close()
 	t0 := time.Now()
 	r, err := st.Engine.Trigger(b.ctx, id, nil, time.Now())
 	must(err)
 	for {
-		v, err := st.Store.GetRun(b.ctx, r.DagID, r.RunID)
+		v, err := poll.GetRun(b.ctx, r.DagID, r.RunID)
 		must(err)
 		if v.Rec.State.Finished() {
 			if v.Rec.State != scheduler.RunSuccess {
@@ -191,10 +202,16 @@ func (b *bench) chain() {
 		b.deploy(st, sb.String())
 		r0, w0 := st.Store.Counts()
 		b.workerIO.reset()
+		if b.trace {
+			st.Store.TraceOps()
+		}
 		r, total := b.runDAG(st, "chain50")
 		time.Sleep(200 * time.Millisecond) // let the advancer drain its events before counting
 		r1, w1 := st.Store.Counts()
 		wr, ww := b.workerIO.totals()
+		if b.trace {
+			b.printOps(st.Store.OpCounts(), n)
+		}
 		rpt = append(rpt, float64(r1-r0+wr)/n)
 		wpt = append(wpt, float64(w1-w0+ww)/n)
 		var lat []float64
@@ -496,6 +513,7 @@ type statsWriter struct {
 	mu                               sync.Mutex
 	reads, writes, conflicts, aborts int64
 	buf                              bytes.Buffer
+	ops                              map[string]int64 // by operation, with -trace
 }
 
 func (s *statsWriter) Write(p []byte) (int, error) {
@@ -512,6 +530,17 @@ func (s *statsWriter) Write(p []byte) (int, error) {
 			s.writes += w
 			s.conflicts += c
 			s.aborts += ab
+		} else if op, ok := strings.CutPrefix(line, "updraft-worker-op "); ok {
+			var n int64
+			var key string
+			if k := strings.IndexByte(op, ' '); k > 0 {
+				fmt.Sscan(op[:k], &n)
+				key = op[k+1:]
+			}
+			if s.ops == nil {
+				s.ops = map[string]int64{}
+			}
+			s.ops["worker: "+key] += n
 		} else if strings.Contains(line, "level=ERROR") || strings.Contains(line, "\"level\":\"ERROR\"") {
 			fmt.Fprintln(os.Stderr, "worker:", line)
 		}
@@ -524,9 +553,30 @@ func (s *statsWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// printOps prints the operations of one run by where they were made, per task.
+func (b *bench) printOps(local map[string]int64, tasks int) {
+	b.workerIO.mu.Lock()
+	all := map[string]int64{}
+	for k, v := range b.workerIO.ops {
+		all[k] = v
+	}
+	b.workerIO.mu.Unlock()
+	for k, v := range local {
+		all["stack: "+k] += v
+	}
+	var lines []string
+	for k, v := range all {
+		lines = append(lines, fmt.Sprintf("  %6.2f %s", float64(v)/float64(tasks), k))
+	}
+	sort.Strings(lines)
+	fmt.Fprintln(os.Stderr, "operations per task, by where they were made:")
+	fmt.Fprintln(os.Stderr, strings.Join(lines, "\n"))
+}
+
 func (s *statsWriter) reset() {
 	s.mu.Lock()
 	s.reads, s.writes, s.conflicts, s.aborts = 0, 0, 0, 0
+	s.ops = nil
 	s.mu.Unlock()
 }
 

@@ -100,6 +100,12 @@ func (a *Alerter) HandleEvent(ctx context.Context, data []byte) error {
 	if !alerting && !ev.State.Finished() {
 		return nil // queued, running, up_for_reschedule: nothing to say
 	}
+	if ev.Version != "" {
+		// The event names the run's DAG version: a DAG without alerts costs no read of the run.
+		if spec, err := a.specs.Spec(ctx, ev.DagID, ev.Version); err == nil && !anyAlerts(spec) {
+			return nil
+		}
+	}
 	rv, err := a.store.GetRun(ctx, ev.DagID, ev.RunID)
 	if errors.Is(err, fsstore.ErrNotFound) {
 		return fmt.Errorf("%w: alerts: event of unknown run %s/%s", scheduler.ErrBadMessage, ev.DagID, ev.RunID)

@@ -513,3 +513,34 @@ func TestQuietAndBadEvents(t *testing.T) {
 		t.Errorf("event of an unknown run: %v; want a bad message", err)
 	}
 }
+
+// The events of a DAG without alerts name the run's DAG version, so the alerter drops them
+// without reading the run (one read per task fewer).
+func TestEventsOfADAGWithoutAlertsReadNoRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t, alerts.Config{})
+	b.deploy(t, `id: quiet
+owner: kim@example.com
+tasks:
+  - id: extract
+    type: test.ok
+  - id: load
+    type: test.ok
+    needs: [extract]
+`)
+	r := b.trigger(t, "quiet")
+	b.execute(t, r, "extract")
+	b.execute(t, r, "load")
+	events := b.events.take()
+	if len(events) < 2 {
+		b.deliver(t, events)
+		t.Fatalf("%d events recorded; want one per task", len(events))
+	}
+	b.store.TraceOps()
+	b.deliver(t, events)
+	for op, n := range b.store.OpCounts() {
+		if strings.Contains(op, "alerts.") {
+			t.Errorf("the alerter made %d operations (%s) for a DAG without alerts; want none", n, op)
+		}
+	}
+}

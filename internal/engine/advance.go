@@ -139,6 +139,7 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 	left := map[string]bool{}
 	var ups []fsstore.TaskInstanceUpdate
 	var ids []string
+	var trs []scheduler.Transition
 	for _, d := range plan {
 		v := docs[d]
 		skip := v == nil || v.Rec.State != scheduler.TaskNone
@@ -150,13 +151,13 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 			left[d] = true
 			continue
 		}
-		f := scheduler.StateFields(planned[d])
-		f["ended_at"] = now
+		tr := scheduler.Transition{TaskID: d, From: v.Rec.State, To: planned[d], Set: scheduler.TaskSet{EndedAt: scheduler.To(&now)}}
 		if planned[d] == scheduler.TaskSuccess {
-			f["started_at"] = now
+			tr.Set.StartedAt = scheduler.To(&now)
 		}
-		ups = append(ups, fsstore.TaskInstanceUpdate{TI: &v.Rec, UpdateTime: v.UpdateTime, Fields: f})
+		ups = append(ups, fsstore.TaskInstanceUpdate{TI: &v.Rec, UpdateTime: v.UpdateTime, Fields: fsstore.TransitionFields(tr)})
 		ids = append(ids, d)
+		trs = append(trs, tr)
 	}
 	var written []string
 	for i := 0; i < len(ups); i += fsstore.MaxBatch {
@@ -168,6 +169,7 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 		if err != nil {
 			return written, err
 		}
+		e.applied(rc.run.DagID, rc.run.RunID, trs[i:j]...)
 		for _, id := range ids[i:j] {
 			known[id] = planned[id]
 			written = append(written, id)
@@ -228,8 +230,7 @@ func (e *Engine) sweepRun(ctx context.Context, rc *runCtx) error {
 // since is re-read, and left alone once finished or released.
 func (e *Engine) releaseLease(ctx context.Context, dagID, runID string, ut time.Time, timeout *time.Time) {
 	for range 3 {
-		r := scheduler.Run{DagID: dagID, RunID: runID}
-		_, err := e.store.UpdateRunIf(ctx, &r, ut, map[string]any{"tick_due_at": timeout})
+		_, err := e.store.ApplyRunChange(ctx, dagID, runID, ut, scheduler.RunChange{TickDueAt: scheduler.To(timeout)})
 		if !isConflict(err) {
 			if err != nil {
 				e.log.Warn("could not release the run's start lease; the tick will sweep it", "dag_id", dagID, "run_id", runID, "error", err)
@@ -257,7 +258,7 @@ func (e *Engine) holdRun(ctx context.Context, dagID, runID string) (release func
 			return func() {}
 		}
 		lease := e.now().Add(e.cfg.StartGrace)
-		ut, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": earliest(&lease, v.Rec.TimeoutAt)})
+		ut, err := e.store.ApplyRunChange(ctx, dagID, runID, v.UpdateTime, scheduler.RunChange{TickDueAt: scheduler.To(earliest(&lease, v.Rec.TimeoutAt))})
 		if isConflict(err) {
 			continue
 		}

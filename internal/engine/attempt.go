@@ -157,12 +157,12 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at, started: now}
 	for range maxConflictRetries {
 		var ut time.Time
-		f := map[string]any{"state": string(scheduler.TaskRunning), "started_at": now, "tick_due_at": nil}
-		if v.Rec.SensorStartedAt == nil {
-			f["sensor_started_at"] = now
+		tr, cerr := scheduler.Claim(v.Rec, ref.AttemptID, now)
+		if cerr != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStale, cerr)
 		}
 		err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			ut, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+			ut, err = e.apply(ctx, ref.DagID, ref.RunID, v.UpdateTime, tr)
 			return err
 		})
 		if err == nil {
@@ -191,8 +191,8 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
 			c.mu.Lock()
 			_ = e.retry(ctx, patience, func(ctx context.Context) error {
-				_, err := e.store.UpdateAttemptIf(ctx, ref.AttemptID, c.at, map[string]any{
-					"state": string(scheduler.AttemptFailed), "error": "superseded before it started", "ended_at": now, "tick_due_at": nil,
+				_, err := e.store.RecordResult(ctx, ref.AttemptID, c.at, fsstore.AttemptResult{
+					State: scheduler.AttemptFailed, Error: "superseded before it started", EndedAt: now,
 				})
 				return err
 			})
@@ -229,9 +229,7 @@ func (c *Claim) Renew(ctx context.Context) error {
 		lease := e.now().Add(e.cfg.Lease)
 		var at time.Time
 		err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			at, err = e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, map[string]any{
-				"lease_expires_at": lease, "tick_due_at": lease,
-			})
+			at, err = e.store.RenewLease(ctx, c.Ref.AttemptID, c.at, lease)
 			return err
 		})
 		if err == nil {
@@ -296,6 +294,9 @@ type Result struct {
 // deadline set, and the tick finishes the job.
 func (c *Claim) Finish(ctx context.Context, res Result) error {
 	e := c.e
+	if done, err := c.finishAtOnce(ctx, res); done {
+		return err
+	}
 	if err := c.record(ctx, res); err != nil {
 		return err
 	}
@@ -314,13 +315,13 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 		return nil
 	}
 	pctx, cancel := context.WithTimeout(ctx, e.callTimeout())
-	e.publishEvent(pctx, c.Ref, state)
+	e.publishEvent(pctx, c.Ref, state, c.Run.Version)
 	cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
 	defer cancel()
-	if _, err := e.store.UpdateAttemptIf(cctx, c.Ref.AttemptID, c.at, map[string]any{"tick_due_at": nil}); err != nil {
+	if _, err := e.store.SetFollowUp(cctx, c.Ref.AttemptID, c.at, nil); err != nil {
 		e.log.Warn("could not clear the attempt's follow-up; the tick will redo it", "attempt_id", c.Ref.AttemptID, "error", err)
 	}
 	return nil
@@ -333,24 +334,15 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 // try landed; anything else (declared lost) means the result does not stand: ErrStale.
 func (c *Claim) record(ctx context.Context, res Result) error {
 	now := c.e.now()
-	fields := map[string]any{"state": string(res.State), "ended_at": now, "error": res.Error,
-		"tick_due_at": now.Add(c.e.cfg.RepublishAfter)}
-	if res.ExitCode != nil {
-		fields["exit_code"] = *res.ExitCode
-	}
-	if len(res.XCom) > 0 {
-		fields["xcom"] = string(res.XCom)
-	}
-	if res.Rendered != "" {
-		fields["rendered"] = res.Rendered
-	}
+	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
+		XCom: string(res.XCom), Rendered: res.Rendered, FollowUpAt: ptr(now.Add(c.e.cfg.RepublishAfter))}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	patience := c.e.writePatience()
 	for range maxConflictRetries {
 		var at time.Time
 		err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			at, err = c.e.store.UpdateAttemptIf(ctx, c.Ref.AttemptID, c.at, fields)
+			at, err = c.e.store.RecordResult(ctx, c.Ref.AttemptID, c.at, result)
 			return err
 		})
 		if err == nil {
@@ -393,10 +385,10 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 	}
 	outcome := res.State.TaskState()
 	var (
-		state  scheduler.TaskState
-		retry  bool
-		delay  time.Duration
-		expand []json.RawMessage
+		state    scheduler.TaskState
+		retry    bool
+		retryNow bool // an up_for_retry with no delay: queued at once
+		expand   []json.RawMessage
 	)
 	if outcome == scheduler.TaskSuccess && task.ForEach != nil {
 		switch err := json.Unmarshal(res.XCom, &expand); {
@@ -429,35 +421,21 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 			}
 			return st, err
 		}
-		errMsg, final := res.Error, res.Final
-		state, delay = outcome, 0
-		f := map[string]any{}
-		if outcome == scheduler.TaskUpForReschedule {
-			state, errMsg, final, f = e.reschedule(task, &v.Rec, res, now)
+		tr, rn, err := scheduler.Finish(v.Rec, ref.AttemptID, ref.TryNumber, outcomeOf(res, outcome), policy, sensorPolicy(task), now)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v; this result does not stand", ErrStale, err)
 		}
-		// Tries since the last clear decide whether another one is due.
-		n := ref.TryNumber - v.Rec.TryBase
-		retry = state == scheduler.TaskFailed && !final && policy.ShouldRetry(n)
-		if retry {
-			state, delay = scheduler.TaskUpForRetry, policy.DelayAfter(n)
-			f["tick_due_at"] = now.Add(delay)
-		}
-		for k, x := range scheduler.StateFields(state) {
-			f[k] = x
-		}
-		if state != scheduler.TaskUpForReschedule {
-			f["ended_at"] = now
-		}
-		f["error"] = errMsg
+		state, retry, retryNow = tr.To, tr.To == scheduler.TaskUpForRetry, rn
+		errMsg := tr.Set.Error.V
 		if state == scheduler.TaskFailed && v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "failed") // no try waits for its job any more (deferred.go)
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "failed")) // no try waits for its job any more (deferred.go)
 		}
 		if task.Type == "branch" && state == scheduler.TaskSuccess {
 			var follow []string
 			_ = json.Unmarshal(res.XCom, &follow)
-			f["follow"] = follow
+			tr.Set.Follow = scheduler.To(follow)
 		}
-		ut, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		ut, err := e.apply(ctx, ref.DagID, ref.RunID, v.UpdateTime, tr)
 		if isConflict(err) {
 			v = nil
 			continue
@@ -476,44 +454,35 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 		if err := e.fillSlots(ctx, rc); err != nil {
 			return state, err
 		}
-	case retry && delay == 0:
+	case retryNow:
 		e.Stats.Retried.Add(1)
 		if err := e.queue(ctx, rc, task, v, true); err != nil && !isConflict(err) {
 			return state, err
 		}
 	case !retry:
-		if err := e.cascade(ctx, rc, []string{ref.TaskID}); err != nil {
+		// The state just written is known: a downstream task whose upstream it is alone (a
+		// chain) is decided without counting its upstream.
+		known := map[string]scheduler.TaskState{ref.TaskID: state}
+		if err := e.cascadeKnown(ctx, rc, []string{ref.TaskID}, known); err != nil {
 			return state, err
 		}
 	}
 	return state, nil
 }
 
-// reschedule decides what a sensor's "not yet" poke leads to: the next poke at RescheduleAt
-// or poke_interval from now, never past the try's sensor_timeout; once that has passed, the
-// task fails without retries (soft_fail: it is skipped), as Airflow's AirflowSensorTimeout.
-func (e *Engine) reschedule(task *dag.Task, ti *scheduler.TaskInstance, res Result, now time.Time) (scheduler.TaskState, string, bool, map[string]any) {
-	started := now
-	if ti.SensorStartedAt != nil {
-		started = *ti.SensorStartedAt
+// outcomeOf is a result as the state machine sees it, with the task state it gives (a
+// for_each expansion that recorded no usable list turns success into a final failure).
+func outcomeOf(res Result, outcome scheduler.TaskState) scheduler.Outcome {
+	st := res.State
+	if outcome == scheduler.TaskFailed && st != scheduler.AttemptFailed && st != scheduler.AttemptLost {
+		st = scheduler.AttemptFailed
 	}
-	deadline := started.Add(SensorTimeout(task))
-	if !now.Before(deadline) {
-		msg := fmt.Sprintf("sensor_timeout of %s passed (first poke at %s) and the condition was never met",
-			SensorTimeout(task), started.UTC().Format(time.RFC3339))
-		if task.SoftFail {
-			return scheduler.TaskSkipped, msg + "; skipped (soft_fail)", false, map[string]any{"tick_due_at": nil}
-		}
-		return scheduler.TaskFailed, msg, true, map[string]any{"tick_due_at": nil}
-	}
-	next := now.Add(PokeInterval(task))
-	if res.RescheduleAt != nil && res.RescheduleAt.After(now) {
-		next = *res.RescheduleAt
-	}
-	if next.After(deadline) {
-		next = deadline
-	}
-	return scheduler.TaskUpForReschedule, "", false, map[string]any{"tick_due_at": next}
+	return scheduler.Outcome{State: st, Error: res.Error, Final: res.Final, RescheduleAt: res.RescheduleAt}
+}
+
+// sensorPolicy is a task's poke settings (the defaults for a task that sets none).
+func sensorPolicy(t *dag.Task) scheduler.SensorPolicy {
+	return scheduler.SensorPolicy{PokeInterval: PokeInterval(t), Timeout: SensorTimeout(t), SoftFail: t.SoftFail}
 }
 
 // Sensor defaults, as Airflow's BaseSensorOperator.
@@ -546,10 +515,11 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// publishEvent tells the events topic's consumers (alerts) that a task instance reached a
-// state whose fast-follow is already done. A failed publish is logged: the state is stored.
-func (e *Engine) publishEvent(ctx context.Context, ref scheduler.AttemptRef, state scheduler.TaskState) {
-	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: ref, State: state, Followed: true})
+// publishEvent tells the events topic's consumers (alerts) that a task instance of a run of
+// DAG version version reached a state whose fast-follow is already done. A failed publish is
+// logged: the state is stored.
+func (e *Engine) publishEvent(ctx context.Context, ref scheduler.AttemptRef, state scheduler.TaskState, version string) {
+	ev, _ := json.Marshal(scheduler.TaskEvent{AttemptRef: ref, State: state, Followed: true, Version: version})
 	if err := e.pub.PublishEvent(ctx, ev); err != nil {
 		e.log.Warn("publish task event failed; fast-follow already ran", "attempt_id", ref.AttemptID, "state", state, "error", err)
 	}

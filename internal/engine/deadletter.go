@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
@@ -105,9 +106,9 @@ func (e *Engine) failDeadTask(ctx context.Context, msg scheduler.TaskMessage) (s
 		if v.Rec.AttemptID != msg.AttemptID || v.Rec.State != scheduler.TaskQueued {
 			return "not_current", nil // claimed, cleared or replaced meanwhile
 		}
-		f := scheduler.StateFields(scheduler.TaskFailed)
-		f["ended_at"], f["error"], f["tick_due_at"] = e.now(), reason, nil
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		now := e.now()
+		_, err = e.apply(ctx, msg.DagID, msg.RunID, v.UpdateTime, scheduler.Transition{TaskID: msg.TaskID, From: v.Rec.State, To: scheduler.TaskFailed,
+			Set: scheduler.TaskSet{EndedAt: scheduler.To(&now), Error: scheduler.To(reason), TickDueAt: scheduler.To[*time.Time](nil)}})
 		if isConflict(err) {
 			continue
 		}
@@ -118,7 +119,7 @@ func (e *Engine) failDeadTask(ctx context.Context, msg scheduler.TaskMessage) (s
 		if err := e.cascade(ctx, rc, []string{msg.TaskID}); err != nil {
 			return "", err
 		}
-		e.publishEvent(ctx, msg.AttemptRef, scheduler.TaskFailed)
+		e.publishEvent(ctx, msg.AttemptRef, scheduler.TaskFailed, rc.run.Version)
 		return "task_failed", nil
 	}
 	return "", fmt.Errorf("engine: dead-letter %s: too many concurrent changes", msg.AttemptID)

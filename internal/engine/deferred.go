@@ -114,7 +114,7 @@ func (c *Claim) WaitStarted() time.Time {
 // submitted (or, once submitted, must be cancelled).
 func (c *Claim) SaveJob(ctx context.Context, ref JobRef) error {
 	s := ref.String()
-	ut, err := c.e.store.UpdateTaskInstanceIf(ctx, &c.ti, c.tiTime, map[string]any{"job": s})
+	ut, err := c.e.store.SaveTaskJob(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID, c.tiTime, s)
 	if isConflict(err) {
 		return fmt.Errorf("%w: %s changed while its job was being submitted (cleared or marked)", ErrStale, c.ti.Key())
 	}

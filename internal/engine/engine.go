@@ -76,6 +76,7 @@ type Engine struct {
 	executor    Executor
 	deadLetters DeadLetters
 	timers      timers
+	rec         recorder // told of every applied transition (RecordTransitions)
 
 	// Stats counts what the engine did, for /metrics and tests.
 	Stats Stats

@@ -67,12 +67,14 @@ var errExpandConflict = errors.New("engine: expansion raced another change")
 func (e *Engine) expand(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance], items []json.RawMessage) (scheduler.TaskState, error) {
 	n := len(items)
 	if v.Rec.MapCount == nil {
-		f := map[string]any{"map_count": n, "c_active": 0}
+		tr := scheduler.Transition{TaskID: task.ID, From: v.Rec.State, To: v.Rec.State,
+			Set: scheduler.TaskSet{MapCount: scheduler.To(ptr(n)), HoldsSlot: scheduler.To(false)}}
 		if n == 0 {
-			f = scheduler.StateFields(scheduler.TaskSkipped)
-			f["map_count"], f["ended_at"], f["error"] = 0, e.now(), "for_each: the list is empty, so there is nothing to run"
+			now := e.now()
+			tr.To, tr.Set = scheduler.TaskSkipped, scheduler.TaskSet{MapCount: scheduler.To(ptr(0)), EndedAt: scheduler.To(&now),
+				Error: scheduler.To("for_each: the list is empty, so there is nothing to run")}
 		}
-		if _, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f); err != nil {
+		if _, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr); err != nil {
 			if isConflict(err) {
 				return "", errExpandConflict
 			}
@@ -144,12 +146,12 @@ func (e *Engine) settleMapped(ctx context.Context, rc *runCtx, taskID string) (b
 		}
 		c.Total = *v.Rec.MapCount
 		state := scheduler.MappedState(c)
-		f := scheduler.StateFields(state)
-		f["ended_at"], f["error"] = e.now(), ""
+		now := e.now()
+		tr := scheduler.Transition{TaskID: taskID, From: v.Rec.State, To: state, Set: scheduler.TaskSet{EndedAt: scheduler.To(&now), Error: scheduler.To("")}}
 		if bad := c.Failed + c.UpstreamFailed; bad > 0 {
-			f["error"] = fmt.Sprintf("%d of %d instances failed", bad, c.Total)
+			tr.Set.Error = scheduler.To(fmt.Sprintf("%d of %d instances failed", bad, c.Total))
 		}
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 		if isConflict(err) {
 			continue
 		}

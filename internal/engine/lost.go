@@ -42,15 +42,15 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 			}
 		}
 		if alive {
-			_, err := e.store.UpdateAttemptIf(ctx, a.ID, v.UpdateTime, map[string]any{"tick_due_at": now.Add(e.cfg.Lease)})
+			_, err := e.store.SetFollowUp(ctx, a.ID, v.UpdateTime, ptr(now.Add(e.cfg.Lease)))
 			if isConflict(err) {
 				err = nil
 			}
 			return "", err
 		}
 		msg := fmt.Sprintf("lost worker: its lease expired at %s and its execution %q is gone", a.LeaseExpiresAt.UTC().Format(time.RFC3339), a.ExecutorRef)
-		ut, err := e.store.UpdateAttemptIf(ctx, a.ID, v.UpdateTime, map[string]any{
-			"state": string(scheduler.AttemptLost), "error": msg, "ended_at": now, "tick_due_at": now.Add(e.cfg.RepublishAfter),
+		ut, err := e.store.RecordResult(ctx, a.ID, v.UpdateTime, fsstore.AttemptResult{
+			State: scheduler.AttemptLost, Error: msg, EndedAt: now, FollowUpAt: ptr(now.Add(e.cfg.RepublishAfter)),
 		})
 		if isConflict(err) {
 			return "", nil // the worker recorded its result first: that outcome stands
@@ -88,7 +88,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 		if err != nil {
 			return "", err
 		}
-		e.publishEvent(ctx, ref, state)
+		e.publishEvent(ctx, ref, state, rc.run.Version)
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State.Finished():
 		// The worker died during its fast-follow, perhaps deep in a cascade of noop tasks
 		// that a cascade from this task alone would not walk again: sweep the run.
@@ -96,7 +96,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 			return "", err
 		}
 	}
-	_, err = e.store.UpdateAttemptIf(ctx, a.ID, v.UpdateTime, map[string]any{"tick_due_at": nil})
+	_, err = e.store.SetFollowUp(ctx, a.ID, v.UpdateTime, nil)
 	if isConflict(err) {
 		err = nil
 	}

@@ -116,17 +116,11 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 				return false, err
 			}
 		}
-		f := scheduler.StateFields(scheduler.TaskNone)
-		f["map_count"], f["follow"], f["sensor_started_at"] = nil, nil, nil
-		f["try_base"] = v.Rec.TryNumber
-		f["max_tries"] = v.Rec.TryNumber + t.Retries + 1
-		f["attempt_id"] = ""
-		f["error"] = ""
-		f["queued_at"], f["started_at"], f["ended_at"], f["tick_due_at"] = nil, nil, nil, nil
+		tr := scheduler.Clear(v.Rec, t.Retries)
 		if v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "cleared") // deferred.go
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "cleared")) // deferred.go
 		}
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -146,9 +140,8 @@ func (e *Engine) reopenMapped(ctx context.Context, rc *runCtx, taskID string) er
 		if !v.Rec.State.Finished() || v.Rec.MapCount == nil {
 			return nil
 		}
-		f := scheduler.StateFields(scheduler.TaskRunning)
-		f["c_active"], f["ended_at"], f["error"] = 0, nil, ""
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, scheduler.Transition{TaskID: taskID, From: v.Rec.State, To: scheduler.TaskRunning,
+			Set: scheduler.TaskSet{HoldsSlot: scheduler.To(false), EndedAt: scheduler.To[*time.Time](nil), Error: scheduler.To("")}})
 		if !isConflict(err) {
 			return err
 		}
@@ -194,14 +187,11 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		case state:
 			return nil
 		}
-		f := scheduler.StateFields(state)
-		f["ended_at"] = e.now()
-		f["tick_due_at"] = nil
-		f["error"] = "marked " + string(state) + " by hand"
+		tr := scheduler.Mark(v.Rec, state, e.now())
 		if v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "marked "+string(state)) // deferred.go
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "marked "+string(state))) // deferred.go
 		}
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err = e.apply(ctx, dagID, runID, v.UpdateTime, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -246,12 +236,12 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		if v.Rec.State == scheduler.TaskQueued || v.Rec.State == scheduler.TaskRunning || waitingOnJob(&v.Rec) {
 			state = scheduler.TaskFailed
 		}
-		f := scheduler.StateFields(state)
-		f["ended_at"], f["error"], f["tick_due_at"] = now, msg, nil
+		tr := scheduler.Transition{TaskID: v.Rec.TaskID, From: v.Rec.State, To: state,
+			Set: scheduler.TaskSet{EndedAt: scheduler.To(&now), Error: scheduler.To(msg), TickDueAt: scheduler.To[*time.Time](nil)}}
 		if v.Rec.Job != "" {
-			f["job"] = e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout") // deferred.go
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout")) // deferred.go
 		}
-		_, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+		_, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 		if err != nil && !isConflict(err) {
 			return err
 		}
@@ -263,7 +253,7 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 				ran = span(*v.Rec.StartedAt, now)
 			}
 			e.logTaskFinished(ctx, ref, state, "", ran, msg)
-			e.publishEvent(ctx, ref, state)
+			e.publishEvent(ctx, ref, state, rc.run.Version)
 		}
 		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
 			e.cancelAttempt(ctx, v.Rec.AttemptID)
@@ -277,9 +267,7 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		if v.Rec.State.Finished() {
 			return nil
 		}
-		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{
-			"state": string(scheduler.RunFailed), "ended_at": now, "tick_due_at": nil,
-		})
+		_, err = e.store.ApplyRunChange(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, scheduler.SettleRun(scheduler.RunFailed, now, nil))
 		if err == nil {
 			e.noteRun(ctx, rc.run.DagID, rc.run.RunID)
 		}

@@ -167,9 +167,7 @@ func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Ru
 	now := e.now()
 	lease := now.Add(e.cfg.StartGrace)
 	timeout := e.runDeadline(rc.spec, now)
-	ut, err := e.store.UpdateRunIf(ctx, &rc.run, v.UpdateTime, map[string]any{
-		"state": string(scheduler.RunRunning), "started_at": now, "tick_due_at": earliest(&lease, timeout), "timeout_at": timeout,
-	})
+	ut, err := e.store.ApplyRunChange(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, scheduler.StartRun(now, lease, timeout))
 	if isConflict(err) {
 		return nil // another starter moved it: it holds the lease
 	}
@@ -345,17 +343,15 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 		if v.Rec.State != scheduler.TaskNone || dec < 0 {
 			return "", false, !v.Rec.State.Finished(), nil
 		}
-		var fields map[string]any
-		switch {
-		case dec == scheduler.Ready && task.Type != "noop":
+		if dec == scheduler.Ready && task.Type != "noop" {
 			full, err := e.runFull(ctx, rc)
 			if err != nil {
 				return "", false, false, err
 			}
 			if full {
-				f := scheduler.StateFields(scheduler.TaskScheduled)
-				f["tick_due_at"] = e.now().Add(e.cfg.RepublishAfter)
-				_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, f)
+				tr := scheduler.Transition{TaskID: taskID, From: v.Rec.State, To: scheduler.TaskScheduled,
+					Set: scheduler.TaskSet{TickDueAt: scheduler.To(ptr(e.now().Add(e.cfg.RepublishAfter)))}}
+				_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 				if isConflict(err) {
 					continue
 				}
@@ -366,16 +362,10 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 				continue
 			}
 			return scheduler.TaskQueued, false, true, err
-		default:
-			state = finishedBy(dec)
-			fields = scheduler.StateFields(state)
 		}
-		now := e.now()
-		fields["ended_at"] = now
-		if dec == scheduler.Ready {
-			fields["started_at"] = now
-		}
-		_, err = e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, fields)
+		tr, _ := scheduler.Settle(v.Rec, dec, false, e.now())
+		state = tr.To
+		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -392,28 +382,14 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 // newTry is false for a sensor's next poke, which keeps its try number (pokes use up no
 // tries) and the try's sensor start.
 func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance], newTry bool) error {
-	now := e.now()
-	ref := scheduler.AttemptRef{
-		DagID: rc.run.DagID, RunID: rc.run.RunID, TaskID: task.ID,
-		TryNumber: v.Rec.TryNumber, AttemptID: scheduler.NewAttemptID(),
-	}
-	if newTry || ref.TryNumber == 0 {
-		ref.TryNumber++
-	}
-	fields := scheduler.StateFields(scheduler.TaskQueued)
-	if newTry {
-		fields["sensor_started_at"] = nil
-	}
-	fields["try_number"] = ref.TryNumber
-	fields["attempt_id"] = ref.AttemptID
-	fields["queued_at"] = now
-	fields["tick_due_at"] = now.Add(e.cfg.RepublishAfter)
-	fields["error"] = ""
-	if _, err := e.store.UpdateTaskInstanceIf(ctx, &v.Rec, v.UpdateTime, fields); err != nil {
+	tr := scheduler.Queue(v.Rec, scheduler.NewAttemptID(), newTry, e.now(), e.cfg.RepublishAfter)
+	if _, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr); err != nil {
 		return err
 	}
 	e.Stats.TasksQueued.Add(1)
-	e.publishTask(ctx, task, ref)
+	e.publishTask(ctx, task, scheduler.AttemptRef{
+		DagID: rc.run.DagID, RunID: rc.run.RunID, TaskID: task.ID, TryNumber: tr.Set.TryNumber.V, AttemptID: tr.Set.AttemptID.V,
+	})
 	return nil
 }
 
@@ -436,13 +412,7 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 	if err != nil {
 		return err
 	}
-	want := scheduler.RunRunning
-	switch {
-	case total >= len(rc.spec.Tasks) && done >= total && bad > 0:
-		want = scheduler.RunFailed
-	case total >= len(rc.spec.Tasks) && done >= total:
-		want = scheduler.RunSuccess
-	}
+	want := scheduler.RunOutcome(len(rc.spec.Tasks), total, done, bad)
 	if want == scheduler.RunRunning && !rc.run.State.Finished() {
 		// Only a run its caller saw finished (a clear, a mark) can need reopening; for the
 		// rest, "not done yet" costs no read of the run.
@@ -456,13 +426,8 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 		if v.Rec.State == want || (want == scheduler.RunRunning && v.Rec.State == scheduler.RunQueued) {
 			return nil
 		}
-		fields := map[string]any{"state": string(want), "ended_at": e.now(), "tick_due_at": nil}
-		if want == scheduler.RunRunning {
-			fields["ended_at"] = nil
-			fields["tick_due_at"] = e.runDeadline(rc.spec, e.now())
-			fields["timeout_at"] = fields["tick_due_at"]
-		}
-		_, err = e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, fields)
+		now := e.now()
+		_, err = e.store.ApplyRunChange(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, scheduler.SettleRun(want, now, e.runDeadline(rc.spec, now)))
 		if isConflict(err) {
 			continue
 		}

@@ -380,9 +380,7 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 		if !ok {
 			return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), ti.TaskID)
 		}
-		if _, err := e.store.UpdateTaskInstanceIf(ctx, &ti, v.UpdateTime, map[string]any{
-			"tick_due_at": now.Add(e.cfg.RepublishAfter),
-		}); err != nil {
+		if _, err := e.store.SetTaskDeadline(ctx, ti.DagID, ti.RunID, ti.TaskID, v.UpdateTime, ptr(now.Add(e.cfg.RepublishAfter))); err != nil {
 			if isConflict(err) {
 				return "", nil // claimed or changed meanwhile
 			}
@@ -398,9 +396,7 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 		if err != nil {
 			return "", err
 		}
-		if _, err := e.store.UpdateTaskInstanceIf(ctx, &ti, v.UpdateTime, map[string]any{
-			"tick_due_at": now.Add(e.cfg.RepublishAfter),
-		}); err != nil {
+		if _, err := e.store.SetTaskDeadline(ctx, ti.DagID, ti.RunID, ti.TaskID, v.UpdateTime, ptr(now.Add(e.cfg.RepublishAfter))); err != nil {
 			if isConflict(err) {
 				return "", nil
 			}
@@ -430,7 +426,7 @@ func (e *Engine) tickTask(ctx context.Context, v *fsstore.Versioned[scheduler.Ta
 		e.Stats.Retried.Add(1)
 		return "retried", nil
 	default:
-		_, err := e.store.UpdateTaskInstanceIf(ctx, &ti, v.UpdateTime, map[string]any{"tick_due_at": nil})
+		_, err := e.store.SetTaskDeadline(ctx, ti.DagID, ti.RunID, ti.TaskID, v.UpdateTime, nil)
 		if isConflict(err) {
 			return "", nil
 		}
@@ -448,7 +444,7 @@ func (e *Engine) tickRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run
 	case scheduler.RunRunning:
 		return e.tickRunning(ctx, v, now)
 	}
-	_, err := e.store.UpdateRunIf(ctx, &v.Rec, v.UpdateTime, map[string]any{"tick_due_at": nil})
+	_, err := e.store.ApplyRunChange(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, scheduler.RunChange{TickDueAt: scheduler.To[*time.Time](nil)})
 	if isConflict(err) {
 		return nil
 	}

@@ -22,7 +22,7 @@ func (s *Store) GetTaskInstances(ctx context.Context, dagID, runID string, taskI
 		refs[i] = s.fs.Collection(ColTaskInstances).Doc(scheduler.TaskKey(dagID, runID, id))
 	}
 	snaps, err := s.fs.GetAll(ctx, refs)
-	s.reads.Add(int64(len(refs)))
+	s.read(len(refs))
 	if err != nil {
 		return nil, mapErr(fmt.Sprintf("fsstore: get %d task instances of %s", len(refs), runID), err)
 	}

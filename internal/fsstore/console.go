@@ -20,7 +20,7 @@ const inChunk = 30
 // read counts of these queries show their true cost (and a query per DAG would show).
 func (s *Store) billEmpty(n int) {
 	if n == 0 {
-		s.reads.Add(1)
+		s.read(1)
 	}
 }
 
@@ -90,7 +90,7 @@ func (s *Store) RunsPage(ctx context.Context, dagID, afterKey string, limit int)
 	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).OrderBy("logical_date", firestore.Desc)
 	if afterKey != "" {
 		snap, err := s.fs.Collection(ColRuns).Doc(afterKey).Get(ctx)
-		s.reads.Add(1)
+		s.read(1)
 		if err != nil {
 			return nil, mapErr("fsstore: runs page cursor "+afterKey, err)
 		}
@@ -151,7 +151,7 @@ func (s *Store) VersionsOf(ctx context.Context, keys [][2]string) ([]scheduler.D
 		refs[i] = s.fs.Collection(ColDAGVersions).Doc(versionKey(k[0], k[1]))
 	}
 	snaps, err := s.fs.GetAll(ctx, refs)
-	s.reads.Add(int64(len(refs)))
+	s.read(len(refs))
 	if err != nil {
 		return nil, mapErr("fsstore: get versions", err)
 	}
@@ -179,7 +179,7 @@ func (s *Store) AuditPage(ctx context.Context, dagID, afterID string, limit int)
 	q = q.OrderBy("at", firestore.Desc)
 	if afterID != "" {
 		snap, err := s.fs.Collection(ColAudit).Doc(afterID).Get(ctx)
-		s.reads.Add(1)
+		s.read(1)
 		if err != nil {
 			return nil, mapErr("fsstore: audit page cursor "+afterID, err)
 		}
@@ -236,7 +236,7 @@ func (s *Store) GridRunsPage(ctx context.Context, dagID, afterKey string, limit 
 	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).OrderBy("logical_date", firestore.Desc)
 	if afterKey != "" {
 		snap, err := s.fs.Collection(ColRuns).Doc(afterKey).Get(ctx)
-		s.reads.Add(1)
+		s.read(1)
 		if err != nil {
 			return nil, mapErr("fsstore: grid page cursor "+afterKey, err)
 		}

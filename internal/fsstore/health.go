@@ -35,7 +35,7 @@ func (s *Store) Ping(ctx context.Context, d time.Duration) (hasDAGs bool, err er
 	it := s.fs.Collection(ColDAGs).Select().Limit(1).Documents(ctx)
 	defer it.Stop()
 	_, err = it.Next()
-	s.reads.Add(1)
+	s.read(1)
 	switch {
 	case err == nil:
 		return true, nil

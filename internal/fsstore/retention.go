@@ -43,7 +43,7 @@ func (s *Store) CountRunChildren(ctx context.Context, dagID, runID string) (tis,
 // count runs a count aggregation whose result is named "n".
 func (s *Store) count(ctx context.Context, q *firestore.AggregationQuery, what string) (int, error) {
 	res, err := q.Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return 0, mapErr("fsstore: count "+what, err)
 	}
@@ -91,7 +91,7 @@ func (s *Store) deleteAll(ctx context.Context, q firestore.Query, col string, ba
 				it.Stop()
 				return deleted, mapErr("fsstore: list "+col+" to delete", err)
 			}
-			s.reads.Add(1)
+			s.read(1)
 			refs = append(refs, snap.Ref)
 		}
 		it.Stop()

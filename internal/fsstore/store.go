@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +47,60 @@ type Store struct {
 	aborted   atomic.Int64 // contention aborts (codes.Aborted)
 
 	trackMu sync.Mutex
-	perDoc  map[string]int // writes per document, when tracking
+	perDoc  map[string]int   // writes per document, when tracking
+	perOp   map[string]int64 // reads and writes per calling operation, when tracing
+}
+
+// TraceOps starts counting reads and writes by the operation that made them ("read
+// engine.(*Engine).Claim via GetTaskInstance"): a benchmark's or a test's breakdown of where a
+// task's operations go. It costs a stack walk per call; off by default.
+func (s *Store) TraceOps() {
+	s.trackMu.Lock()
+	s.perOp = map[string]int64{}
+	s.trackMu.Unlock()
+}
+
+// OpCounts returns the counts TraceOps collected, by operation.
+func (s *Store) OpCounts() map[string]int64 {
+	s.trackMu.Lock()
+	defer s.trackMu.Unlock()
+	out := make(map[string]int64, len(s.perOp))
+	for k, v := range s.perOp {
+		out[k] = v
+	}
+	return out
+}
+
+// read counts n documents (or one aggregation) read.
+func (s *Store) read(n int) {
+	s.reads.Add(int64(n))
+	s.trace("read", int64(n))
+}
+
+// trace attributes n operations of a kind to the caller outside this package.
+func (s *Store) trace(kind string, n int64) {
+	s.trackMu.Lock()
+	defer s.trackMu.Unlock()
+	if s.perOp == nil {
+		return
+	}
+	pcs := make([]uintptr, 16)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	via, by := "", ""
+	for {
+		f, more := frames.Next()
+		name := f.Function[strings.LastIndexByte(f.Function, '/')+1:]
+		if strings.HasPrefix(name, "fsstore.") {
+			via = strings.TrimPrefix(name, "fsstore.(*Store).")
+		} else if by == "" && !strings.Contains(name, ".func") && !strings.Contains(name, ".retry") {
+			by = name
+			break
+		}
+		if !more {
+			break
+		}
+	}
+	s.perOp[kind+" "+by+" via "+via] += n
 }
 
 // TrackWrites starts counting writes per document (for fault tests and benchmarks).
@@ -72,6 +127,7 @@ func (s *Store) Contention() (conflicts, aborted int64) { return s.conflicts.Loa
 
 func (s *Store) wrote(col, id string, err error) {
 	s.writes.Add(1)
+	s.trace("write", 1)
 	switch status.Code(err) {
 	case codes.FailedPrecondition:
 		s.conflicts.Add(1)
@@ -128,7 +184,7 @@ func mapErr(op string, err error) error {
 
 func get[T any](ctx context.Context, s *Store, col, id string) (*Versioned[T], error) {
 	snap, err := s.fs.Collection(col).Doc(id).Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return nil, mapErr(fmt.Sprintf("fsstore: get %s/%s", col, id), err)
 	}
@@ -172,7 +228,7 @@ func queryAll[T any](ctx context.Context, s *Store, q firestore.Query, what stri
 		if err != nil {
 			return nil, mapErr("fsstore: query "+what, err)
 		}
-		s.reads.Add(1)
+		s.read(1)
 		var v Versioned[T]
 		if err := snap.DataTo(&v.Rec); err != nil {
 			return nil, fmt.Errorf("fsstore: decode %s: %w", snap.Ref.Path, err)
@@ -279,7 +335,7 @@ func (s *Store) FindRuns(ctx context.Context, runID string) ([]Versioned[schedul
 func (s *Store) CountActiveRuns(ctx context.Context, dagID string) (int, error) {
 	q := s.fs.Collection(ColRuns).Where("dag_id", "==", dagID).Where("state", "in", []string{string(scheduler.RunQueued), string(scheduler.RunRunning)})
 	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return 0, mapErr("fsstore: count active runs of "+dagID, err)
 	}
@@ -353,7 +409,7 @@ func (s *Store) CountUpstream(ctx context.Context, runKey, taskID string) (sched
 	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey).Where("downstream", "array-contains", taskID)
 	res, err := q.NewAggregationQuery().WithSum("finished", "done").WithSum("c_success", "ok").
 		WithSum("c_failed", "failed").WithSum("c_upstream_failed", "upf").WithSum("c_skipped", "skipped").Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return scheduler.UpstreamCounts{}, mapErr("fsstore: count upstream of "+taskID, err)
 	}
@@ -368,7 +424,7 @@ func (s *Store) CountUpstream(ctx context.Context, runKey, taskID string) (sched
 func (s *Store) RunProgress(ctx context.Context, runKey string) (total, finished, bad int, err error) {
 	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey)
 	res, err := q.NewAggregationQuery().WithCount("n").WithSum("finished", "done").WithSum("bad", "bad").Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return 0, 0, 0, mapErr("fsstore: count progress of "+runKey, err)
 	}
@@ -476,7 +532,7 @@ func (s *Store) DueBackfills(ctx context.Context, now time.Time, limit int) ([]V
 func (s *Store) CountBackfillRuns(ctx context.Context, backfillID string, states []string) (int, error) {
 	q := s.fs.Collection(ColRuns).Where("backfill_id", "==", backfillID).Where("state", "in", states)
 	res, err := q.NewAggregationQuery().WithCount("n").Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return 0, mapErr("fsstore: count runs of backfill "+backfillID, err)
 	}
@@ -510,7 +566,7 @@ func (s *Store) AdjacentRun(ctx context.Context, dagID string, logical time.Time
 func (s *Store) CountActiveTasks(ctx context.Context, runKey string) (int, error) {
 	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", runKey)
 	res, err := q.NewAggregationQuery().WithSum("c_active", "n").Get(ctx)
-	s.reads.Add(1)
+	s.read(1)
 	if err != nil {
 		return 0, mapErr("fsstore: count active tasks of "+runKey, err)
 	}
