@@ -166,6 +166,12 @@ func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engi
 		return nil, nil, b, err
 	}
 	if len(b.Env) > 0 { // on the emulators the topics may not exist yet (on GCP Terraform owns them)
+		// Firestore first, so a dead emulator is named as it was before the queue was opened.
+		if _, err := st.Ping(ctx, a.callWithin()); err != nil {
+			st.Close()
+			q.Close()
+			return nil, nil, b, err
+		}
 		if err := q.Ensure(ctx); err != nil {
 			st.Close()
 			q.Close()

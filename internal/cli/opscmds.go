@@ -691,7 +691,7 @@ func cmdLogs(ctx context.Context, a *App, open opener, args []string) error {
 		if len(d.Rendered) > 0 {
 			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(string(d.Rendered)))
 		}
-		if err := printLog(ctx, a, o, dagID, runID, pos[1], at.Try, *raw, loc); err != nil {
+		if err := printLog(ctx, a, o, dagID, runID, pos[1], at.Try, at.AttemptID, *raw, loc); err != nil {
 			return err
 		}
 		if d.Error != "" {
@@ -703,10 +703,10 @@ func cmdLogs(ctx context.Context, a *App, open opener, args []string) error {
 
 // printLog prints an attempt's log, chunk by chunk; times are in loc (the DAG's timezone),
 // its zone named.
-func printLog(ctx context.Context, a *App, o console.Operations, dagID, runID, taskID string, try int, raw bool, loc *time.Location) error {
+func printLog(ctx context.Context, a *App, o console.Operations, dagID, runID, taskID string, try int, attemptID string, raw bool, loc *time.Location) error {
 	var after int64
 	for {
-		l, err := o.Log(ctx, dagID, runID, taskID, try, after)
+		l, err := o.Log(ctx, dagID, runID, taskID, try, attemptID, after)
 		if err != nil {
 			return err
 		}

@@ -300,14 +300,14 @@ func TestRunAttemptAndLog(t *testing.T) {
 	if a.State != "success" || !a.Current || a.LogRef == "" {
 		t.Errorf("attempt = %+v", a)
 	}
-	l, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, 0)
+	l, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !l.Done || l.Expired || len(l.Entries) == 0 || l.Next == 0 {
 		t.Fatalf("log = %+v", l)
 	}
-	more, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, l.Next)
+	more, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, "", l.Next)
 	if err != nil || len(more.Entries) != 0 || more.Next != l.Next {
 		t.Errorf("log after the end = %+v, %v", more, err)
 	}

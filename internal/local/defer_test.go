@@ -311,6 +311,7 @@ func startDeferStackProject(t *testing.T, project string, deadline time.Duration
 	if err != nil {
 		t.Fatal(err)
 	}
+	grantDevAdmin(t, ctx, st)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = st.Run(ctx) }()
 	t.Cleanup(func() {

@@ -61,6 +61,7 @@ func startFaultStack(t *testing.T, dataDir string) *faultStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	grantDevAdmin(t, ctx, st)
 	b.stack = st
 	done := make(chan struct{})
 	go func() { defer close(done); _ = st.Run(ctx) }()
@@ -323,14 +324,19 @@ func TestCLIAgainstADeadEmulatorFailsFastNamingIt(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
+	set, ok := emulators.FromEnv()
+	if !ok {
+		t.Fatal("emulators not in the environment")
+	}
+	// One service dead, the other alive: the message names the dead one.
 	for _, tc := range []struct {
-		name, host string
-		args       []string
-		want       string
+		name, fsHost, psHost string
+		args                 []string
+		want                 string
 	}{
-		{"refused", refused, []string{"dags", "list"}, "Firestore emulator at " + refused + " refused the connection"},
-		{"silent", silent.Addr().String(), []string{"dags", "list"}, "Firestore emulator at " + silent.Addr().String() + " did not answer within 1s"},
-		{"silent pubsub", silent.Addr().String(), []string{"trigger", "chain"}, "Pub/Sub emulator at " + silent.Addr().String() + " did not answer within 1s"},
+		{"refused", refused, set.PubSub.Host, []string{"dags", "list"}, "Firestore emulator at " + refused + " refused the connection"},
+		{"silent", silent.Addr().String(), set.PubSub.Host, []string{"dags", "list"}, "Firestore emulator at " + silent.Addr().String() + " did not answer within 1s"},
+		{"silent pubsub", set.Firestore.Host, silent.Addr().String(), []string{"trigger", "chain"}, "Pub/Sub emulator at " + silent.Addr().String() + " did not answer within 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -338,7 +344,7 @@ func TestCLIAgainstADeadEmulatorFailsFastNamingIt(t *testing.T) {
 			cmd := exec.CommandContext(ctx, updraftBin, tc.args...)
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "UPDRAFT_HOME=" + t.TempDir(),
 				"GOOGLE_CLOUD_PROJECT=dead-emulator", "UPDRAFT_CALL_TIMEOUT=1s",
-				emulators.FirestoreHostEnv + "=" + tc.host, emulators.PubSubHostEnv + "=" + tc.host}
+				emulators.FirestoreHostEnv + "=" + tc.fsHost, emulators.PubSubHostEnv + "=" + tc.psHost}
 			out, err := cmd.CombinedOutput()
 			if ctx.Err() != nil {
 				t.Fatalf("updraft %v hung against a dead emulator:\n%s", tc.args, out)

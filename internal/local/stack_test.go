@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/updraft-dev/updraft/internal/access"
+	"github.com/updraft-dev/updraft/internal/auth"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -106,6 +108,7 @@ func startStackWith(t *testing.T, lease time.Duration, now func() time.Time, war
 	if err != nil {
 		t.Fatal(err)
 	}
+	grantDevAdmin(t, ctx, st)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = st.Run(ctx) }()
 	t.Cleanup(func() {
@@ -119,6 +122,15 @@ func startStackWith(t *testing.T, lease time.Duration, now func() time.Time, war
 	env := append([]string{"GOOGLE_CLOUD_PROJECT=" + project, "UPDRAFT_LOG_DIR=" + logDir}, set.Env()...)
 	env = append(env, testStandIns.Env()...)
 	return &stackBundle{ctx: ctx, stack: st, logDir: logDir, env: env, stderr: stderr}
+}
+
+// grantDevAdmin makes the dev identity admin, as `updraft dev` does: the CLI's local mode
+// checks roles as that identity.
+func grantDevAdmin(t *testing.T, ctx context.Context, st *local.Stack) {
+	t.Helper()
+	if _, err := access.New(st.Store, nil).Grant(ctx, auth.DefaultDevEmail, access.Admin, access.Actor{Who: "test", From: "cli"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (s *stackBundle) deployExamples(t *testing.T) {
