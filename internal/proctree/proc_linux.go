@@ -107,6 +107,10 @@ type reaper struct {
 	cmd    int
 	done   bool
 	status syscall.WaitStatus
+	// childless is set when the last reap found no child at all (ECHILD). The supervisor is
+	// a subreaper, so every descendant is its child or a child's descendant: with no child
+	// left, none is left.
+	childless bool
 }
 
 func (r *reaper) reap() {
@@ -116,6 +120,7 @@ func (r *reaper) reap() {
 		if err == syscall.EINTR {
 			continue
 		}
+		r.childless = err == syscall.ECHILD
 		if err != nil || pid <= 0 {
 			return
 		}
@@ -132,6 +137,12 @@ func killAll(cmd int, r *reaper) {
 	for round := 0; round < 2000; round++ {
 		if round == 0 { // later, the group's id could in theory be reused
 			signalGroup(cmd, syscall.SIGKILL)
+			// The common case, a command that left nothing behind: once it is reaped the
+			// supervisor has no child, hence no descendant, and the /proc walk (a read of
+			// every process's stat) is not needed.
+			if r.reap(); r.done && r.childless {
+				return
+			}
 		}
 		live, all := descendants(self)
 		for _, p := range live {
