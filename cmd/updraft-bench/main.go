@@ -44,6 +44,8 @@ type bench struct {
 	log      *slog.Logger
 	// warmWorkers is local.Config.WarmWorkers of every stack.
 	warmWorkers int
+	// timeline prints when the fan-out's tasks were queued, claimed and ended.
+	timeline bool
 }
 
 type row struct{ name, value, goal string }
@@ -54,6 +56,7 @@ func main() {
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
 	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,duetick,noopchain,rss,ui,bundle (default all)")
 	warmWorkers := flag.Int("warm-workers", 4, "warm worker processes that run the container attempts, as updraft dev keeps (0: a process per attempt)")
+	timeline := flag.Bool("timeline", false, "print when the fan-out's tasks were queued, claimed and ended, relative to the trigger")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -68,7 +71,7 @@ func main() {
 	}
 	set.Apply()
 	abs, _ := filepath.Abs(*bin)
-	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers,
+	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers, timeline: *timeline,
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
 	b.warmUp(*warm)
@@ -261,12 +264,16 @@ func (b *bench) fanout() {
 		r0, w0 := st.Store.Counts()
 		c0, a0 := st.Store.Contention()
 		b.workerIO.reset()
-		_, total := b.runDAG(st, "fanout200")
+		t0 := time.Now()
+		r, total := b.runDAG(st, "fanout200")
 		time.Sleep(200 * time.Millisecond)
 		r1, w1 := st.Store.Counts()
 		c1, a1 := st.Store.Contention()
 		wr, ww := b.workerIO.totals()
 		wc, wa := b.workerIO.contention()
+		if b.timeline {
+			b.printTimeline(st, r, t0, "start", ids, "join")
+		}
 		rpt = append(rpt, float64(r1-r0+wr)/(n+2))
 		wpt = append(wpt, float64(w1-w0+ww)/(n+2))
 		totals = append(totals, total.Seconds())
@@ -289,6 +296,34 @@ func (b *bench) fanout() {
 	b.add("Firestore reads / writes per task (fan-out)", fmt.Sprintf("%.1f / %.1f", median(rpt), median(wpt)), "")
 	b.add(fmt.Sprintf("fan-out, all %d runs: duplicate executions / aborted commits / lost races re-decided", b.runs),
 		fmt.Sprintf("%d / %d / %d", dupes, aborts, conflicts), "0 / 0 / any")
+}
+
+// printTimeline prints, relative to t0, when the first task, the middle tasks (as
+// percentiles) and the last task of a fan-out were queued, claimed and ended: where the
+// run's wall time goes.
+func (b *bench) printTimeline(st *local.Stack, r *scheduler.Run, t0 time.Time, first string, middle []string, last string) {
+	at := func(t *time.Time) float64 {
+		if t == nil {
+			return -1
+		}
+		return float64(t.Sub(t0)) / 1e6
+	}
+	one := func(id string) string {
+		ti := b.ti(st, r, id)
+		return fmt.Sprintf("%s queued %.0f, claimed %.0f, ended %.0f ms", id, at(ti.QueuedAt), at(ti.StartedAt), at(ti.EndedAt))
+	}
+	var queued, claimed, ended []float64
+	for _, id := range middle {
+		ti := b.ti(st, r, id)
+		queued = append(queued, at(ti.QueuedAt))
+		claimed = append(claimed, at(ti.StartedAt))
+		ended = append(ended, at(ti.EndedAt))
+	}
+	q := func(v []float64) string {
+		return fmt.Sprintf("p0 %.0f, p50 %.0f, p90 %.0f, p100 %.0f ms", pct(v, 0), pct(v, 50), pct(v, 90), pct(v, 100))
+	}
+	fmt.Fprintf(os.Stderr, "  timeline: %s\n    middle queued: %s\n    middle claimed: %s\n    middle ended: %s\n    %s\n",
+		one(first), q(queued), q(claimed), q(ended), one(last))
 }
 
 // warmUp runs -warmup tasks, unmeasured: freshly started emulator JVMs answer about twice

@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -108,6 +109,17 @@ tasks:
 	workers := s.busyWorkers()
 	if len(workers) != 1 {
 		t.Fatalf("busy warm workers %v; want 1 running both attempts", workers)
+	}
+	// Each attempt's tree runs under the dedicated supervisor built next to the worker, not
+	// a re-execution of the worker.
+	sups := proctree.Supervisors(proctree.Ref(workers[0]))
+	if len(sups) != 2 {
+		t.Fatalf("supervisors of the warm worker: %v; want one per attempt", sups)
+	}
+	for _, sp := range sups {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", sp)); filepath.Base(exe) != "updraft-supervise" {
+			t.Errorf("supervisor %d runs %q; want updraft-supervise", sp, exe)
+		}
 	}
 	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
