@@ -34,6 +34,9 @@ import (
 )
 
 type bench struct {
+	// timeline prints when the tasks of the independent and fan-out shapes were queued,
+	// claimed and ended.
+	timeline bool
 	ctx      context.Context
 	set      *emulators.Set
 	bin      string
@@ -44,8 +47,6 @@ type bench struct {
 	log      *slog.Logger
 	// warmWorkers is local.Config.WarmWorkers of every stack.
 	warmWorkers int
-	// timeline prints when the fan-out's tasks were queued, claimed and ended.
-	timeline bool
 }
 
 type row struct{ name, value, goal string }
@@ -53,10 +54,10 @@ type row struct{ name, value, goal string }
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
+	timeline := flag.Bool("timeline", false, "print when the independent and fan-out tasks were queued, claimed and ended, relative to the trigger")
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
 	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,duetick,noopchain,rss,ui,bundle (default all)")
 	warmWorkers := flag.Int("warm-workers", 4, "warm worker processes that run the container attempts, as updraft dev keeps (0: a process per attempt)")
-	timeline := flag.Bool("timeline", false, "print when the fan-out's tasks were queued, claimed and ended, relative to the trigger")
 	flag.Parse()
 	ctx := context.Background()
 	set, ok := emulators.FromEnv()
@@ -71,9 +72,10 @@ func main() {
 	}
 	set.Apply()
 	abs, _ := filepath.Abs(*bin)
-	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers, timeline: *timeline,
+	b := &bench{ctx: ctx, set: set, bin: abs, runs: *runs, workerIO: &statsWriter{}, warmWorkers: *warmWorkers,
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
 	want := func(s string) bool { return *only == "" || strings.Contains(","+*only+",", ","+s+",") }
+	b.timeline = *timeline
 	b.warmUp(*warm)
 	if want("chain") {
 		b.chain()
