@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -81,5 +82,34 @@ func serveAttempts(ctx context.Context, w *tasks.Worker, in io.Reader, done io.W
 	return sc.Err()
 }
 
-// doneFile is where a warm worker reports its attempts' ends: fd 3, which local.Pool passes.
-func doneFile() io.Writer { return os.NewFile(3, "updraft-pool-done") }
+// doneFile is where a warm worker reports to its pool: its attempts' ends, and a `kick` line
+// each time it published a task message. It is fd 3, which local.Pool passes, opened once (a
+// second *os.File of fd 3 would close it when collected).
+var doneFile = sync.OnceValue(func() io.Writer { return os.NewFile(3, "updraft-pool-done") })
+
+// kickingPublisher is a warm worker's publisher: after each task message it publishes (a
+// downstream task its fast-follow queued, a retry), it writes `kick` to its pool, so the local
+// dispatcher pulls at once instead of waiting for the Pub/Sub emulator's streaming pull, which
+// looks for new messages only every 50 ms. Each line is a single write to a pipe, atomic with
+// the `done` lines.
+type kickingPublisher struct {
+	engine.Publisher
+	kick io.Writer
+}
+
+func (p kickingPublisher) PublishTask(ctx context.Context, data []byte) error {
+	err := p.Publisher.PublishTask(ctx, data)
+	if err == nil {
+		_, _ = io.WriteString(p.kick, "kick\n")
+	}
+	return err
+}
+
+// publisherFor is the worker's publisher: q itself, or for a warm worker (serve) q with a
+// kick to the pool after each task message.
+func publisherFor(q engine.Publisher, serve bool) engine.Publisher {
+	if !serve {
+		return q
+	}
+	return kickingPublisher{Publisher: q, kick: doneFile()}
+}

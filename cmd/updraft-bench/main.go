@@ -54,7 +54,7 @@ type row struct{ name, value, goal string }
 func main() {
 	runs := flag.Int("runs", 3, "repetitions of each scenario (the median is reported)")
 	bin := flag.String("bin", "bin", "folder with the updraft and updraft-scheduler binaries")
-	timeline := flag.Bool("timeline", false, "print when the independent and fan-out tasks were queued, claimed and ended, relative to the trigger")
+	timeline := flag.Bool("timeline", false, "print when the tasks were queued, claimed and ended: the chain's hops split in two, the independent and fan-out tasks relative to the trigger")
 	warm := flag.Int("warmup", 600, "tasks run before measuring, to warm the emulators' JVMs (0: none)")
 	only := flag.String("only", "", "comma-separated scenarios: chain,retry,independent,fanout,tick,duetick,noopchain,rss,ui,bundle (default all)")
 	warmWorkers := flag.Int("warm-workers", 4, "warm worker processes that run the container attempts, as updraft dev keeps (0: a process per attempt)")
@@ -202,11 +202,20 @@ func (b *bench) chain() {
 		wr, ww := b.workerIO.totals()
 		rpt = append(rpt, float64(r1-r0+wr)/n)
 		wpt = append(wpt, float64(w1-w0+ww)/n)
-		var lat []float64
+		var lat, decided, delivered []float64
 		for i := 1; i < n; i++ {
 			up := b.ti(st, r, ids[i-1])
 			down := b.attempt(st, r, ids[i])
 			lat = append(lat, float64(down.StartedAt.Sub(*up.EndedAt))/1e6)
+			if b.timeline {
+				q := b.ti(st, r, ids[i]).QueuedAt
+				decided = append(decided, float64(q.Sub(*up.EndedAt))/1e6)
+				delivered = append(delivered, float64(down.StartedAt.Sub(*q))/1e6)
+			}
+		}
+		if b.timeline {
+			fmt.Fprintf(os.Stderr, "  timeline: upstream recorded → downstream queued p50 %.0f ms, p95 %.0f ms; queued → claimed p50 %.0f ms, p95 %.0f ms\n",
+				pct(decided, 50), pct(decided, 95), pct(delivered, 50), pct(delivered, 95))
 		}
 		p50s = append(p50s, pct(lat, 50))
 		p95s = append(p95s, pct(lat, 95))
