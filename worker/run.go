@@ -67,7 +67,7 @@ func Run(ctx context.Context, a Streams) error {
 	}
 	defer closeSecrets()
 	w := &tasks.Worker{
-		Engine:   engine.New(st, publisherFor(q, serve), cfg, nil, log),
+		Engine:   engine.New(st, q, cfg, nil, log),
 		Registry: tasks.Builtins(), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
 		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
 		NewResolver: newResolver, Getenv: a.Getenv,
@@ -86,6 +86,8 @@ func Run(ctx context.Context, a Streams) error {
 		last = now
 	}
 	if serve {
+		// A warm worker's engine also tells its pool of each task message it publishes.
+		w.Engine = engine.New(st, kickingPublisher{publisher: q, kick: doneFile()}, cfg, nil, log)
 		return serveAttempts(ctx, w, a.Stdin, doneFile(), stats)
 	}
 	err = w.Execute(ctx, ref)

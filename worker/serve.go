@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/updraft-dev/updraft/internal/engine"
 	"github.com/updraft-dev/updraft/tasks"
 )
 
@@ -93,23 +92,20 @@ var doneFile = sync.OnceValue(func() io.Writer { return os.NewFile(3, "updraft-p
 // looks for new messages only every 50 ms. Each line is a single write to a pipe, atomic with
 // the `done` lines.
 type kickingPublisher struct {
-	engine.Publisher
+	publisher
 	kick io.Writer
 }
 
+// publisher is what the engine publishes through (engine.Publisher).
+type publisher interface {
+	PublishTask(ctx context.Context, data []byte) error
+	PublishEvent(ctx context.Context, data []byte) error
+}
+
 func (p kickingPublisher) PublishTask(ctx context.Context, data []byte) error {
-	err := p.Publisher.PublishTask(ctx, data)
+	err := p.publisher.PublishTask(ctx, data)
 	if err == nil {
 		_, _ = io.WriteString(p.kick, "kick\n")
 	}
 	return err
-}
-
-// publisherFor is the worker's publisher: q itself, or for a warm worker (serve) q with a
-// kick to the pool after each task message.
-func publisherFor(q engine.Publisher, serve bool) engine.Publisher {
-	if !serve {
-		return q
-	}
-	return kickingPublisher{Publisher: q, kick: doneFile()}
 }

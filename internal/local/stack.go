@@ -155,10 +155,11 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.Dispatcher = &Dispatcher{
 		Queue: q, Registry: reg, WorkerCmd: cfg.WorkerCmd, Env: env, MaxWorkers: cfg.MaxWorkers,
-		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log, Pool: pool, kick: make(chan struct{}, 1),
+		WorkerStderr: cfg.WorkerStderr, Log: cfg.Log, Pool: pool,
 		Worker: &tasks.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
 			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver, Getenv: getenv},
 	}
+	s.Dispatcher.kick = make(chan struct{}, 1)
 	disp = s.Dispatcher
 	return s, nil
 }
