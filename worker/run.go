@@ -99,6 +99,8 @@ func Run(ctx context.Context, a Streams) error {
 		last = now
 	}
 	if serve {
+		// A warm worker's engine also tells its pool of each task message it publishes.
+		w.Engine = engine.New(st, kickingPublisher{publisher: q, kick: doneFile()}, cfg, nil, log)
 		return serveAttempts(ctx, w, a.Stdin, doneFile(), stats)
 	}
 	err = w.Execute(ctx, ref)

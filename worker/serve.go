@@ -82,5 +82,31 @@ func serveAttempts(ctx context.Context, w *taskrun.Worker, in io.Reader, done io
 	return sc.Err()
 }
 
-// doneFile is where a warm worker reports its attempts' ends: fd 3, which local.Pool passes.
-func doneFile() io.Writer { return os.NewFile(3, "updraft-pool-done") }
+// doneFile is where a warm worker reports to its pool: its attempts' ends, and a `kick` line
+// each time it published a task message. It is fd 3, which local.Pool passes, opened once (a
+// second *os.File of fd 3 would close it when collected).
+var doneFile = sync.OnceValue(func() io.Writer { return os.NewFile(3, "updraft-pool-done") })
+
+// kickingPublisher is a warm worker's publisher: after each task message it publishes (a
+// downstream task its fast-follow queued, a retry), it writes `kick` to its pool, so the local
+// dispatcher pulls at once instead of waiting for the Pub/Sub emulator's streaming pull, which
+// looks for new messages only every 50 ms. Each line is a single write to a pipe, atomic with
+// the `done` lines.
+type kickingPublisher struct {
+	publisher
+	kick io.Writer
+}
+
+// publisher is what the engine publishes through (engine.Publisher).
+type publisher interface {
+	PublishTask(ctx context.Context, data []byte) error
+	PublishEvent(ctx context.Context, data []byte) error
+}
+
+func (p kickingPublisher) PublishTask(ctx context.Context, data []byte) error {
+	err := p.publisher.PublishTask(ctx, data)
+	if err == nil {
+		_, _ = io.WriteString(p.kick, "kick\n")
+	}
+	return err
+}

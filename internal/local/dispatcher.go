@@ -43,6 +43,11 @@ type Dispatcher struct {
 	Pool *Pool
 
 	Spawned, Inline, Pooled, BadMessages atomic.Int64
+	// Kicked counts the task messages taken by a pull that a Kick started.
+	Kicked atomic.Int64
+
+	// kick (nil: no kicks; Open makes it) wakes the kick loop of Run.
+	kick chan struct{}
 
 	mu       sync.Mutex
 	children map[int]*exec.Cmd
@@ -58,9 +63,43 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	d.slots = make(chan struct{}, d.MaxWorkers)
 	d.children = map[int]*exec.Cmd{}
+	kicks := make(chan struct{})
+	go func() { defer close(kicks); d.pullOnKicks(ctx) }()
 	err := d.Queue.Receive(ctx, psqueue.SubDispatch, d.MaxWorkers*2, d.Handle)
+	<-kicks
 	d.stopChildren(10 * time.Second)
 	return err
+}
+
+// Kick says a task message was just published: the dispatcher pulls the tasks subscription
+// at once. The Pub/Sub emulator's streaming pull looks for new messages every 50 ms, which
+// would otherwise add 25 ms on average to every task-to-task step. Kicks that come while a
+// pull is pending are folded into it; a message the streaming pull took first is not pulled
+// again. It never blocks, and does nothing for a Dispatcher not made by Open.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// pullOnKicks pulls what is waiting each time Kick is called, until ctx ends.
+func (d *Dispatcher) pullOnKicks(ctx context.Context) {
+	if d.kick == nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		}
+		n, err := d.Queue.PullOnce(ctx, psqueue.SubDispatch, d.MaxWorkers, d.Handle)
+		d.Kicked.Add(int64(n))
+		if err != nil && ctx.Err() == nil {
+			d.Log.Debug("pull on kick failed; the streaming pull delivers", "error", err)
+		}
+	}
 }
 
 // Handle dispatches one task message. Malformed messages are acknowledged, logged and counted.

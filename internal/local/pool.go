@@ -47,9 +47,13 @@ type Pool struct {
 	// Stderr receives the workers' own errors (nil: discarded).
 	Stderr io.Writer
 	Log    *slog.Logger
+	// Kick (nil: nothing) is called when a worker says it published a task message (its
+	// fast-follow queued a downstream task): the dispatcher then pulls at once.
+	Kick func()
 
-	// Started counts the warm worker processes started.
-	Started atomic.Int64
+	// Started counts the warm worker processes started; Kicks the task messages they said
+	// they published.
+	Started, Kicks atomic.Int64
 
 	mu      sync.Mutex
 	workers []*warm
@@ -136,6 +140,13 @@ func (p *Pool) start() (*warm, error) {
 		defer p.wg.Done()
 		sc := bufio.NewScanner(doneR)
 		for sc.Scan() {
+			if sc.Text() == "kick" {
+				p.Kicks.Add(1)
+				if p.Kick != nil {
+					p.Kick()
+				}
+				continue
+			}
 			if id, ok := strings.CutPrefix(sc.Text(), "done "); ok {
 				p.mu.Lock()
 				release := w.inflight[id]

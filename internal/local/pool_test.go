@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -63,6 +64,15 @@ func TestPoolRunsAChainOnOneWarmWorker(t *testing.T) {
 			if len(workers) != 1 || d.Pool.Started.Load() != 1 || d.Pooled.Load() != n || d.Spawned.Load() != 0 {
 				t.Errorf("warm workers: %d refs, %d started, %d pooled, %d spawned; want 1, 1, %d, 0", len(workers), d.Pool.Started.Load(), d.Pooled.Load(), d.Spawned.Load(), n)
 			}
+			// Each downstream task the warm worker's fast-follow queued was announced to the
+			// pool, and the dispatcher's pulls on those kicks (and on the trigger's) took
+			// messages before the emulator's 50 ms streaming pull did.
+			if k := d.Pool.Kicks.Load(); k != n-1 {
+				t.Errorf("kicks from the warm worker: %d; want %d, one per downstream task it queued", k, n-1)
+			}
+			if d.Kicked.Load() == 0 {
+				t.Error("no task message was taken by a pull on a kick")
+			}
 		} else if len(workers) != n || d.Spawned.Load() != n {
 			t.Errorf("process per attempt: %d workers, %d spawned; want %d", len(workers), d.Spawned.Load(), n)
 		}
@@ -108,6 +118,17 @@ tasks:
 	workers := s.busyWorkers()
 	if len(workers) != 1 {
 		t.Fatalf("busy warm workers %v; want 1 running both attempts", workers)
+	}
+	// Each attempt's tree runs under the dedicated supervisor built next to the worker, not
+	// a re-execution of the worker.
+	sups := proctree.Supervisors(proctree.Ref(workers[0]))
+	if len(sups) != 2 {
+		t.Fatalf("supervisors of the warm worker: %v; want one per attempt", sups)
+	}
+	for _, sp := range sups {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", sp)); filepath.Base(exe) != "updraft-supervise" {
+			t.Errorf("supervisor %d runs %q; want updraft-supervise", sp, exe)
+		}
 	}
 	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -108,10 +108,13 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		q.Close()
 		return nil, err
 	}
-	eng := engine.New(st, q, cfg.Engine, cfg.Now, cfg.Log)
+	// The engine of this process (trigger, tick, advancer, inline attempts) kicks the
+	// dispatcher after each task message, as warm workers do (Dispatcher.Kick).
+	var disp *Dispatcher
+	eng := engine.New(st, kickingPublisher{Publisher: q, kick: func() { kickLocal(disp) }}, cfg.Engine, cfg.Now, cfg.Log)
 	var pool *Pool
 	if cfg.WarmWorkers > 0 {
-		pool = &Pool{Cmd: cfg.WorkerCmd, Size: cfg.WarmWorkers, Stderr: cfg.WorkerStderr, Log: cfg.Log}
+		pool = &Pool{Cmd: cfg.WorkerCmd, Size: cfg.WarmWorkers, Stderr: cfg.WorkerStderr, Log: cfg.Log, Kick: func() { kickLocal(disp) }}
 	}
 	eng.SetExecutor(Processes{Pool: pool})
 	newResolver, closeSecrets, err := secrets.Factory(ctx, cfg.Project, os.Getenv)
@@ -157,7 +160,23 @@ func Open(ctx context.Context, cfg Config) (*Stack, error) {
 		Worker: &taskrun.Worker{Engine: eng, Registry: reg, Name: fmt.Sprintf("dispatcher:%d", os.Getpid()),
 			ExecutorRef: ProcessRef(os.Getpid()), LogDir: cfg.LogDir, Log: cfg.Log, NewResolver: newResolver, Getenv: getenv},
 	}
+	s.Dispatcher.kick = make(chan struct{}, 1)
+	disp = s.Dispatcher
 	return s, nil
+}
+
+// kickingPublisher publishes through Publisher and calls kick after each task message.
+type kickingPublisher struct {
+	engine.Publisher
+	kick func()
+}
+
+func (p kickingPublisher) PublishTask(ctx context.Context, data []byte) error {
+	err := p.Publisher.PublishTask(ctx, data)
+	if err == nil {
+		p.kick()
+	}
+	return err
 }
 
 // Close releases the clients.
@@ -328,5 +347,12 @@ func (s *Stack) Status() Status {
 		AlertsPosted: s.Alerter.Stats.Posted.Load(), AlertsFailed: s.Alerter.Stats.Failed.Load(),
 		Heals:            s.Healer.Counts(),
 		SkippedIntervals: s.Engine.Stats.SkippedIntervals.Load(), LateTicks: s.Engine.Stats.LateTicks.Load(),
+	}
+}
+
+// kickLocal kicks d, once Open has made it.
+func kickLocal(d *Dispatcher) {
+	if d != nil {
+		d.Kick()
 	}
 }

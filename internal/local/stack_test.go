@@ -44,9 +44,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	updraftBin = filepath.Join(dir, "updraft")
-	out, err := exec.Command("go", "build", "-o", updraftBin, "github.com/updraft-dev/updraft/cmd/updraft").CombinedOutput()
+	// updraft-supervise next to it, as `make build` puts it: the workers' shell attempts run
+	// under that dedicated supervisor (internal/proctree), so the lost-worker, timeout and
+	// kill guarantees below are checked with it.
+	out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/updraft-dev/updraft/cmd/updraft", "github.com/updraft-dev/updraft/cmd/updraft-supervise").CombinedOutput()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "build updraft: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "build updraft and updraft-supervise: %v\n%s", err, out)
 		os.Exit(2)
 	}
 	defer os.RemoveAll(dir)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -23,8 +24,45 @@ const (
 // SIGKILLs the supervisor itself.
 const StopGrace = 5 * time.Second
 
+// supervisorVersion is the value of envSupervise: the argument protocol between Start and
+// supervise. A supervisor that gets another value refuses to run (a stale updraft-supervise
+// next to a newer binary), so the mismatch is a clear error rather than a wrong command.
+const supervisorVersion = "1"
+
 // armed is set by Init: this binary can be re-executed as the supervisor.
 var armed bool
+
+// supervisorPath is the program Start runs as the supervisor: a dedicated updraft-supervise
+// next to this binary when Init found one (it starts in about a millisecond, where the
+// re-executed binary runs every package's initialisation first), else this binary itself.
+var supervisorPath = "/proc/self/exe"
+
+// findSupervisor returns the dedicated supervisor binary next to the running executable
+// (`updraft-supervise`, built from cmd/updraft-supervise), or "" when there is none.
+func findSupervisor() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	cand := filepath.Join(filepath.Dir(exe), supervisorArg0)
+	if cand == exe {
+		return ""
+	}
+	fi, err := os.Stat(cand)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return ""
+	}
+	return cand
+}
+
+// SupervisorPath returns the program Start runs as the supervisor ("" when it runs commands
+// directly): the dedicated updraft-supervise next to this binary, or /proc/self/exe.
+func SupervisorPath() string {
+	if !Available() {
+		return ""
+	}
+	return supervisorPath
+}
 
 // Available reports whether Start runs commands under a supervisor (Init was called in this
 // process) rather than directly.
@@ -73,9 +111,9 @@ func Start(c Cmd) (*Tree, error) {
 			return nil, fmt.Errorf("proctree: control pipe: %w", err)
 		}
 		t.cmd = &exec.Cmd{
-			Path: "/proc/self/exe",
+			Path: supervisorPath,
 			Args: append([]string{supervisorArg0, SelfRef(), c.Path}, c.Args...),
-			Env:  append(withoutSupervise(c.Env), envSupervise+"=1"),
+			Env:  append(withoutSupervise(c.Env), envSupervise+"="+supervisorVersion),
 			Dir:  c.Dir,
 			// fd 3 in the supervisor.
 			ExtraFiles:  []*os.File{r},

@@ -207,3 +207,77 @@ func BenchmarkStopEscapedTree(b *testing.B) {
 }
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
+
+// TestDedicatedSupervisorNextToTheBinary runs a starter that has cmd/updraft-supervise next to
+// its executable: its trees run under that binary (not a re-execution of the starter), and
+// killing the starter still takes the whole tree, setsid descendants included.
+func TestDedicatedSupervisorNextToTheBinary(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	helper := filepath.Join(dir, "updraft-supervise")
+	if out, err := exec.Command("go", "build", "-o", helper, "github.com/updraft-dev/updraft/cmd/updraft-supervise").CombinedOutput(); err != nil {
+		t.Fatalf("build updraft-supervise: %v\n%s", err, out)
+	}
+	exe, _ := os.Executable()
+	starter := filepath.Join(dir, "starter")
+	copyFile(t, exe, starter)
+	file := filepath.Join(dir, "pids")
+	cmd := exec.Command(starter, "-test.run=^$")
+	cmd.Env = append(os.Environ(), envStarter+"="+escaping(file))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ref := proctree.Ref(cmd.Process.Pid)
+	ps := pids(t, file, 3)
+	sups := proctree.Supervisors(ref)
+	if len(sups) != 1 {
+		t.Fatalf("supervisors of %s: %v; want 1", ref, sups)
+	}
+	if got, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", sups[0])); got != helper {
+		t.Errorf("the supervisor runs %q; want the dedicated %q", got, helper)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(proctree.Supervisors(ref)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the dedicated supervisor outlived its starter by 20 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the process table
+	}
+	assertGone(t, "after the starter was killed", append(ps, sups...))
+
+	// Run by hand, or by a starter of another protocol, it refuses with a clear message.
+	for _, c := range []struct {
+		env  string
+		code int
+		says string
+	}{{"", 2, "started by an Updraft worker only"}, {"UPDRAFT_PROCTREE_SUPERVISE=0", 127, "rebuild it"}} {
+		h := exec.Command(helper, "x", "/bin/true")
+		h.Env = append(os.Environ(), c.env)
+		out, err := h.CombinedOutput()
+		if h.ProcessState == nil || h.ProcessState.ExitCode() != c.code || !strings.Contains(string(out), c.says) {
+			t.Errorf("updraft-supervise with %q: exit %v (%v), output %q; want %d saying %q", c.env, h.ProcessState, err, out, c.code, c.says)
+		}
+	}
+}
+
+func TestSupervisorPathIsTheBinaryItselfWithoutAHelper(t *testing.T) {
+	if got := proctree.SupervisorPath(); got != "/proc/self/exe" {
+		t.Errorf("SupervisorPath() = %q; want /proc/self/exe (no updraft-supervise next to the test binary)", got)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
