@@ -23,7 +23,8 @@ cd "$(dirname "$0")/.."
 # (deploy/deploy_test.go checks it against the file system and infra/).
 SERVICE_IMAGES=(updraft-scheduler updraft-ui updraft-functions)
 WORKER_IMAGES=(updraft-worker)
-NOT_DEPLOYED=(updraft updraft-bench)
+# updraft-supervise has no image of its own: Dockerfile.worker builds it into the worker image.
+NOT_DEPLOYED=(updraft updraft-bench updraft-supervise)
 
 dockerfile_of() {
   case " ${WORKER_IMAGES[*]} " in
