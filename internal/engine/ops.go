@@ -228,35 +228,8 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 	}
 	msg := fmt.Sprintf("dagrun_timeout of %s passed", rc.spec.DagrunTimeout)
 	for i := range tis {
-		v := &tis[i]
-		if v.Rec.State.Finished() {
-			continue
-		}
-		state := scheduler.TaskSkipped
-		if v.Rec.State == scheduler.TaskQueued || v.Rec.State == scheduler.TaskRunning || waitingOnJob(&v.Rec) {
-			state = scheduler.TaskFailed
-		}
-		tr := scheduler.Transition{TaskID: v.Rec.TaskID, From: v.Rec.State, To: state,
-			Set: scheduler.TaskSet{EndedAt: scheduler.To(&now), Error: scheduler.To(msg), TickDueAt: scheduler.To[*time.Time](nil)}}
-		if v.Rec.Job != "" {
-			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout")) // deferred.go
-		}
-		_, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
-		if err != nil && !isConflict(err) {
+		if err := e.timeoutTask(ctx, rc, &tis[i], msg, now); err != nil {
 			return err
-		}
-		if err == nil && state == scheduler.TaskFailed {
-			ref := scheduler.AttemptRef{DagID: v.Rec.DagID, RunID: v.Rec.RunID, TaskID: v.Rec.TaskID,
-				TryNumber: v.Rec.TryNumber, AttemptID: v.Rec.AttemptID}
-			ran := time.Duration(-1)
-			if v.Rec.State == scheduler.TaskRunning && v.Rec.StartedAt != nil {
-				ran = span(*v.Rec.StartedAt, now)
-			}
-			e.logTaskFinished(ctx, ref, state, "", ran, msg)
-			e.publishEvent(ctx, ref, state, rc.run.Version)
-		}
-		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
-			e.cancelAttempt(ctx, v.Rec.AttemptID)
 		}
 	}
 	for range maxConflictRetries {
@@ -276,6 +249,51 @@ func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) erro
 		}
 	}
 	return fmt.Errorf("engine: time out run %s: too many concurrent changes", rc.run.Key())
+}
+
+// timeoutTask ends one unfinished task of a run whose dagrun_timeout passed. A conflict (a
+// worker or a poke wrote the instance meanwhile) reads it again and decides again, so no task
+// is left unfinished in a failed run.
+func (e *Engine) timeoutTask(ctx context.Context, rc *runCtx, v *fsstore.Versioned[scheduler.TaskInstance], msg string, now time.Time) error {
+	for range maxConflictRetries {
+		if v.Rec.State.Finished() {
+			return nil
+		}
+		state := scheduler.TaskSkipped
+		if v.Rec.State == scheduler.TaskQueued || v.Rec.State == scheduler.TaskRunning || waitingOnJob(&v.Rec) {
+			state = scheduler.TaskFailed
+		}
+		tr := scheduler.Transition{TaskID: v.Rec.TaskID, From: v.Rec.State, To: state,
+			Set: scheduler.TaskSet{EndedAt: scheduler.To(&now), Error: scheduler.To(msg), TickDueAt: scheduler.To[*time.Time](nil)}}
+		if v.Rec.Job != "" {
+			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout")) // deferred.go
+		}
+		_, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
+		if isConflict(err) {
+			if v, err = e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, v.Rec.TaskID); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if state == scheduler.TaskFailed {
+			ref := scheduler.AttemptRef{DagID: v.Rec.DagID, RunID: v.Rec.RunID, TaskID: v.Rec.TaskID,
+				TryNumber: v.Rec.TryNumber, AttemptID: v.Rec.AttemptID}
+			ran := time.Duration(-1)
+			if v.Rec.State == scheduler.TaskRunning && v.Rec.StartedAt != nil {
+				ran = span(*v.Rec.StartedAt, now)
+			}
+			e.logTaskFinished(ctx, ref, state, "", ran, msg)
+			e.publishEvent(ctx, ref, state, rc.run.Version)
+		}
+		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
+			e.cancelAttempt(ctx, v.Rec.AttemptID)
+		}
+		return nil
+	}
+	return fmt.Errorf("engine: time out task %s of run %s: too many concurrent changes", v.Rec.TaskID, rc.run.Key())
 }
 
 // cancelAttempt asks the executor to stop an attempt's execution (best effort: a worker
