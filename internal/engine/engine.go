@@ -72,6 +72,9 @@ type Engine struct {
 	log   *slog.Logger
 	cfg   Config
 	specs sync.Map // dagID~version → *dag.DAG; versions are immutable
+	// shapes holds what every run of a DAG version derives from its spec (*dag.DAG →
+	// *shape), computed once: the specs come from specs, so it is as bounded.
+	shapes sync.Map
 
 	executor    Executor
 	deadLetters DeadLetters

@@ -1,0 +1,108 @@
+package engine_test
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// wideIDs are the n middle tasks of a fan-out (or a run's n roots).
+func wideIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("w%02d", i)
+	}
+	return ids
+}
+
+// A ready set is queued in batches: a noop root's 50 downstream tasks (1 → 50 → 1), or a
+// run's 50 roots, are read in one batched read and written in one atomic commit, not read
+// and written one instance at a time; and each of them still runs exactly once.
+func TestReadySetIsQueuedInBatches(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	ids := wideIDs(n)
+	fanOut := func(id string) string {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "id: %s\nowner: owner@example.com\nmax_active_tasks: %d\ntasks:\n  - {id: start, type: noop}\n", id, n)
+		for _, w := range ids {
+			fmt.Fprintf(&sb, "  - {id: %s, type: test.ok, needs: [start]}\n", w)
+		}
+		fmt.Fprintf(&sb, "  - {id: join, type: test.ok, needs: [%s]}\n", strings.Join(ids, ", "))
+		return sb.String()
+	}
+	roots := func(id string) string {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "id: %s\nowner: owner@example.com\nmax_active_tasks: %d\ntasks:\n", id, n)
+		for _, w := range ids {
+			fmt.Fprintf(&sb, "  - {id: %s, type: test.ok}\n", w)
+		}
+		return sb.String()
+	}
+	for _, tc := range []struct {
+		name, src, last string
+	}{
+		{"fanout", fanOut("fanout"), "join"},
+		{"roots", roots("roots"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, engine.Config{})
+			for _, w := range ids {
+				b.runs[w] = &atomic.Int64{} // the test types count executions here
+			}
+			b.deploy(t, tc.src)
+			b.store.TraceOps()
+			r := b.trigger(t, tc.name)
+			ops := b.store.OpCounts()
+			for _, w := range ids {
+				if s := b.ti(t, r, w).State; s != scheduler.TaskQueued {
+					t.Fatalf("%s is %s; want queued", w, s)
+				}
+			}
+			// The old path cost a read (GetTaskInstance) and a write (ApplyTransition) per task,
+			// each its own round trip; the batched one a read of all and a commit of all.
+			for k, v := range ops {
+				if strings.Contains(k, "decideState via GetTaskInstance") || strings.Contains(k, "apply via ApplyTransition") {
+					if v > 1 { // a noop root is still decided on its own
+						t.Errorf("%d× %q; want the ready set read and written in batches", v, k)
+					}
+				}
+			}
+			if got := ops["read engine.(*Engine).queueReady via GetTaskInstances"]; got != n {
+				t.Errorf("batched reads: %d instances; want %d", got, n)
+			}
+			if got := ops["write engine.(*Engine).queueReady via UpdateTaskInstancesIf"]; got != n {
+				t.Errorf("batched writes: %d instances; want %d", got, n)
+			}
+			if got := b.eng.Stats.TasksQueued.Load(); got != n {
+				t.Errorf("%d tasks queued; want %d", got, n)
+			}
+			for _, w := range ids {
+				b.execute(t, r, w)
+			}
+			if tc.last != "" {
+				b.execute(t, r, tc.last)
+			}
+			if st := b.runState(t, r); st != scheduler.RunSuccess {
+				t.Fatalf("run is %s; want success", st)
+			}
+			for _, w := range append(ids, tc.last) {
+				if w == "" {
+					continue
+				}
+				as, err := b.store.ListAttempts(b.ctx, r.DagID, r.RunID, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(as) != 1 || as[0].Rec.State != scheduler.AttemptSuccess || b.runs[w].Load() != 1 {
+					t.Errorf("%s has %d attempts and ran %d times; want one attempt, succeeded, run once", w, len(as), b.runs[w].Load())
+				}
+			}
+		})
+	}
+}
