@@ -106,3 +106,49 @@ func TestReadySetIsQueuedInBatches(t *testing.T) {
 		})
 	}
 }
+
+// A member of a ready set that someone else decided first (here marked by hand before its
+// upstream finished) is left alone by the batch, as the one-by-one path leaves it, and the
+// others are queued and run once each.
+func TestReadySetLeavesADecidedTaskAlone(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	ids := wideIDs(n)
+	b := setup(t, engine.Config{})
+	for _, w := range ids {
+		b.runs[w] = &atomic.Int64{}
+	}
+	var sb strings.Builder
+	sb.WriteString("id: wide\nowner: owner@example.com\nmax_active_tasks: 20\ntasks:\n  - {id: a, type: test.ok}\n")
+	for _, w := range ids {
+		fmt.Fprintf(&sb, "  - {id: %s, type: test.ok, needs: [a]}\n", w)
+	}
+	b.deploy(t, sb.String())
+	r := b.trigger(t, "wide")
+	if err := b.eng.MarkTask(b.ctx, r.DagID, r.RunID, ids[0], scheduler.TaskSuccess); err != nil {
+		t.Fatal(err)
+	}
+	b.store.TraceOps()
+	b.execute(t, r, "a") // its one-commit finish finds ids[0] moved: the cascade decides the rest
+	if got := b.store.OpCounts()["write engine.(*Engine).queueReady via UpdateTaskInstancesIf"]; got != n-1 {
+		t.Errorf("batched writes: %d instances; want %d (all but the marked one)", got, n-1)
+	}
+	if ti := b.ti(t, r, ids[0]); ti.State != scheduler.TaskSuccess || ti.AttemptID != "" {
+		t.Fatalf("%s is %s with attempt %q; want the mark (success) kept, never queued", ids[0], ti.State, ti.AttemptID)
+	}
+	for _, w := range ids[1:] {
+		b.execute(t, r, w)
+	}
+	if st := b.runState(t, r); st != scheduler.RunSuccess {
+		t.Fatalf("run is %s; want success", st)
+	}
+	for _, w := range ids {
+		want := int64(1)
+		if w == ids[0] {
+			want = 0
+		}
+		if got := b.runs[w].Load(); got != want {
+			t.Errorf("%s ran %d times; want %d", w, got, want)
+		}
+	}
+}
