@@ -3,6 +3,7 @@ package engine_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -150,5 +151,45 @@ func TestReadySetLeavesADecidedTaskAlone(t *testing.T) {
 		if got := b.runs[w].Load(); got != want {
 			t.Errorf("%s ran %d times; want %d", w, got, want)
 		}
+	}
+}
+
+// Callers that miss the DAG version cache at once (a worker handed a whole ready set) read
+// the version once between them, and all get it.
+func TestSpecIsReadOnceByConcurrentMisses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	d := b.deploy(t, chainDAG("chain"))
+	fresh := engine.New(b.store, b.queue, engine.Config{}, b.clock.Now, nil) // an empty cache
+	b.store.TraceOps()
+	const n = 20
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spec, err := fresh.Spec(b.ctx, "chain", d.Source.Hash)
+			if err != nil {
+				got[i] = err.Error()
+				return
+			}
+			got[i] = spec.ID
+		}()
+	}
+	wg.Wait()
+	for i, id := range got {
+		if id != "chain" {
+			t.Fatalf("caller %d got %q; want the DAG chain", i, id)
+		}
+	}
+	reads := int64(0)
+	for k, v := range b.store.OpCounts() {
+		if strings.HasSuffix(k, "via GetVersion") {
+			reads += v
+		}
+	}
+	if reads != 1 {
+		t.Errorf("%d concurrent misses read the version %d times; want once", n, reads)
 	}
 }
