@@ -303,7 +303,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	// The result is recorded with a follow-up deadline: should any of what follows fail,
 	// the tick does it again. Each step gets its own deadline.
 	fctx, cancel := context.WithTimeout(ctx, max(e.writePatience(), 2*time.Minute))
-	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
+	rc := e.newRunCtx(c.Run, time.Time{}, c.DAG)
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
 	state, err := e.applyOutcome(fctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
 	cancel()

@@ -72,6 +72,11 @@ type Engine struct {
 	log   *slog.Logger
 	cfg   Config
 	specs sync.Map // dagID~version → *dag.DAG; versions are immutable
+	// shapes holds what every run of a DAG version derives from its spec (*dag.DAG →
+	// *shape), computed once: the specs come from specs, so it is as bounded.
+	shapes sync.Map
+	// specLoads holds the reads of DAG versions in flight (dagID~version → *specLoad).
+	specLoads sync.Map
 
 	executor    Executor
 	deadLetters DeadLetters
@@ -116,6 +121,29 @@ func (e *Engine) Spec(ctx context.Context, dagID, version string) (*dag.DAG, err
 	if d, ok := e.specs.Load(key); ok {
 		return d.(*dag.DAG), nil
 	}
+	// Callers that miss at once (a worker handed a whole ready set) share one read; should
+	// it fail, each waiter reads for itself (the failure may be the first caller's context).
+	l, loading := e.specLoads.LoadOrStore(key, &specLoad{done: make(chan struct{})})
+	sl := l.(*specLoad)
+	if loading {
+		select {
+		case <-sl.done:
+			if sl.d != nil {
+				return sl.d, nil
+			}
+			return e.readSpec(ctx, dagID, version)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("engine: DAG %s version %s: %w", dagID, version, ctx.Err())
+		}
+	}
+	defer func() { close(sl.done); e.specLoads.Delete(key) }()
+	d, err := e.readSpec(ctx, dagID, version)
+	sl.d = d
+	return d, err
+}
+
+// readSpec reads and decodes a DAG version, and caches it.
+func (e *Engine) readSpec(ctx context.Context, dagID, version string) (*dag.DAG, error) {
 	v, err := e.store.GetVersion(ctx, dagID, version)
 	if err != nil {
 		return nil, fmt.Errorf("engine: DAG %s version %s: %w", dagID, version, err)
@@ -124,8 +152,14 @@ func (e *Engine) Spec(ctx context.Context, dagID, version string) (*dag.DAG, err
 	if err := json.Unmarshal([]byte(v.SpecJSON), &d); err != nil {
 		return nil, fmt.Errorf("engine: decode DAG %s version %s: %w", dagID, version, err)
 	}
-	e.specs.Store(key, &d)
+	e.specs.Store(dagID+"~"+version, &d)
 	return &d, nil
+}
+
+// specLoad is a read of a DAG version in flight, which other callers of Spec wait for.
+type specLoad struct {
+	done chan struct{} // closed once the read is over
+	d    *dag.DAG      // nil: the read failed
 }
 
 // Timetable builds a DAG's timetable. start is used when the DAG file sets none.

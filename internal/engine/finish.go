@@ -22,7 +22,7 @@ import (
 // takes the step-by-step path, which re-reads and decides again.
 func (c *Claim) finishAtOnce(ctx context.Context, res Result) (done bool, err error) {
 	e, ref := c.e, c.Ref
-	rc := newRunCtx(c.Run, time.Time{}, c.DAG)
+	rc := e.newRunCtx(c.Run, time.Time{}, c.DAG)
 	if res.State != scheduler.AttemptSuccess || !plainTask(c.Task) || rc.limited || anyAlerts(c.DAG) || c.ti.Job != "" {
 		return false, nil
 	}
@@ -92,12 +92,8 @@ func (c *Claim) finishAtOnce(ctx context.Context, res Result) (done bool, err er
 	e.logTaskFinished(ctx, ref, scheduler.TaskSuccess, res.State, span(c.started, c.ended), res.Error)
 	pctx, cancel := context.WithTimeout(ctx, e.callTimeout())
 	defer cancel()
-	for _, g := range trs[1:] {
-		e.Stats.TasksQueued.Add(1)
-		t, _ := rc.spec.Task(g.Transition.TaskID)
-		e.publishTask(pctx, t, scheduler.AttemptRef{DagID: ref.DagID, RunID: ref.RunID, TaskID: t.ID,
-			TryNumber: g.Transition.Set.TryNumber.V, AttemptID: g.Transition.Set.AttemptID.V})
-	}
+	e.Stats.TasksQueued.Add(int64(len(trs) - 1))
+	e.publishQueued(pctx, ref.DagID, ref.RunID, rc.spec, transitions[1:])
 	e.publishEvent(pctx, ref, scheduler.TaskSuccess, c.Run.Version)
 	return true, nil
 }
