@@ -679,10 +679,13 @@ func cmdLogs(ctx context.Context, a *App, open opener, args []string) error {
 	if err != nil {
 		loc = time.UTC
 	}
+	last, shown := 0, false
 	for _, at := range attempts {
+		last = max(last, at.Try)
 		if *try > 0 && at.Try != *try {
 			continue
 		}
+		shown = true
 		d, err := o.Attempt(ctx, dagID, runID, pos[1], at.Try)
 		if err != nil {
 			return err
@@ -697,6 +700,9 @@ func cmdLogs(ctx context.Context, a *App, open opener, args []string) error {
 		if d.Error != "" {
 			fmt.Fprintf(a.Stdout, "error: %s\n", d.Error)
 		}
+	}
+	if !shown {
+		return console.Errorf(console.CodeNotFound, "task %s of %s/%s has no try %d (its last is %d)", pos[1], dagID, runID, *try, last)
 	}
 	return nil
 }
