@@ -22,6 +22,7 @@ import (
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
+	"github.com/updraft-dev/updraft/internal/access"
 	"github.com/updraft-dev/updraft/internal/bundle"
 	"github.com/updraft-dev/updraft/internal/cli"
 	"github.com/updraft-dev/updraft/internal/dag"
@@ -181,7 +182,13 @@ func (s *stackBundle) states(t *testing.T, r *scheduler.Run) map[string]schedule
 }
 
 // cli runs the updraft command in-process against this stack's project.
+//
+// It acts as the dev identity, granted admin first as `updraft dev` grants it: local CLI
+// commands go through the console's roles (docs/cli.md).
 func (s *stackBundle) cli(args ...string) (string, string, int) {
+	if _, err := access.New(s.stack.Store, nil).Grant(s.ctx, "dev@localhost", access.Admin, access.Actor{Who: "updraft dev", From: "cli"}); err != nil {
+		return "", "grant the dev identity admin: " + err.Error(), 1
+	}
 	var out, errb bytes.Buffer
 	env := map[string]string{}
 	for _, kv := range s.env {
