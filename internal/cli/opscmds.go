@@ -679,18 +679,27 @@ func cmdLogs(ctx context.Context, a *App, open opener, args []string) error {
 	if err != nil {
 		loc = time.UTC
 	}
+	// A deferred task's start and pokes are attempts of one try, whose log is theirs
+	// together: it is printed once, under the try's last attempt.
+	lastOfTry := map[int]int{}
+	for i, at := range attempts {
+		lastOfTry[at.Try] = i
+	}
 	last, shown := 0, false
-	for _, at := range attempts {
+	for i, at := range attempts {
 		last = max(last, at.Try)
 		if *try > 0 && at.Try != *try {
 			continue
 		}
 		shown = true
+		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.Try, at.AttemptID, at.State, at.Worker)
+		if lastOfTry[at.Try] != i {
+			continue
+		}
 		d, err := o.Attempt(ctx, dagID, runID, pos[1], at.Try)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.Try, at.AttemptID, at.State, at.Worker)
 		if len(d.Rendered) > 0 {
 			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(string(d.Rendered)))
 		}

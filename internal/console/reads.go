@@ -646,9 +646,20 @@ func (c *Console) Log(ctx context.Context, who Caller, dagID, runID, taskID stri
 		return out, nil
 	}
 	const limit = 1000
-	es, next, err := c.logs.ReadLog(ctx, LogQuery{
+	q := LogQuery{
 		Ref: a.LogRef, DagID: dagID, RunID: a.RunID, TaskID: taskID, Try: a.TryNumber, Started: a.StartedAt, After: after, Limit: limit,
-	})
+	}
+	if ats, err := c.store.ListAttempts(ctx, dagID, a.RunID, taskID); err == nil { // oldest first
+		for _, o := range ats {
+			if o.Rec.TryNumber == a.TryNumber && o.Rec.ID != a.ID && o.Rec.LogRef != "" {
+				q.Refs = append(q.Refs, o.Rec.LogRef)
+			}
+		}
+		if len(q.Refs) > 0 {
+			q.Refs = append(q.Refs, a.LogRef)
+		}
+	}
+	es, next, err := c.logs.ReadLog(ctx, q)
 	switch {
 	case errors.Is(err, ErrLogExpired):
 		out.Expired, out.Done = true, a.State.Finished()
