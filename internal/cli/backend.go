@@ -155,6 +155,14 @@ func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engi
 	if err != nil {
 		return nil, nil, b, err
 	}
+	if len(b.Env) > 0 {
+		// Firestore first (every command reads it; creating Pub/Sub's topics below would
+		// otherwise be the first call): a dead Firestore emulator is the one named.
+		if _, err := st.Ping(ctx, a.callWithin()); err != nil {
+			st.Close()
+			return nil, nil, b, err
+		}
+	}
 	opts, err := a.clientOptions(local.ServicePubSub, b)
 	if err != nil {
 		st.Close()

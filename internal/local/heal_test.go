@@ -323,14 +323,16 @@ func TestCLIAgainstADeadEmulatorFailsFastNamingIt(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
+	// The CLI calls Firestore first; with Firestore alive, a silent Pub/Sub is the one named.
+	live := os.Getenv(emulators.FirestoreHostEnv)
 	for _, tc := range []struct {
-		name, host string
-		args       []string
-		want       string
+		name, host, fsHost string
+		args               []string
+		want               string
 	}{
-		{"refused", refused, []string{"dags", "list"}, "Firestore emulator at " + refused + " refused the connection"},
-		{"silent", silent.Addr().String(), []string{"dags", "list"}, "Firestore emulator at " + silent.Addr().String() + " did not answer within 1s"},
-		{"silent pubsub", silent.Addr().String(), []string{"trigger", "chain"}, "Pub/Sub emulator at " + silent.Addr().String() + " did not answer within 1s"},
+		{"refused", refused, refused, []string{"dags", "list"}, "Firestore emulator at " + refused + " refused the connection"},
+		{"silent", silent.Addr().String(), silent.Addr().String(), []string{"dags", "list"}, "Firestore emulator at " + silent.Addr().String() + " did not answer within 1s"},
+		{"silent pubsub", silent.Addr().String(), live, []string{"trigger", "chain"}, "Pub/Sub emulator at " + silent.Addr().String() + " did not answer within 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -338,7 +340,7 @@ func TestCLIAgainstADeadEmulatorFailsFastNamingIt(t *testing.T) {
 			cmd := exec.CommandContext(ctx, updraftBin, tc.args...)
 			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "UPDRAFT_HOME=" + t.TempDir(),
 				"GOOGLE_CLOUD_PROJECT=dead-emulator", "UPDRAFT_CALL_TIMEOUT=1s",
-				emulators.FirestoreHostEnv + "=" + tc.host, emulators.PubSubHostEnv + "=" + tc.host}
+				emulators.FirestoreHostEnv + "=" + tc.fsHost, emulators.PubSubHostEnv + "=" + tc.host}
 			out, err := cmd.CombinedOutput()
 			if ctx.Err() != nil {
 				t.Fatalf("updraft %v hung against a dead emulator:\n%s", tc.args, out)
