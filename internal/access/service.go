@@ -130,6 +130,32 @@ func (s *Service) Grant(ctx context.Context, email string, role Role, by Actor) 
 	return prev, nil
 }
 
+// ErrAdminExists means a first-admin grant found that someone holds admin.
+var ErrAdminExists = fsstore.ErrAdminExists
+
+// GrantFirstAdmin makes email an admin only while no one holds admin, atomically (of
+// concurrent first-admin grants one goes through, the others get ErrAdminExists, and record
+// nothing), and audits it as Grant does. It returns the role email held before.
+func (s *Service) GrantFirstAdmin(ctx context.Context, email string, by Actor) (Role, error) {
+	key, err := NormalizeEmail(email)
+	if err != nil {
+		return None, err
+	}
+	p, err := s.store.GrantFirstAdmin(ctx, &fsstore.UserGrant{Email: key, Role: Admin.String(), GrantedBy: by.Who, GrantedAt: s.now()})
+	if errors.Is(err, fsstore.ErrAdminExists) {
+		return None, err
+	}
+	if err != nil {
+		return None, fmt.Errorf("access: grant the first admin to %s: %w", key, err)
+	}
+	prev, _ := ParseRole(p)
+	detail := fmt.Sprintf("%s → %s", prev, Admin)
+	if err := s.Record(ctx, Event{Actor: by, Action: ActionGrant, Target: Target{Subject: key}, Result: ResultOK, Detail: detail}); err != nil {
+		return prev, fmt.Errorf("access: granted admin to %s, but could not audit it: %w", key, err)
+	}
+	return prev, nil
+}
+
 func (s *Service) grant(ctx context.Context, key string, role Role, by string) (Role, error) {
 	for range maxConflictRetries {
 		v, err := s.store.GetUser(ctx, key)

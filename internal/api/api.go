@@ -538,7 +538,7 @@ func (s *server) log(w http.ResponseWriter, r *http.Request, who console.Caller)
 			return nil, 0, badRequest("after=%q is not a cursor this API handed out", v)
 		}
 	}
-	l, err := s.c.Log(r.Context(), who, r.PathValue("dag"), r.PathValue("run"), r.PathValue("task"), try, r.URL.Query().Get("attempt"), after)
+	l, err := s.c.Log(r.Context(), who, r.PathValue("dag"), r.PathValue("run"), r.PathValue("task"), try, after)
 	return l, 0, err
 }
 

@@ -354,13 +354,9 @@ func (c *apiClient) Attempt(ctx context.Context, dagID, runID, taskID string, tr
 }
 
 // Log implements console.Operations.
-func (c *apiClient) Log(ctx context.Context, dagID, runID, taskID string, try int, attemptID string, after int64) (console.LogChunk, error) {
+func (c *apiClient) Log(ctx context.Context, dagID, runID, taskID string, try int, after int64) (console.LogChunk, error) {
 	var l console.LogChunk
-	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
-	if attemptID != "" {
-		q.Set("attempt", attemptID)
-	}
-	return l, c.call(ctx, "GET", fmt.Sprintf("%s/attempts/%d/log?%s", taskPath(dagID, runID, taskID), try, q.Encode()), nil, &l)
+	return l, c.call(ctx, "GET", fmt.Sprintf("%s/attempts/%d/log?after=%d", taskPath(dagID, runID, taskID), try, after), nil, &l)
 }
 
 // Variables implements console.Operations.

@@ -155,6 +155,14 @@ func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engi
 	if err != nil {
 		return nil, nil, b, err
 	}
+	if len(b.Env) > 0 {
+		// Firestore first (every command reads it; creating Pub/Sub's topics below would
+		// otherwise be the first call): a dead Firestore emulator is the one named.
+		if _, err := st.Ping(ctx, a.callWithin()); err != nil {
+			st.Close()
+			return nil, nil, b, err
+		}
+	}
 	opts, err := a.clientOptions(local.ServicePubSub, b)
 	if err != nil {
 		st.Close()
@@ -166,12 +174,6 @@ func (a *App) openEngineLog(ctx context.Context, log *slog.Logger) (*engine.Engi
 		return nil, nil, b, err
 	}
 	if len(b.Env) > 0 { // on the emulators the topics may not exist yet (on GCP Terraform owns them)
-		// Firestore first, so a dead emulator is named as it was before the queue was opened.
-		if _, err := st.Ping(ctx, a.callWithin()); err != nil {
-			st.Close()
-			q.Close()
-			return nil, nil, b, err
-		}
 		if err := q.Ensure(ctx); err != nil {
 			st.Close()
 			q.Close()

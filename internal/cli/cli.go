@@ -101,7 +101,7 @@ func (a *App) commands() []command {
 		{name: "dags pause", args: "DAG [--dry-run]", help: "stop creating runs", ops: cmdPause},
 		{name: "dags unpause", args: "DAG [--dry-run]", help: "resume (without catchup only the latest interval runs)", ops: cmdUnpause},
 		{name: "schedule next", args: "DAG_FILE [-n N] [--after RFC3339]", help: "print the next runs that become due", run: cmdScheduleNext},
-		{name: "dev", args: "[--addr HOST:PORT [--allow-remote]] [--tick SECONDS] [DAG_DIR]", help: "start everything locally on the emulators", run: cmdDev},
+		{name: "dev", args: "[--addr HOST:PORT [--allow-remote]] [--tick SECONDS] [--reset] [--warm-workers N] [DAG_DIR]", help: "start everything locally on the emulators", run: cmdDev},
 		{name: "test", args: "DAG_FILE [--date YYYY-MM-DD]", help: "run one run of a DAG on the emulators and watch it", run: cmdTest},
 		{name: "trigger", args: "DAG [--conf JSON] [--logical-date T] [--replace] [--dry-run]", help: "start a manual run", ops: cmdTrigger},
 		{name: "runs list", args: "DAG [-n N]", help: "list a DAG's runs", ops: cmdRunsList},

@@ -246,3 +246,13 @@ func TestSecretsCommands(t *testing.T) {
 		t.Fatalf("an empty secret was accepted\n%s", errOut)
 	}
 }
+
+// `updraft dev --help` names every flag dev takes (README's command table does).
+func TestDevUsageNamesItsFlags(t *testing.T) {
+	out, errOut, _ := run(t, nil, "dev", "--help")
+	for _, flag := range []string{"--addr", "--allow-remote", "--tick", "--reset", "--warm-workers"} {
+		if !strings.Contains(out+errOut, flag) {
+			t.Errorf("dev --help does not name %s:\n%s%s", flag, out, errOut)
+		}
+	}
+}

@@ -114,6 +114,7 @@ func TestOperationsAreTheSameLocallyAndOverTheAPI(t *testing.T) {
 		{viewer, []string{"logs", run1, "nope"}, 1, `has no task "nope"`, ""},
 		{viewer, []string{"logs", run1, "extract", "--json", "--try", "1"}, 0, `"message":"extracting eu"`, ""},
 		{viewer, []string{"logs", "etl/", "extract"}, 2, "name a run as DAG/RUN_ID", ""},
+		{viewer, []string{"logs", run1, "extract", "--try", "7"}, 1, `task extract of ` + run1 + ` has no try 7 (its last is 1) (not_found)`, ""},
 		{op, []string{"trigger", "etl", "--logical-date", "2025-01-05T00:00:00Z", "--conf", `{"region": "us"}`}, 0,
 			"triggered etl/manual__2025-01-05T00:00:00Z", op + " dag.trigger etl/// ok"},
 		{op, []string{"trigger", "etl", "--logical-date", "2025-01-05T09:00:00+09:00"}, 1,

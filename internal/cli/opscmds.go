@@ -679,34 +679,49 @@ func cmdLogs(ctx context.Context, a *App, open opener, args []string) error {
 	if err != nil {
 		loc = time.UTC
 	}
-	for _, at := range attempts {
+	// A deferred task's start and pokes are attempts of one try, whose log is theirs
+	// together: it is printed once, under the try's last attempt.
+	lastOfTry := map[int]int{}
+	for i, at := range attempts {
+		lastOfTry[at.Try] = i
+	}
+	last, shown := 0, false
+	for i, at := range attempts {
+		last = max(last, at.Try)
 		if *try > 0 && at.Try != *try {
+			continue
+		}
+		shown = true
+		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.Try, at.AttemptID, at.State, at.Worker)
+		if lastOfTry[at.Try] != i {
 			continue
 		}
 		d, err := o.Attempt(ctx, dagID, runID, pos[1], at.Try)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.Stdout, "=== try %d · attempt %s · %s · worker %s\n", at.Try, at.AttemptID, at.State, at.Worker)
 		if len(d.Rendered) > 0 {
 			fmt.Fprintf(a.Stdout, "arguments (secrets masked): %s\n", readableJSON(string(d.Rendered)))
 		}
-		if err := printLog(ctx, a, o, dagID, runID, pos[1], at.Try, at.AttemptID, *raw, loc); err != nil {
+		if err := printLog(ctx, a, o, dagID, runID, pos[1], at.Try, *raw, loc); err != nil {
 			return err
 		}
 		if d.Error != "" {
 			fmt.Fprintf(a.Stdout, "error: %s\n", d.Error)
 		}
 	}
+	if !shown {
+		return console.Errorf(console.CodeNotFound, "task %s of %s/%s has no try %d (its last is %d)", pos[1], dagID, runID, *try, last)
+	}
 	return nil
 }
 
 // printLog prints an attempt's log, chunk by chunk; times are in loc (the DAG's timezone),
 // its zone named.
-func printLog(ctx context.Context, a *App, o console.Operations, dagID, runID, taskID string, try int, attemptID string, raw bool, loc *time.Location) error {
+func printLog(ctx context.Context, a *App, o console.Operations, dagID, runID, taskID string, try int, raw bool, loc *time.Location) error {
 	var after int64
 	for {
-		l, err := o.Log(ctx, dagID, runID, taskID, try, attemptID, after)
+		l, err := o.Log(ctx, dagID, runID, taskID, try, after)
 		if err != nil {
 			return err
 		}

@@ -406,16 +406,33 @@ func (c *Console) Grant(ctx context.Context, who Caller, email, role string) (*U
 	if err != nil {
 		return nil, err
 	}
-	if !first {
-		if err := c.authorize(ctx, who, scheduler.DAGRecord{}, access.Admin, access.ActionGrant, t); err != nil {
-			if ce := AsError(err); noAdmin && ce.Code == CodeForbidden {
-				return nil, &Error{Code: ce.Code, Status: ce.Status, Err: ce.Err,
-					Message: ce.Message + "; no one holds admin yet: make the first admin with `updraft users grant EMAIL admin`"}
-			}
-			return nil, err
+	if first {
+		if strings.TrimSpace(who.Email) == "" {
+			return nil, Errorf(CodeUnauthenticated, "no identity: sign in (or send an ID token as Authorization: Bearer)")
 		}
-	} else if strings.TrimSpace(who.Email) == "" {
-		return nil, Errorf(CodeUnauthenticated, "no identity: sign in (or send an ID token as Authorization: Bearer)")
+		key, err := access.NormalizeEmail(email)
+		if err != nil {
+			_ = c.record(ctx, who, access.ActionGrant, t, access.ResultRefused, err.Error())
+			return nil, wrapErr(CodeBadRequest, err)
+		}
+		// The check that no one holds admin and the grant are one transaction: of local
+		// first-admin grants racing, one goes through and the others are ordinary grants.
+		prev, err := c.access.GrantFirstAdmin(ctx, key, c.actor(who))
+		if err == nil {
+			return &UserView{Email: key, Role: access.Admin.String(), GrantedBy: who.Email, GrantedAt: c.now(), Previous: prev.String()}, nil
+		}
+		if !errors.Is(err, access.ErrAdminExists) {
+			_ = c.record(ctx, who, access.ActionGrant, t, access.ResultFailed, err.Error())
+			return nil, AsError(err)
+		}
+		noAdmin = false // someone became admin meanwhile
+	}
+	if err := c.authorize(ctx, who, scheduler.DAGRecord{}, access.Admin, access.ActionGrant, t); err != nil {
+		if ce := AsError(err); noAdmin && ce.Code == CodeForbidden {
+			return nil, &Error{Code: ce.Code, Status: ce.Status, Err: ce.Err,
+				Message: ce.Message + "; no one holds admin yet: make the first admin with `updraft users grant EMAIL admin`"}
+		}
+		return nil, err
 	}
 	r, err := access.ParseRole(role)
 	if err == nil {

@@ -242,6 +242,28 @@ func TestBadInput(t *testing.T) {
 	_, err = b.Console.Runs(ctx, viewer, "etl", console.PageQuery{PageToken: "%%%"})
 	wantCode(t, err, console.CodeBadRequest)
 
+	// Ids typed with a slash, "..", or Firestore's reserved __x__ form name nothing: not
+	// found, never an internal error about document paths.
+	for _, id := range []string{"a/b", "../x", "__x__"} {
+		_, err = b.Console.Run(ctx, viewer, "etl", id)
+		wantCode(t, err, console.CodeNotFound)
+		_, err = b.Console.Attempts(ctx, viewer, "etl", r.RunID, id)
+		wantCode(t, err, console.CodeNotFound)
+		_, err = b.Console.Mark(ctx, operator, console.MarkRequest{DagID: "etl", RunID: r.RunID, TaskID: id, State: "success"})
+		wantCode(t, err, console.CodeNotFound)
+		_, err = b.Console.ClearRun(ctx, operator, "etl", id, false)
+		wantCode(t, err, console.CodeNotFound)
+		_, err = b.Console.Log(ctx, viewer, "etl", r.RunID, id, 1, 0)
+		wantCode(t, err, console.CodeNotFound)
+		wantCode(t, b.Console.DeleteVariable(ctx, admin, id), console.CodeNotFound)
+	}
+	for _, name := range []string{"a/b", "..", ".", "__x__"} {
+		ce := wantCode(t, b.Console.SetVariable(ctx, admin, name, "v"), console.CodeBadRequest)
+		if !strings.Contains(ce.Message, name) {
+			t.Errorf("variable name %q: %q does not name it", name, ce.Message)
+		}
+	}
+
 	// A removed DAG keeps its history readable but takes no action.
 	if _, err := b.Engine.Prune(ctx, map[string]bool{}); err != nil {
 		t.Fatal(err)
@@ -300,14 +322,14 @@ func TestRunAttemptAndLog(t *testing.T) {
 	if a.State != "success" || !a.Current || a.LogRef == "" {
 		t.Errorf("attempt = %+v", a)
 	}
-	l, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, "", 0)
+	l, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !l.Done || l.Expired || len(l.Entries) == 0 || l.Next == 0 {
 		t.Fatalf("log = %+v", l)
 	}
-	more, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, "", l.Next)
+	more, err := b.Console.Log(ctx, viewer, "etl", r.RunID, "load", 1, l.Next)
 	if err != nil || len(more.Entries) != 0 || more.Next != l.Next {
 		t.Errorf("log after the end = %+v, %v", more, err)
 	}

@@ -210,7 +210,7 @@ func TestAttemptTryZeroIsTheLatest(t *testing.T) {
 	if a.Try != 2 || !a.Current {
 		t.Fatalf("try 0 gave try %d (current %v); want the latest, 2", a.Try, a.Current)
 	}
-	if l, err := b.Console.Log(b.Ctx, viewer, "etl", r.RunID, "load", 0, "", 0); err != nil || len(l.Entries) == 0 {
+	if l, err := b.Console.Log(b.Ctx, viewer, "etl", r.RunID, "load", 0, 0); err != nil || len(l.Entries) == 0 {
 		t.Fatalf("log of try 0: %+v, %v", l, err)
 	}
 }

@@ -1,7 +1,9 @@
 package console_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/updraft-dev/updraft/internal/access"
@@ -47,5 +49,37 @@ func TestFirstAdminOnlyWhileNoneHoldsIt(t *testing.T) {
 	_, err = lee.Grant(b.Ctx, "lee@example.com", "admin")
 	if ce := console.AsError(err); ce.Code != console.CodeForbidden || !strings.Contains(ce.Message, "needs admin") {
 		t.Fatalf("a second admin by a non-admin: %v; want forbidden: kim is admin now", err)
+	}
+}
+
+// Local first-admin grants racing each other make one admin, not one each: the others are
+// refused as a non-admin's grant is once someone holds admin.
+func TestFirstAdminOnceWhenGrantsRace(t *testing.T) {
+	t.Parallel()
+	b := consoletest.New(t)
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		email := fmt.Sprintf("u%d@example.com", i)
+		local := console.New(console.Config{Engine: b.Engine, Store: b.Store, Access: b.Access, Now: b.Clock.Now, FirstAdmin: true}).
+			As(console.Caller{Email: email, From: "cli"})
+		wg.Go(func() { _, errs[i] = local.Grant(b.Ctx, email, "admin") })
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		if err == nil {
+			won++
+		} else if console.AsError(err).Code != console.CodeForbidden {
+			t.Errorf("grant %d: %v; want ok or forbidden", i, err)
+		}
+	}
+	gs, err := b.Access.List(b.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won != 1 || len(gs) != 1 {
+		t.Fatalf("%d first-admin grants went through, %d grants stored (%+v); want 1 and 1", won, len(gs), gs)
 	}
 }

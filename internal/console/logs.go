@@ -37,6 +37,10 @@ type LogReader interface {
 type LogQuery struct {
 	// Ref is the attempt's log_ref ("file:PATH" locally).
 	Ref string
+	// Refs, when set, are the log_refs of every attempt of the try, oldest first, Ref last:
+	// a deferred task's start and its pokes share a try and each write a log of their own.
+	// FileLogs reads them as one log; CloudLogs finds them all by the try's labels.
+	Refs []string
 	// The labels the worker wrote the log under.
 	DagID, RunID, TaskID string
 	Try                  int
@@ -48,13 +52,64 @@ type LogQuery struct {
 }
 
 // FileLogs reads the logs kept on disk locally: log_ref "file:PATH", JSON lines; the cursor
-// is a byte offset. A missing file is an expired log.
+// is a byte offset (into the files of q.Refs one after the other). A missing file is an
+// expired log.
 type FileLogs struct{}
 
 var _ LogReader = FileLogs{}
 
 // ReadLog implements LogReader.
 func (FileLogs) ReadLog(ctx context.Context, q LogQuery) ([]LogEntry, int64, error) {
+	if len(q.Refs) <= 1 {
+		return readLogFile(q)
+	}
+	// Earlier attempts' files are finished: skip the ones the cursor is past, then read on
+	// from file to file.
+	var base int64
+	var out []LogEntry
+	found := false
+	for i, ref := range q.Refs {
+		one := q
+		one.Ref, one.After = ref, max(q.After-base, 0)
+		if q.Limit > 0 {
+			one.Limit = q.Limit - len(out)
+		}
+		if i < len(q.Refs)-1 {
+			path, _ := strings.CutPrefix(ref, "file:")
+			fi, err := os.Stat(path)
+			if err != nil { // an earlier attempt with no log: nothing to read there
+				continue
+			}
+			found = true
+			if one.After >= fi.Size() {
+				base += fi.Size()
+				continue
+			}
+			es, next, err := readLogFile(one)
+			if err != nil {
+				return nil, q.After, err
+			}
+			out = append(out, es...)
+			if next < fi.Size() { // the limit was reached in this file
+				return out, base + next, nil
+			}
+			base += fi.Size()
+			continue
+		}
+		es, next, err := readLogFile(one)
+		if errors.Is(err, ErrLogExpired) && found {
+			return out, base, nil
+		}
+		if err != nil {
+			return nil, q.After, err
+		}
+		return append(out, es...), base + next, nil
+	}
+	return out, q.After, nil
+}
+
+// readLogFile reads one attempt's log file, q.Ref.
+func readLogFile(q LogQuery) ([]LogEntry, int64, error) {
 	path, ok := strings.CutPrefix(q.Ref, "file:")
 	if !ok {
 		if q.Ref == "" {

@@ -88,3 +88,40 @@ func TestFileLogsReadsLinesOfAnyLength(t *testing.T) {
 		t.Fatalf("%d entries; want 3, the long one whole and then last", len(es))
 	}
 }
+
+// A try whose attempts each wrote a log (a deferred task's start and its pokes) reads as one
+// log, oldest attempt first, in chunks whose cursor carries from one file to the next; an
+// attempt that wrote no file is skipped.
+func TestFileLogsReadsATrysAttemptsAsOneLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	line := func(msg string) string {
+		return `{"severity":"INFO","message":"` + msg + `","time":"2025-01-01T00:00:00Z"}` + "\n"
+	}
+	files := map[string]string{"start.log": line("started execution x (tag t)") + line("runs"), "poke.log": line("out 1") + line("out 2") + line("succeeded")}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs := []string{"file:" + filepath.Join(dir, "start.log"), "file:" + filepath.Join(dir, "never-ran.log"), "file:" + filepath.Join(dir, "poke.log")}
+	q := console.LogQuery{Ref: refs[2], Refs: refs, Limit: 2}
+	var got []string
+	for range 10 {
+		es, next, err := console.FileLogs{}.ReadLog(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			got = append(got, e.Message)
+		}
+		if len(es) == 0 {
+			break
+		}
+		q.After = next
+	}
+	want := "started execution x (tag t)|runs|out 1|out 2|succeeded"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("read in chunks of 2: %q; want %q", strings.Join(got, "|"), want)
+	}
+}

@@ -27,9 +27,7 @@ type Operations interface {
 	CancelBackfill(ctx context.Context, id string, dryRun bool) (*Affected, error)
 	Attempts(ctx context.Context, dagID, runID, taskID string) ([]AttemptView, error)
 	Attempt(ctx context.Context, dagID, runID, taskID string, try int) (*AttemptDetail, error)
-	// Log reads a try's log after a cursor: its latest attempt's, or the attempt named by
-	// attemptID ("" for the latest) when the try has several (a sensor's pokes, a deferred wait).
-	Log(ctx context.Context, dagID, runID, taskID string, try int, attemptID string, after int64) (LogChunk, error)
+	Log(ctx context.Context, dagID, runID, taskID string, try int, after int64) (LogChunk, error)
 	Variables(ctx context.Context) ([]fsstore.Variable, error)
 	SetVariable(ctx context.Context, name, value string) error
 	DeleteVariable(ctx context.Context, name string) error
@@ -98,8 +96,8 @@ func (b bound) Attempts(ctx context.Context, dagID, runID, taskID string) ([]Att
 func (b bound) Attempt(ctx context.Context, dagID, runID, taskID string, try int) (*AttemptDetail, error) {
 	return b.c.Attempt(ctx, b.who, dagID, runID, taskID, try)
 }
-func (b bound) Log(ctx context.Context, dagID, runID, taskID string, try int, attemptID string, after int64) (LogChunk, error) {
-	return b.c.Log(ctx, b.who, dagID, runID, taskID, try, attemptID, after)
+func (b bound) Log(ctx context.Context, dagID, runID, taskID string, try int, after int64) (LogChunk, error) {
+	return b.c.Log(ctx, b.who, dagID, runID, taskID, try, after)
 }
 func (b bound) Variables(ctx context.Context) ([]fsstore.Variable, error) {
 	return b.c.Variables(ctx, b.who)

@@ -579,7 +579,7 @@ func (c *Console) Attempts(ctx context.Context, who Caller, dagID, runID, taskID
 }
 
 // findAttempt finds a try of a task: try 0 means the latest.
-func (c *Console) findAttempt(ctx context.Context, dagID, runID, taskID string, try int, attemptID ...string) (*scheduler.TaskInstance, *scheduler.Attempt, error) {
+func (c *Console) findAttempt(ctx context.Context, dagID, runID, taskID string, try int) (*scheduler.TaskInstance, *scheduler.Attempt, error) {
 	ti, ats, err := c.taskAttempts(ctx, dagID, runID, taskID)
 	if err != nil {
 		return nil, nil, err
@@ -589,18 +589,9 @@ func (c *Console) findAttempt(ctx context.Context, dagID, runID, taskID string, 
 	for i := range ats {
 		tries = append(tries, strconv.Itoa(ats[i].Rec.TryNumber))
 		n := ats[i].Rec.TryNumber
-		if len(attemptID) > 0 && attemptID[0] != "" {
-			if ats[i].Rec.ID == attemptID[0] && (try == 0 || n == try) {
-				found = &ats[i].Rec // one attempt of a try (a sensor's or a deferred task's try has several)
-			}
-			continue
-		}
 		if n == try || (try == 0 && (found == nil || n >= found.TryNumber)) {
 			found = &ats[i].Rec // the latest attempt of that try (a republished one)
 		}
-	}
-	if found == nil && len(attemptID) > 0 && attemptID[0] != "" {
-		return nil, nil, Errorf(CodeNotFound, "task %s of %s/%s has no attempt %s in try %d", taskID, dagID, ti.RunID, attemptID[0], try)
 	}
 	if found == nil {
 		if len(tries) == 0 {
@@ -641,11 +632,11 @@ func (c *Console) Attempt(ctx context.Context, who Caller, dagID, runID, taskID 
 
 // Log returns the entries of a try's log (try 0: the latest) after the cursor (0 from the
 // start). A log past retention is Expired, not an error.
-func (c *Console) Log(ctx context.Context, who Caller, dagID, runID, taskID string, try int, attemptID string, after int64) (LogChunk, error) {
+func (c *Console) Log(ctx context.Context, who Caller, dagID, runID, taskID string, try int, after int64) (LogChunk, error) {
 	if err := c.authRead(ctx, who); err != nil {
 		return LogChunk{}, err
 	}
-	_, a, err := c.findAttempt(ctx, dagID, runID, taskID, try, attemptID)
+	_, a, err := c.findAttempt(ctx, dagID, runID, taskID, try)
 	if err != nil {
 		return LogChunk{}, err
 	}
@@ -655,9 +646,20 @@ func (c *Console) Log(ctx context.Context, who Caller, dagID, runID, taskID stri
 		return out, nil
 	}
 	const limit = 1000
-	es, next, err := c.logs.ReadLog(ctx, LogQuery{
+	q := LogQuery{
 		Ref: a.LogRef, DagID: dagID, RunID: a.RunID, TaskID: taskID, Try: a.TryNumber, Started: a.StartedAt, After: after, Limit: limit,
-	})
+	}
+	if ats, err := c.store.ListAttempts(ctx, dagID, a.RunID, taskID); err == nil { // oldest first
+		for _, o := range ats {
+			if o.Rec.TryNumber == a.TryNumber && o.Rec.ID != a.ID && o.Rec.LogRef != "" {
+				q.Refs = append(q.Refs, o.Rec.LogRef)
+			}
+		}
+		if len(q.Refs) > 0 {
+			q.Refs = append(q.Refs, a.LogRef)
+		}
+	}
+	es, next, err := c.logs.ReadLog(ctx, q)
 	switch {
 	case errors.Is(err, ErrLogExpired):
 		out.Expired, out.Done = true, a.State.Finished()

@@ -137,3 +137,21 @@ func TestWideFanOutHasNoHotDocument(t *testing.T) {
 		t.Fatalf("%s was written %d times; no document but an attempt's lease may be written more than 10 times", maxDoc, maxWrites)
 	}
 }
+
+// A task message's timeout is the task's rounded up to a whole second: a sub-second or
+// 9m0.5s timeout is neither "no timeout" (0) nor within the runner's 9 minutes (540 s),
+// which Dispatch's routing would read it as if it were truncated.
+func TestTaskMessageTimeoutRoundsUp(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		timeout string
+		want    int
+	}{{"500ms", 1}, {"9m0.5s", 541}, {"9m", 540}} {
+		b := setup(t, engine.Config{})
+		b.deploy(t, fmt.Sprintf("id: short\nowner: owner@example.com\ntasks:\n  - {id: a, type: shell, timeout: %s, with: {command: 'true'}}\n", c.timeout))
+		b.trigger(t, "short")
+		if got := receiveOne(t, b); got.TimeoutSeconds != c.want {
+			t.Errorf("timeout %s: timeout_seconds %d; want %d", c.timeout, got.TimeoutSeconds, c.want)
+		}
+	}
+}

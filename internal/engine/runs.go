@@ -543,7 +543,8 @@ func (e *Engine) publishQueued(ctx context.Context, dagID, runID string, spec *d
 func (e *Engine) publishTask(ctx context.Context, task *dag.Task, ref scheduler.AttemptRef) {
 	msg, _ := json.Marshal(scheduler.TaskMessage{
 		AttemptRef: ref, Type: task.Type, Executor: task.Executor, Resources: task.Resources,
-		TimeoutSeconds: int(task.Timeout / time.Second), Expand: task.ForEach != nil,
+		// Rounded up: a sub-second timeout is not "none", and 9m0.5s is over the runner's 9m.
+		TimeoutSeconds: int((task.Timeout + time.Second - 1) / time.Second), Expand: task.ForEach != nil,
 	})
 	if err := e.pub.PublishTask(ctx, msg); err != nil {
 		e.Stats.PublishFailures.Add(1)

@@ -62,6 +62,9 @@ func (e *Engine) SetVariable(ctx context.Context, name, value string) error {
 	if !varName.MatchString(name) {
 		return fmt.Errorf("variable name %q: use letters, digits, _, - and . (at most 200)", name)
 	}
+	if !fsstore.CanBeDocID(name) { // ".", "..", "__x__": Firestore refuses them as ids
+		return fmt.Errorf("variable name %q: not \".\", \"..\" or of the form __x__ (reserved)", name)
+	}
 	return e.store.SetVariable(ctx, fsstore.Variable{Name: name, Value: value, UpdatedAt: e.now()})
 }
 

@@ -206,3 +206,32 @@ func TestGetMissingIsNotFound(t *testing.T) {
 		t.Fatalf("import errors of an empty store = %+v; want none", ie)
 	}
 }
+
+// An id no document can have (a run id or task id typed with a slash, "..", a reserved
+// "__x__" name) is not there: reads and deletes give ErrNotFound naming the id, never
+// Firestore's InvalidArgument about document paths (which the CLI showed as an internal
+// error).
+func TestIDsNoDocumentCanHaveAreNotFound(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := b.ctx
+	for _, id := range []string{"a/b", "../x", "..", ".", "__x__", "", strings.Repeat("x", 1600)} {
+		cases := []struct {
+			name string
+			do   func() error
+		}{
+			{"GetRun", func() error { _, err := b.st.GetRun(ctx, "etl", id); return err }},
+			{"GetTaskInstance", func() error { _, err := b.st.GetTaskInstance(ctx, "etl", "manual__x", id); return err }},
+			{"GetAttempt", func() error { _, err := b.st.GetAttempt(ctx, id); return err }},
+			{"GetVariable", func() error { _, err := b.st.GetVariable(ctx, id); return err }},
+			{"DeleteVariable", func() error { return b.st.DeleteVariable(ctx, id) }},
+			{"GetUser", func() error { _, err := b.st.GetUser(ctx, id); return err }},
+		}
+		for _, c := range cases {
+			err := c.do()
+			if !errors.Is(err, fsstore.ErrNotFound) {
+				t.Errorf("%s(%.20q): err = %v; want ErrNotFound", c.name, id, err)
+			}
+		}
+	}
+}

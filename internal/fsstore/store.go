@@ -182,7 +182,19 @@ func mapErr(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// CanBeDocID reports whether id can name a Firestore document: not empty, at most 1,500
+// bytes, no "/", not "." or "..", and not of the reserved form __x__. An id that can't is
+// one no document has: a read of it is ErrNotFound rather than Firestore's InvalidArgument
+// about document paths (a run id typed with a slash, say).
+func CanBeDocID(id string) bool {
+	reserved := len(id) >= 4 && strings.HasPrefix(id, "__") && strings.HasSuffix(id, "__")
+	return id != "" && id != "." && id != ".." && len(id) <= 1500 && !strings.Contains(id, "/") && !reserved
+}
+
 func get[T any](ctx context.Context, s *Store, col, id string) (*Versioned[T], error) {
+	if !CanBeDocID(id) {
+		return nil, fmt.Errorf("fsstore: get %s/%s: %w", col, id, ErrNotFound)
+	}
 	snap, err := s.fs.Collection(col).Doc(id).Get(ctx)
 	s.read(1)
 	if err != nil {
@@ -633,6 +645,9 @@ func (s *Store) ListVariables(ctx context.Context) ([]Variable, error) {
 
 // DeleteVariable removes a variable; ErrNotFound when it was not set.
 func (s *Store) DeleteVariable(ctx context.Context, name string) error {
+	if !CanBeDocID(name) {
+		return fmt.Errorf("fsstore: delete variable %s: %w", name, ErrNotFound)
+	}
 	_, err := s.fs.Collection(ColVariables).Doc(name).Delete(ctx, firestore.Exists)
 	s.wrote(ColVariables, name, err)
 	return mapErr("fsstore: delete variable "+name, err)

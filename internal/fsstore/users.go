@@ -2,9 +2,12 @@ package fsstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // ColUsers holds role grants, one document per person, its id the lower-cased email.
@@ -54,4 +57,41 @@ func (s *Store) ListUsers(ctx context.Context) ([]UserGrant, error) {
 		out[i] = v.Rec
 	}
 	return out, nil
+}
+
+// ErrAdminExists means a first-admin grant found someone already holding admin.
+var ErrAdminExists = errors.New("fsstore: someone holds admin")
+
+// GrantFirstAdmin stores g (its Role "admin") only while no one holds admin, in one
+// transaction: of concurrent first-admin grants one wins and the others get ErrAdminExists.
+// It returns the role the email held before ("" for none).
+func (s *Store) GrantFirstAdmin(ctx context.Context, g *UserGrant) (string, error) {
+	var prev string
+	err := s.fs.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		prev = ""
+		admins, err := tx.Documents(s.fs.Collection(ColUsers).Where("role", "==", g.Role).Limit(1)).GetAll()
+		s.read(max(len(admins), 1))
+		if err != nil {
+			return err
+		}
+		if len(admins) > 0 {
+			return ErrAdminExists
+		}
+		ref := s.fs.Collection(ColUsers).Doc(g.Email)
+		snap, err := tx.Get(ref)
+		s.read(1)
+		if err == nil {
+			if r, ok := snap.Data()["role"].(string); ok {
+				prev = r
+			}
+		} else if status.Code(err) != codes.NotFound {
+			return err
+		}
+		return tx.Set(ref, g)
+	})
+	s.wrote(ColUsers, g.Email, err)
+	if errors.Is(err, ErrAdminExists) {
+		return "", err
+	}
+	return prev, mapErr("fsstore: grant the first admin "+g.Email, err)
 }

@@ -86,7 +86,7 @@ tasks:
 		t.Fatal(err)
 	}
 	c := console.New(console.Config{Engine: s.stack.Engine, Store: s.stack.Store, Access: acc, Logs: console.FileLogs{}})
-	chunk, err := c.Log(s.ctx, console.Caller{Email: "viewer@example.com"}, r.DagID, r.RunID, "export", 0, "", 0)
+	chunk, err := c.Log(s.ctx, console.Caller{Email: "viewer@example.com"}, r.DagID, r.RunID, "export", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

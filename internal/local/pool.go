@@ -36,7 +36,9 @@ func splitRef(ref string) (worker, attemptID string) {
 // shell still runs under its own proctree supervisor, tagged with its warm worker: kill -9 of
 // a warm worker takes all its attempts' trees, and the tick finds each attempt lost (its lease
 // expires, Processes.Alive says gone once the trees are) and retries it. A warm worker that
-// dies is replaced on the next attempt. It is safe for concurrent use.
+// dies is replaced on the next attempt. A rebuilt worker binary (Cmd[0] changed on disk)
+// takes effect at the next attempt: the workers of the old binary take no new attempt and
+// exit once theirs end. It is safe for concurrent use.
 type Pool struct {
 	// Cmd starts a worker: the worker binary and its arguments.
 	Cmd []string
@@ -67,6 +69,42 @@ type warm struct {
 	in       io.WriteCloser
 	inflight map[string]func() // attempt id → its slot's release
 	dead     bool
+	bin      binStamp // the binary it was started from
+	retired  bool     // the binary changed: no new attempts; its input closes once idle
+}
+
+// binStamp identifies a version of the worker binary: a rebuild (`go build -o` writes a
+// new file) changes its inode, size or modification time.
+type binStamp struct {
+	ino, size int64
+	mtime     time.Time
+}
+
+// stamp stats the worker binary as it is now (the zero stamp when it can't be found: then
+// no worker is retired for it, and starting one reports the error).
+func (p *Pool) stamp() binStamp {
+	path, err := exec.LookPath(p.Cmd[0])
+	if err != nil {
+		return binStamp{}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return binStamp{}
+	}
+	st := binStamp{size: fi.Size(), mtime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = int64(sys.Ino)
+	}
+	return st
+}
+
+// retire stops handing attempts to w; its input closes (and it exits) once its attempts
+// have ended, so Cancel reaches them until then. The caller holds p.mu.
+func (w *warm) retire() {
+	w.retired = true
+	if len(w.inflight) == 0 {
+		_ = w.in.Close()
+	}
 }
 
 // Submit sends an attempt to a warm worker, starting one if fewer than Size run. release is
@@ -88,23 +126,32 @@ func (p *Pool) Submit(msg scheduler.TaskMessage, release func()) error {
 // pick returns the least busy live worker, starting one while fewer than Size run; the
 // caller holds p.mu.
 func (p *Pool) pick() (*warm, error) {
+	now := p.stamp()
 	live := p.workers[:0]
+	var usable []*warm
 	for _, w := range p.workers {
-		if !w.dead {
-			live = append(live, w)
+		if w.dead {
+			continue
+		}
+		live = append(live, w) // a retired worker stays until it dies, for Cancel and Running
+		if !w.retired && now != (binStamp{}) && w.bin != now {
+			w.retire()
+		}
+		if !w.retired {
+			usable = append(usable, w)
 		}
 	}
 	p.workers = live
-	if len(p.workers) < max(p.Size, 1) {
-		w, err := p.start()
+	if len(usable) < max(p.Size, 1) {
+		w, err := p.start(now)
 		if err != nil {
 			return nil, err
 		}
 		p.workers = append(p.workers, w)
 		return w, nil
 	}
-	best := p.workers[0]
-	for _, w := range p.workers[1:] {
+	best := usable[0]
+	for _, w := range usable[1:] {
 		if len(w.inflight) < len(best.inflight) {
 			best = w
 		}
@@ -112,8 +159,8 @@ func (p *Pool) pick() (*warm, error) {
 	return best, nil
 }
 
-// start starts a warm worker; the caller holds p.mu.
-func (p *Pool) start() (*warm, error) {
+// start starts a warm worker from the binary stamped bin; the caller holds p.mu.
+func (p *Pool) start(bin binStamp) (*warm, error) {
 	cmd := exec.Command(p.Cmd[0], p.Cmd[1:]...)
 	cmd.Env = append(append(os.Environ(), p.Env...), EnvWorkerServe+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -134,7 +181,7 @@ func (p *Pool) start() (*warm, error) {
 	}
 	doneW.Close()
 	p.Started.Add(1)
-	w := &warm{cmd: cmd, ref: ProcessRef(cmd.Process.Pid), in: in, inflight: map[string]func(){}}
+	w := &warm{cmd: cmd, ref: ProcessRef(cmd.Process.Pid), in: in, inflight: map[string]func(){}, bin: bin}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -151,6 +198,9 @@ func (p *Pool) start() (*warm, error) {
 				p.mu.Lock()
 				release := w.inflight[id]
 				delete(w.inflight, id)
+				if w.retired && len(w.inflight) == 0 {
+					_ = w.in.Close()
+				}
 				p.mu.Unlock()
 				if release != nil {
 					release()

@@ -197,3 +197,52 @@ tasks:
 		t.Errorf("busy warm workers %v after the cancel; want the same one, %v, still running b", got, workers)
 	}
 }
+
+// Rebuilding the worker binary takes effect at the next attempt, as docs/tasks/go.md says
+// ("the next attempt uses the new binary, no restart needed"): a warm worker started from
+// the old binary takes no new attempt; a new one from the rebuilt binary does.
+func TestPoolStartsARebuiltWorkerBinaryForTheNextAttempt(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "my-worker")
+	install := func(mtime time.Time) { // as `go build -o`: a new file renamed into place
+		t.Helper()
+		b, err := os.ReadFile(updraftBin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin+".tmp", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(bin+".tmp", mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(bin+".tmp", bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(time.Now().Add(-time.Hour))
+	s := startStackWith(t, 10*time.Second, nil, 1, bin, "worker")
+	const src = "id: once\nowner: owner@example.com\ntasks:\n  - {id: t, type: shell, with: {command: 'echo hi'}}\n"
+	workerOf := func(r *scheduler.Run) string {
+		t.Helper()
+		if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+			t.Fatalf("run %s: %s", r.RunID, got)
+		}
+		as, err := s.stack.Store.ListAttempts(s.ctx, r.DagID, r.RunID, "t")
+		if err != nil || len(as) != 1 {
+			t.Fatalf("%d attempts, %v", len(as), err)
+		}
+		base, _, _ := strings.Cut(as[0].Rec.ExecutorRef, "#")
+		return base
+	}
+	first := workerOf(s.deployAndTrigger(t, "once", src))
+	same := workerOf(s.deployAndTrigger(t, "once", src))
+	if same != first {
+		t.Fatalf("the same binary: second attempt on %s, first on %s; want the same warm worker", same, first)
+	}
+	install(time.Now())
+	rebuilt := workerOf(s.deployAndTrigger(t, "once", src))
+	if rebuilt == first || s.stack.Dispatcher.Pool.Started.Load() != 2 {
+		t.Fatalf("after a rebuild: attempt on %s (the old worker is %s), %d workers started; want a new worker, 2 started",
+			rebuilt, first, s.stack.Dispatcher.Pool.Started.Load())
+	}
+}

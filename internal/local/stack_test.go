@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/updraft-dev/updraft/internal/access"
-	"github.com/updraft-dev/updraft/internal/auth"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +22,8 @@ import (
 	bqemu "github.com/updraft-dev/updraft/emulators/bigquery"
 	"github.com/updraft-dev/updraft/emulators/emutest"
 	slackfake "github.com/updraft-dev/updraft/emulators/slack"
+	"github.com/updraft-dev/updraft/internal/access"
+	"github.com/updraft-dev/updraft/internal/auth"
 	"github.com/updraft-dev/updraft/internal/bundle"
 	"github.com/updraft-dev/updraft/internal/cli"
 	"github.com/updraft-dev/updraft/internal/dag"
@@ -196,6 +196,9 @@ func (s *stackBundle) states(t *testing.T, r *scheduler.Run) map[string]schedule
 }
 
 // cli runs the updraft command in-process against this stack's project.
+//
+// It acts as the dev identity, which the stack's start granted admin as `updraft dev` does:
+// local CLI commands go through the console's roles (docs/cli.md).
 func (s *stackBundle) cli(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	env := map[string]string{}

@@ -449,7 +449,7 @@ func (ui *UI) task(w http.ResponseWriter, r *http.Request) {
 			end = &now
 		}
 		p.Duration = duration(&a.StartedAt, end)
-		p.Log, err = ui.cfg.Console.Log(r.Context(), who, dagID, runID, taskID, a.Try, "", 0)
+		p.Log, err = ui.cfg.Console.Log(r.Context(), who, dagID, runID, taskID, a.Try, 0)
 		if err != nil {
 			ui.fail(w, r, err)
 			return
