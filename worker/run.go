@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 
@@ -43,36 +44,16 @@ func Run(ctx context.Context, a Streams) error {
 	if project == "" {
 		return fmt.Errorf("GOOGLE_CLOUD_PROJECT is not set")
 	}
-	st, err := fsstore.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	cfg, err := engine.ConfigFromEnv(a.Getenv)
-	if err != nil {
-		return err
-	}
 	log := cloudlog.New(a.Stderr)
-	host, _ := os.Hostname()
-	execRef := a.Getenv("CLOUD_RUN_EXECUTION")
-	if execRef == "" {
-		execRef = proctree.Ref(os.Getpid())
-	}
-	newResolver, closeSecrets, err := secrets.Factory(ctx, project, a.Getenv)
+	o, err := openWorker(ctx, a, project, log)
 	if err != nil {
 		return err
 	}
-	defer closeSecrets()
-	w := &taskrun.Worker{
-		Engine:   engine.New(st, q, cfg, nil, log),
-		Registry: tasktypes.WithQueue(q), Name: host + ":" + strconv.Itoa(os.Getpid()), ExecutorRef: execRef,
-		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
-		NewResolver: newResolver, Getenv: a.Getenv,
+	defer o.close()
+	st, q, cfg, w := o.st, o.q, o.cfg, o.w
+	w.ExecutorRef = a.Getenv("CLOUD_RUN_EXECUTION")
+	if w.ExecutorRef == "" {
+		w.ExecutorRef = proctree.Ref(os.Getpid())
 	}
 	// UPDRAFT_WORKER_STATS: the store operations of each attempt (a warm worker's since its
 	// previous report), for updraft-bench.
@@ -106,4 +87,46 @@ func Run(ctx context.Context, a Streams) error {
 	err = w.Execute(ctx, ref)
 	stats()
 	return err
+}
+
+// opened is what a worker process runs attempts with: its store, queue and engine config, and
+// the worker over them; close releases them.
+type opened struct {
+	st    *fsstore.Store
+	q     *psqueue.Queue
+	cfg   engine.Config
+	w     *taskrun.Worker
+	close func()
+}
+
+// openWorker opens the store, the queue and the secrets of project for a worker process (a
+// job execution, a warm local worker or the runner service); the caller sets ExecutorRef.
+func openWorker(ctx context.Context, a Streams, project string, log *slog.Logger) (*opened, error) {
+	cfg, err := engine.ConfigFromEnv(a.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	st, err := fsstore.Open(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	q, err := psqueue.Open(ctx, project)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	newResolver, closeSecrets, err := secrets.Factory(ctx, project, a.Getenv)
+	if err != nil {
+		q.Close()
+		st.Close()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	w := &taskrun.Worker{
+		Engine:   engine.New(st, q, cfg, nil, log),
+		Registry: tasktypes.WithQueue(q), Name: host + ":" + strconv.Itoa(os.Getpid()),
+		LogDir: a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
+		NewResolver: newResolver, Getenv: a.Getenv,
+	}
+	return &opened{st: st, q: q, cfg: cfg, w: w, close: func() { closeSecrets(); q.Close(); st.Close() }}, nil
 }

@@ -12,13 +12,7 @@ import (
 
 	"github.com/updraft-dev/updraft/internal/auth"
 	"github.com/updraft-dev/updraft/internal/cloudlog"
-	"github.com/updraft-dev/updraft/internal/engine"
-	"github.com/updraft-dev/updraft/internal/fsstore"
-	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/runner"
-	"github.com/updraft-dev/updraft/internal/secrets"
-	"github.com/updraft-dev/updraft/internal/taskrun"
-	"github.com/updraft-dev/updraft/internal/tasktypes"
 )
 
 // Environment the runner reads besides the worker job's contract (which it reads the same
@@ -72,34 +66,14 @@ func RunRunner(ctx context.Context, a Streams) error {
 		return err
 	}
 	defer ln.Close()
-	st, err := fsstore.Open(ctx, project)
+	o, err := openWorker(ctx, a, project, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	q, err := psqueue.Open(ctx, project)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	cfg, err := engine.ConfigFromEnv(a.Getenv)
-	if err != nil {
-		return err
-	}
-	newResolver, closeSecrets, err := secrets.Factory(ctx, project, a.Getenv)
-	if err != nil {
-		return err
-	}
-	defer closeSecrets()
-	host, _ := os.Hostname()
-	name := host + ":" + strconv.Itoa(os.Getpid())
-	w := &taskrun.Worker{
-		Engine:   engine.New(st, q, cfg, nil, log),
-		Registry: tasktypes.WithQueue(q), Name: "runner:" + name,
-		ExecutorRef: runner.RefPrefix + a.Getenv("K_REVISION") + ":" + name,
-		LogDir:      a.Getenv("UPDRAFT_LOG_DIR"), Stdout: a.Stdout, Log: log,
-		NewResolver: newResolver, Getenv: a.Getenv,
-	}
+	defer o.close()
+	w, name := o.w, o.w.Name
+	w.Name = "runner:" + name
+	w.ExecutorRef = runner.RefPrefix + a.Getenv("K_REVISION") + ":" + name
 	rn := runner.New(ctx, w, concurrency)
 	srv := &http.Server{Handler: guard.Middleware(rn), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
