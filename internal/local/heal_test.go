@@ -261,6 +261,11 @@ func TestFirestoreRestartIsHealed(t *testing.T) {
 	}
 	stopKeeper()
 	<-keeperDone
+	// The healer ends the first outage on its own probe; wait for it, or a second kill right
+	// after reads as the same outage.
+	until(t, "the healer to see the store answer again", func() bool {
+		return strings.Contains(b.log.String(), "store answers again")
+	})
 
 	// 2. Killed with nothing saved: it comes back empty and the healer redeploys the DAG.
 	redeployed := make(chan struct{}, 1)
