@@ -23,6 +23,7 @@ import (
 	runemu "github.com/updraft-dev/updraft/emulators/cloudrun"
 	"github.com/updraft-dev/updraft/functions"
 	"github.com/updraft-dev/updraft/internal/engine"
+	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/internal/psqueue"
 	"github.com/updraft-dev/updraft/internal/runjobs"
 	"github.com/updraft-dev/updraft/internal/taskrun"
@@ -322,7 +323,7 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := scheduler.StateFields(scheduler.TaskSuccess)
+	f := fsstore.StateFields(scheduler.TaskSuccess)
 	f["ended_at"] = time.Now()
 	if _, err := b.st.UpdateTaskInstanceIf(b.ctx, &v.Rec, v.UpdateTime, f); err != nil {
 		t.Fatal(err)

@@ -143,27 +143,6 @@ type TaskInstance struct {
 // Key is the task instance's document id.
 func (ti *TaskInstance) Key() string { return TaskKey(ti.DagID, ti.RunID, ti.TaskID) }
 
-// StateFields returns the state and its counter fields for a move to s, by field name, so
-// every writer keeps the counters consistent with the state.
-func StateFields(s TaskState) map[string]any {
-	b := func(v bool) int {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	return map[string]any{
-		"state":             string(s),
-		"finished":          b(s.Finished()),
-		"bad":               b(s.Bad()),
-		"c_success":         b(s == TaskSuccess),
-		"c_failed":          b(s == TaskFailed),
-		"c_upstream_failed": b(s == TaskUpstreamFailed),
-		"c_skipped":         b(s == TaskSkipped),
-		"c_active":          b(s == TaskQueued || s == TaskRunning),
-	}
-}
-
 // Attempt is one dispatch of a task instance: claimed by one worker, which alone writes it.
 type Attempt struct {
 	ID             string       `firestore:"attempt_id" json:"attempt_id"`

@@ -193,7 +193,7 @@ func (a *Alerter) checkSLA(ctx context.Context, v fsstore.Versioned[scheduler.Ru
 		if len(errs) > 0 {
 			return misses, errors.Join(errs...) // sla_due_at stays: the next tick tries again
 		}
-		_, err = a.store.UpdateRunIf(ctx, &run, v.UpdateTime, map[string]any{"sla_due_at": next})
+		_, err = a.store.SetSLADueIf(ctx, &run, v.UpdateTime, next)
 		if !errors.Is(err, fsstore.ErrConflict) {
 			if err != nil {
 				return misses, fmt.Errorf("alerts: move the SLA deadline of %s: %w", run.Key(), err)

@@ -102,11 +102,8 @@ func (e *Engine) StartBackfill(ctx context.Context, req BackfillRequest) (b *sch
 			return &cur.Rec, true, nil
 		}
 		// The same range ran before: start it again.
-		_, err = e.store.UpdateBackfillIf(ctx, b.ID, cur.UpdateTime, map[string]any{
-			"reprocess": b.Reprocess, "max_active_runs": b.MaxActiveRuns, "state": b.State, "total": b.Total,
-			"next": b.Next, "created": 0, "rerun": 0, "skipped": 0, "created_at": now, "ended_at": nil, "tick_due_at": now,
-			"gen": max(cur.Rec.Gen, 1) + 1, // its runs are counted apart from the earlier start's
-		})
+		// gen: its runs are counted apart from the earlier start's.
+		_, err = e.store.RestartBackfillIf(ctx, b, cur.UpdateTime, max(cur.Rec.Gen, 1)+1, now)
 		if err == nil {
 			break
 		}
@@ -148,9 +145,7 @@ func (e *Engine) CancelBackfill(ctx context.Context, id string) error {
 		if v.Rec.State != scheduler.BackfillRunning {
 			return nil
 		}
-		_, err = e.store.UpdateBackfillIf(ctx, id, v.UpdateTime, map[string]any{
-			"state": scheduler.BackfillCancelled, "ended_at": e.now(), "tick_due_at": nil,
-		})
+		_, err = e.store.CancelBackfillIf(ctx, id, v.UpdateTime, e.now())
 		if !isConflict(err) {
 			return err
 		}
@@ -164,7 +159,7 @@ func (e *Engine) CancelBackfill(ctx context.Context, id string) error {
 func (e *Engine) advanceBackfill(ctx context.Context, v *fsstore.Versioned[scheduler.Backfill], now time.Time) error {
 	b := v.Rec
 	if b.State != scheduler.BackfillRunning {
-		_, err := e.store.UpdateBackfillIf(ctx, b.ID, v.UpdateTime, map[string]any{"tick_due_at": nil})
+		_, err := e.store.ClearBackfillTickIf(ctx, b.ID, v.UpdateTime)
 		if isConflict(err) {
 			err = nil
 		}
@@ -209,11 +204,10 @@ func (e *Engine) advanceBackfill(ctx context.Context, v *fsstore.Versioned[sched
 			b.Next = ptr(next.Start.UTC())
 		}
 	}
-	fields := map[string]any{"next": b.Next, "created": b.Created, "rerun": b.Rerun, "skipped": b.Skipped, "tick_due_at": now}
-	if b.Next == nil && active == 0 {
-		fields["state"], fields["ended_at"], fields["tick_due_at"] = scheduler.BackfillDone, now, nil
-	}
-	_, err = e.store.UpdateBackfillIf(ctx, b.ID, v.UpdateTime, fields)
+	_, err = e.store.SaveBackfillProgressIf(ctx, b.ID, v.UpdateTime, fsstore.BackfillProgress{
+		Next: b.Next, Created: b.Created, Rerun: b.Rerun, Skipped: b.Skipped, TickDueAt: &now,
+		Done: b.Next == nil && active == 0, EndedAt: now,
+	})
 	if isConflict(err) {
 		return nil // cancelled or advanced meanwhile; runs it made are idempotent
 	}
@@ -248,7 +242,7 @@ func (e *Engine) backfillInterval(ctx context.Context, b *scheduler.Backfill, ve
 		b.Skipped++
 		return false, nil
 	}
-	if _, err := e.store.UpdateRunIf(ctx, &r, cur.UpdateTime, map[string]any{"backfill_id": b.RunsKey()}); err != nil {
+	if _, err := e.store.SetRunBackfillIf(ctx, &r, cur.UpdateTime, b.RunsKey()); err != nil {
 		if isConflict(err) { // changed under us: leave it this time
 			b.Skipped++
 			return false, nil

@@ -175,7 +175,7 @@ func (e *Engine) NoteDispatchError(ctx context.Context, ref scheduler.AttemptRef
 		if err != nil {
 			return
 		}
-		if _, err = e.store.UpdateDispatchIf(ctx, ref.AttemptID, d.UpdateTime, map[string]any{"error": msg}); !isConflict(err) {
+		if _, err = e.store.SetDispatchErrorIf(ctx, ref.AttemptID, d.UpdateTime, msg); !isConflict(err) {
 			return
 		}
 	}

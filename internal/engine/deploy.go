@@ -73,7 +73,7 @@ func (e *Engine) Deploy(ctx context.Context, d *dag.DAG, source []byte) (DeployO
 		} else {
 			rec.NextDueAt = dueAt(&rec)
 		}
-		_, err = e.store.UpdateDAGIf(ctx, d.ID, cur.UpdateTime, dagFields(&rec))
+		_, err = e.store.UpdateDAGIf(ctx, d.ID, cur.UpdateTime, fsstore.DAGRecordFields(&rec))
 		if isConflict(err) {
 			continue
 		}
@@ -132,15 +132,6 @@ func dueAt(rec *scheduler.DAGRecord) *time.Time {
 	return ptr(*rec.NextEnd)
 }
 
-func dagFields(rec *scheduler.DAGRecord) map[string]any {
-	return map[string]any{
-		"version": rec.Version, "file": rec.File, "owner": rec.Owner, "schedule": rec.Schedule,
-		"timezone": rec.Timezone, "paused": rec.Paused, "active": rec.Active,
-		"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt,
-		"updated_at": rec.UpdatedAt,
-	}
-}
-
 func cursorOf(rec *scheduler.DAGRecord) (schedule.Interval, bool) {
 	if rec.NextStart == nil || rec.NextEnd == nil {
 		return schedule.Interval{}, false
@@ -172,9 +163,7 @@ func (e *Engine) Prune(ctx context.Context, keep map[string]bool) ([]string, err
 // tick moving its cursor, a run noted for the UI).
 func (e *Engine) deactivate(ctx context.Context, dagID string, ut time.Time) error {
 	for range maxConflictRetries {
-		_, err := e.store.UpdateDAGIf(ctx, dagID, ut, map[string]any{
-			"active": false, "next_due_at": nil, "updated_at": e.now(),
-		})
+		_, err := e.store.DeactivateDAGIf(ctx, dagID, ut, e.now())
 		if !isConflict(err) {
 			return err
 		}
@@ -246,9 +235,7 @@ func (e *Engine) SetPaused(ctx context.Context, dagID string, paused bool) error
 		}
 		rec := v.Rec
 		rec.Paused = paused
-		_, err = e.store.UpdateDAGIf(ctx, dagID, v.UpdateTime, map[string]any{
-			"paused": paused, "next_due_at": dueAt(&rec), "updated_at": e.now(),
-		})
+		_, err = e.store.SetPausedIf(ctx, dagID, v.UpdateTime, paused, dueAt(&rec), e.now())
 		if !isConflict(err) {
 			return err
 		}

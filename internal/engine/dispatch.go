@@ -142,9 +142,7 @@ func (e *Engine) StartContainer(ctx context.Context, msg scheduler.TaskMessage, 
 				e.log.Warn("the execution of an attempt ended without claiming it; starting another",
 					"attempt_id", ref.AttemptID, "execution", d.Rec.Execution)
 			}
-			held, err = e.store.UpdateDispatchIf(ctx, ref.AttemptID, d.UpdateTime, map[string]any{
-				"execution": "", "starting_at": now, "starts": d.Rec.Starts + 1, "error": "",
-			})
+			held, err = e.store.RestartDispatchIf(ctx, ref.AttemptID, d.UpdateTime, now, d.Rec.Starts+1)
 			if isConflict(err) {
 				continue
 			}
@@ -164,20 +162,18 @@ func (e *Engine) start(ctx context.Context, msg scheduler.TaskMessage, s Starter
 	if err != nil {
 		if !errors.Is(err, ErrCannotStart) {
 			// Let the next delivery start it at once rather than after StartGrace.
-			if _, rerr := e.store.UpdateDispatchIf(ctx, ref.AttemptID, held, map[string]any{
-				"starting_at": time.Time{}, "error": err.Error(),
-			}); rerr != nil {
+			if _, rerr := e.store.ReleaseDispatchIf(ctx, ref.AttemptID, held, err.Error()); rerr != nil {
 				e.log.Warn("could not release the dispatch record", "attempt_id", ref.AttemptID, "error", rerr)
 			}
 			return StartReport{}, err
 		}
 		reason := fmt.Sprintf("could not start the worker job for %s (resources %q): %v", msg.Type, msg.Resources, err)
-		if _, rerr := e.store.UpdateDispatchIf(ctx, ref.AttemptID, held, map[string]any{"error": reason}); rerr != nil {
+		if _, rerr := e.store.SetDispatchErrorIf(ctx, ref.AttemptID, held, reason); rerr != nil {
 			e.log.Warn("could not record the failed start", "attempt_id", ref.AttemptID, "error", rerr)
 		}
 		return e.failUnstarted(ctx, ref, reason)
 	}
-	if _, err := e.store.UpdateDispatchIf(ctx, ref.AttemptID, held, map[string]any{"execution": name}); err != nil {
+	if _, err := e.store.SetDispatchExecutionIf(ctx, ref.AttemptID, held, name); err != nil {
 		// The execution runs and will claim the attempt; a later delivery that finds no name
 		// after StartGrace starts another, whose worker then finds the attempt claimed.
 		e.log.Warn("could not record the execution started", "attempt_id", ref.AttemptID, "execution", name, "error", err)

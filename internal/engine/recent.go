@@ -60,7 +60,7 @@ func (e *Engine) noteRecent(ctx context.Context, r scheduler.Run) error {
 		if !changed && v.Rec.RecentKept {
 			return nil
 		}
-		_, err = e.store.UpdateDAGIf(ctx, r.DagID, v.UpdateTime, map[string]any{"recent_runs": next, "recent_kept": true})
+		_, err = e.store.SetRecentRunsIf(ctx, r.DagID, v.UpdateTime, next)
 		if isConflict(err) {
 			continue
 		}
@@ -114,7 +114,7 @@ func (e *Engine) RebuildRecentRuns(ctx context.Context, dagID string) error {
 		for _, r := range runs {
 			list = append(list, fsstore.RecentRun{RunID: r.Rec.RunID, RunType: string(r.Rec.RunType), State: string(r.Rec.State), LogicalDate: r.Rec.LogicalDate.UTC()})
 		}
-		_, err = e.store.UpdateDAGIf(ctx, dagID, v.UpdateTime, map[string]any{"recent_runs": list, "recent_kept": true})
+		_, err = e.store.SetRecentRunsIf(ctx, dagID, v.UpdateTime, list)
 		if isConflict(err) {
 			continue
 		}
@@ -143,7 +143,7 @@ func (e *Engine) keepCells(ctx context.Context, dagID, runID string) error {
 			if v.Rec.CellsState == "" {
 				return nil
 			}
-			_, err = e.store.UpdateRunIf(ctx, &v.Rec.Run, v.UpdateTime, map[string]any{"cells": nil, "cells_state": "", "cells_ended_at": nil})
+			_, err = e.store.DropRunCellsIf(ctx, &v.Rec.Run, v.UpdateTime)
 		} else {
 			tis, lerr := e.store.ListTaskInstances(ctx, dagID, v.Rec.RunID)
 			if lerr != nil {

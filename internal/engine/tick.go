@@ -186,7 +186,7 @@ type dagPlan struct {
 	cron   string
 	plan   scheduler.RunPlan
 	runs   []*scheduler.Run
-	fields map[string]any // the cursor move; nil: the cursor stays (no room under max_active_runs)
+	cursor *fsstore.DAGCursor // the cursor move; nil: the cursor stays (no room under max_active_runs)
 	late   time.Duration
 	byTick bool // late because of the tick, not a deploy or an unpause
 }
@@ -238,7 +238,7 @@ func (e *Engine) scheduleDAGs(ctx context.Context, dags []fsstore.Versioned[sche
 	// redone one DAG at a time, each deciding again.
 	var moves []*dagPlan
 	for _, p := range plans {
-		if p != nil && p.fields != nil {
+		if p != nil && p.cursor != nil {
 			moves = append(moves, p)
 		}
 	}
@@ -246,7 +246,7 @@ func (e *Engine) scheduleDAGs(ctx context.Context, dags []fsstore.Versioned[sche
 		chunk := moves[i:min(i+fsstore.MaxBatch, len(moves))]
 		ups := make([]fsstore.DAGUpdate, len(chunk))
 		for j, p := range chunk {
-			ups[j] = fsstore.DAGUpdate{DagID: p.d.Rec.DagID, UpdateTime: p.d.UpdateTime, Fields: p.fields}
+			ups[j] = fsstore.CursorUpdate(p.d.Rec.DagID, p.d.UpdateTime, *p.cursor)
 		}
 		err := e.store.UpdateDAGsIf(ctx, ups)
 		if err != nil && !isConflict(err) {
@@ -303,7 +303,7 @@ func (e *Engine) planDAG(ctx context.Context, d fsstore.Versioned[scheduler.DAGR
 		rec.NextStart, rec.NextEnd = ptr(p.plan.Next.Start.UTC()), ptr(p.plan.Next.End.UTC())
 	}
 	rec.NextDueAt = dueAt(&rec)
-	p.fields = map[string]any{"next_start": rec.NextStart, "next_end": rec.NextEnd, "next_due_at": rec.NextDueAt}
+	p.cursor = &fsstore.DAGCursor{NextStart: rec.NextStart, NextEnd: rec.NextEnd, NextDueAt: rec.NextDueAt}
 	// Late: more than a period past the interval's end, and not because the DAG was deployed
 	// or unpaused after it (then skipping to the latest is the rule, not a slow tick).
 	p.late, p.byTick = now.Sub(cur.End), rec.UpdatedAt.Before(cur.End)
@@ -312,7 +312,7 @@ func (e *Engine) planDAG(ctx context.Context, d fsstore.Versioned[scheduler.DAGR
 		if p.plan.Skipped > 0 {
 			tl.SkippedFrom, tl.SkippedTo = ptr(p.plan.SkippedFrom.Start.UTC()), ptr(p.plan.SkippedTo.Start.UTC())
 		}
-		p.fields["tick_late"] = tl
+		p.cursor.TickLate = tl
 	}
 	return p, nil
 }
@@ -334,7 +334,7 @@ func (e *Engine) moveCursor(ctx context.Context, p *dagPlan) (bool, error) {
 			return false, nil
 		}
 		ut = v.UpdateTime
-		_, err = e.store.UpdateDAGIf(ctx, d.Rec.DagID, ut, p.fields)
+		_, err = e.store.MoveCursorIf(ctx, d.Rec.DagID, ut, *p.cursor)
 		if err == nil {
 			return true, nil
 		}
@@ -348,7 +348,7 @@ func (e *Engine) moveCursor(ctx context.Context, p *dagPlan) (bool, error) {
 // noteSkips logs and counts, once (by the tick whose cursor move won), a DAG's late tick and
 // the intervals it passed over.
 func (e *Engine) noteSkips(ctx context.Context, p *dagPlan, rep *TickReport) {
-	if _, late := p.fields["tick_late"]; late {
+	if p.cursor.TickLate != nil {
 		e.Stats.LateTicks.Add(1)
 		rep.LateDAGs++
 	}

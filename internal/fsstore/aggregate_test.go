@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -109,7 +110,7 @@ func TestTaskInstanceAggregations(t *testing.T) {
 	// The counts follow a state move written with StateFields.
 	v, err := b.st.GetTaskInstance(b.ctx, r.DagID, r.RunID, "u6")
 	must(t, "read u6", err)
-	_, err = b.st.UpdateTaskInstanceIf(b.ctx, tis[5], v.UpdateTime, scheduler.StateFields(scheduler.TaskFailed))
+	_, err = b.st.UpdateTaskInstanceIf(b.ctx, tis[5], v.UpdateTime, fsstore.StateFields(scheduler.TaskFailed))
 	must(t, "fail u6", err)
 	up, _ = b.st.CountUpstream(b.ctx, r.Key(), "x")
 	if up.Done != 6 || up.Failed != 2 {

@@ -134,7 +134,7 @@ func TestCreateTaskInstancesKeepsThoseThatExist(t *testing.T) {
 		must(t, name+" first half", create(all[1:2]))
 		v, err := b.st.GetTaskInstance(b.ctx, r.DagID, r.RunID, "b")
 		must(t, "read b", err)
-		_, err = b.st.UpdateTaskInstanceIf(b.ctx, all[1], v.UpdateTime, scheduler.StateFields(scheduler.TaskQueued))
+		_, err = b.st.UpdateTaskInstanceIf(b.ctx, all[1], v.UpdateTime, fsstore.StateFields(scheduler.TaskQueued))
 		must(t, "advance b", err)
 
 		must(t, name+" completing", create(all))

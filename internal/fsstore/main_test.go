@@ -109,7 +109,7 @@ func (b *bundle) ti(r *scheduler.Run, taskID string, state scheduler.TaskState, 
 		DagID: r.DagID, RunID: r.RunID, RunKey: r.Key(), TaskID: taskID, Type: "noop",
 		State: state, TryNumber: 1, MaxTries: 1, Downstream: downstream, ExpireAt: b.clock.Add(90 * 24 * time.Hour),
 	}
-	f := scheduler.StateFields(state)
+	f := fsstore.StateFields(state)
 	ti.Finished, ti.Bad = f["finished"].(int), f["bad"].(int)
 	ti.CSuccess, ti.CFailed = f["c_success"].(int), f["c_failed"].(int)
 	ti.CUpstreamFail, ti.CSkipped = f["c_upstream_failed"].(int), f["c_skipped"].(int)

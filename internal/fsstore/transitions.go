@@ -14,7 +14,28 @@ import (
 // store alone turns them into Firestore field names.
 
 // stateFields are a task state and its counters for aggregation queries, by field name.
-func stateFields(s scheduler.TaskState) map[string]any { return scheduler.StateFields(s) }
+// StateFields returns the state and its counter fields for a move to s, by field name, so
+// every writer keeps the counters consistent with the state.
+func StateFields(s scheduler.TaskState) map[string]any {
+	b := func(v bool) int {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return map[string]any{
+		"state":             string(s),
+		"finished":          b(s.Finished()),
+		"bad":               b(s.Bad()),
+		"c_success":         b(s == scheduler.TaskSuccess),
+		"c_failed":          b(s == scheduler.TaskFailed),
+		"c_upstream_failed": b(s == scheduler.TaskUpstreamFailed),
+		"c_skipped":         b(s == scheduler.TaskSkipped),
+		"c_active":          b(s == scheduler.TaskQueued || s == scheduler.TaskRunning),
+	}
+}
+
+func stateFields(s scheduler.TaskState) map[string]any { return StateFields(s) }
 
 // TransitionFields returns the fields a transition writes on a task instance, by name.
 func TransitionFields(tr scheduler.Transition) map[string]any {
