@@ -223,7 +223,7 @@ Updraft is running locally (project %s on the emulators).
   scheduler   %s/healthz · %s/api/status · %s/metrics
   emulators   FIRESTORE_EMULATOR_HOST=%s PUBSUB_EMULATOR_HOST=%s
   stand-ins   BigQuery (%s, dataset updraft_examples; %s), Secret Manager, Slack ({{bin}} slack inbox),
-              Cloud Run jobs (%s), Cloud Storage (the bundle bucket of {{bin}} dags deploy)
+              Cloud Run jobs (%s) and their logs, Cloud Storage (the bundle bucket of {{bin}} dags deploy)
   DAGs        %s (edits are redeployed within seconds; scripts and Python are used in place), ticking every %gs
   alerts      to the fake Slack; a digest of failures to %s every %s ({{bin}} slack inbox)
   logs        %s
