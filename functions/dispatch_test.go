@@ -72,7 +72,7 @@ func (b *bundle) checkSucceededOnItsExecution(t *testing.T, r *scheduler.Run, ta
 	if ti.State != scheduler.TaskSuccess {
 		t.Fatalf("%s is %s (%s); want success", task, ti.State, ti.Error)
 	}
-	a, err := b.st.GetAttempt(b.ctx, ti.AttemptID)
+	a, err := b.st.GetAttempt(b.ctx, ti.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestLostWorkerCheckAsksTheRunAPI(t *testing.T) {
 	if err != nil || rep.LostWorkers != 0 {
 		t.Fatalf("tick: %d lost (%v %v); want the running execution's attempt kept", rep.LostWorkers, err, rep.Errors)
 	}
-	if a, _ := b.st.GetAttempt(b.ctx, ref.AttemptID); a.Rec.State != scheduler.AttemptRunning {
+	if a, _ := b.st.GetAttempt(b.ctx, ref); a.Rec.State != scheduler.AttemptRunning {
 		t.Fatalf("attempt is %s; want running", a.Rec.State)
 	}
 	if err := x.Cancel(b.ctx, exec); err != nil {
@@ -262,7 +262,7 @@ func TestLostWorkerCheckAsksTheRunAPI(t *testing.T) {
 	if err != nil || rep.LostWorkers != 1 {
 		t.Fatalf("tick: %d lost (%v %v); want the attempt of the cancelled execution lost", rep.LostWorkers, err, rep.Errors)
 	}
-	a, _ := b.st.GetAttempt(b.ctx, ref.AttemptID)
+	a, _ := b.st.GetAttempt(b.ctx, ref)
 	if a.Rec.State != scheduler.AttemptLost || !strings.Contains(a.Rec.Error, path.Base(exec)) {
 		t.Fatalf("attempt is %s (%s); want lost, naming its execution", a.Rec.State, a.Rec.Error)
 	}
@@ -294,7 +294,7 @@ tasks:
 	if ti.State != scheduler.TaskSuccess {
 		t.Fatalf("get is %s (%s); want success", ti.State, ti.Error)
 	}
-	a, _ := b.st.GetAttempt(b.ctx, ti.AttemptID)
+	a, _ := b.st.GetAttempt(b.ctx, ti.Ref())
 	if !strings.HasPrefix(a.Rec.ExecutorRef, "function:") {
 		t.Fatalf("inline attempt's executor_ref %q; want the function's", a.Rec.ExecutorRef)
 	}

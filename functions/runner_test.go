@@ -241,7 +241,7 @@ tasks:
 	if err != nil || rep.LostWorkers != 1 {
 		t.Fatalf("tick: %d lost (%v %v); want the killed runner's attempt lost", rep.LostWorkers, err, rep.Errors)
 	}
-	a, err := b.st.GetAttempt(b.ctx, first.AttemptID)
+	a, err := b.st.GetAttempt(b.ctx, first.Ref())
 	if err != nil || a.Rec.State != scheduler.AttemptLost {
 		t.Fatalf("attempt %s is %s (%v); want lost", first.AttemptID, a.Rec.State, err)
 	}

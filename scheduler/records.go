@@ -121,6 +121,20 @@ type TaskInstance struct {
 	// TickDueAt is set while the instance waits on time: a queued attempt's republish
 	// deadline, an up_for_retry instance's next try, an up_for_reschedule sensor's next poke.
 	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
+	// Attempt is the instance's latest claimed attempt: who runs it, its lease and, once it
+	// ended, its result. The attempts live on their instance's document, so a claim and a
+	// result are each one write of it (docs/firestore-ops.md).
+	Attempt *Attempt `firestore:"attempt,omitempty" json:"-"`
+	// PastAttempts are the attempts before Attempt, oldest first (the claim of a new attempt
+	// moves the latest one here; at most MaxPastAttempts are kept, without their XCom).
+	PastAttempts []Attempt `firestore:"past_attempts,omitempty" json:"-"`
+	// AttemptCount is how many attempts the document holds (Attempt and PastAttempts), for
+	// aggregation queries.
+	AttemptCount int `firestore:"attempt_count" json:"-"`
+	// AttemptDueAt is when the tick must look at Attempt: its lease expiry while it runs (a
+	// lost worker), and once it ended, a follow-up deadline that its worker clears after it
+	// has advanced the task's downstream (so a worker dying in between loses nothing).
+	AttemptDueAt *time.Time `firestore:"attempt_due_at" json:"-"`
 	// SensorStartedAt is when the current try's first poke was claimed: sensor_timeout
 	// counts from it, across the pokes of the try.
 	SensorStartedAt *time.Time `firestore:"sensor_started_at" json:"sensor_started_at,omitempty"`
@@ -143,7 +157,16 @@ type TaskInstance struct {
 // Key is the task instance's document id.
 func (ti *TaskInstance) Key() string { return TaskKey(ti.DagID, ti.RunID, ti.TaskID) }
 
-// Attempt is one dispatch of a task instance: claimed by one worker, which alone writes it.
+// Ref names the instance's current attempt (the one it is queued for or runs).
+func (ti TaskInstance) Ref() AttemptRef {
+	return AttemptRef{DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, TryNumber: ti.TryNumber, AttemptID: ti.AttemptID}
+}
+
+// MaxPastAttempts is how many earlier attempts a task instance keeps beside its latest.
+const MaxPastAttempts = 100
+
+// Attempt is one dispatch of a task instance: claimed by one worker, which alone writes it
+// while it runs. It is kept on its task instance's document (TaskInstance.Attempt).
 type Attempt struct {
 	ID             string       `firestore:"attempt_id" json:"attempt_id"`
 	DagID          string       `firestore:"dag_id" json:"dag_id"`
@@ -162,12 +185,9 @@ type Attempt struct {
 	XCom           string       `firestore:"xcom" json:"xcom,omitempty"` // JSON
 	Rendered       string       `firestore:"rendered" json:"rendered,omitempty"`
 	LogRef         string       `firestore:"log_ref" json:"log_ref,omitempty"`
-	// TickDueAt is when the tick must look at the attempt: its lease expiry while running
-	// (a lost worker), and once finished, a follow-up deadline that the worker clears after
-	// it has advanced the task's downstream (so a worker dying in between loses nothing).
-	TickDueAt *time.Time `firestore:"tick_due_at" json:"-"`
-	// ExpireAt is when Firestore's TTL deletes the attempt: its claim plus the retention.
-	ExpireAt time.Time `firestore:"expire_at" json:"-"`
+	// TickDueAt is its instance's AttemptDueAt while this is the latest attempt (filled in
+	// when read; not stored on the attempt).
+	TickDueAt *time.Time `firestore:"-" json:"-"`
 }
 
 // Finished reports whether the attempt has an outcome.

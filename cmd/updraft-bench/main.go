@@ -564,7 +564,7 @@ func (b *bench) ti(st *local.Stack, r *scheduler.Run, task string) scheduler.Tas
 
 func (b *bench) attempt(st *local.Stack, r *scheduler.Run, task string) scheduler.Attempt {
 	ti := b.ti(st, r, task)
-	a, err := st.Store.GetAttempt(b.ctx, ti.AttemptID)
+	a, err := st.Store.GetAttempt(b.ctx, scheduler.AttemptRef{DagID: r.DagID, RunID: r.RunID, TaskID: task, AttemptID: ti.AttemptID})
 	must(err)
 	return a.Rec
 }

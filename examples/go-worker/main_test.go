@@ -142,7 +142,7 @@ func (b *bundle) task(t *testing.T, r *scheduler.Run, id string) (scheduler.Task
 	if ti.Rec.AttemptID == "" { // skipped by its upstream: never attempted
 		return ti.Rec, scheduler.Attempt{}
 	}
-	a, err := b.stack.Store.GetAttempt(b.ctx, ti.Rec.AttemptID)
+	a, err := b.stack.Store.GetAttempt(b.ctx, ti.Rec.Ref())
 	if err != nil {
 		t.Fatalf("%s's attempt: %v", id, err)
 	}

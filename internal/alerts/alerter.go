@@ -254,17 +254,14 @@ func (a *Alerter) taskAlert(ctx context.Context, ev scheduler.TaskEvent, kind Ki
 		if ti.Rec.AttemptID == ev.AttemptID {
 			al.Error, al.Started, al.Ended = ti.Rec.Error, ti.Rec.StartedAt, ti.Rec.EndedAt
 		}
+		// The attempts live on their instance: the event's one, if it is there.
+		for _, at := range fsstore.AttemptsOf(ti) {
+			if ev.AttemptID != "" && at.Rec.ID == ev.AttemptID {
+				al.Error, al.Started, al.Ended = at.Rec.Error, &at.Rec.StartedAt, at.Rec.EndedAt
+			}
+		}
 	case !errors.Is(err, fsstore.ErrNotFound):
 		return al, fmt.Errorf("alerts: task %s of %s/%s: %w", ev.TaskID, ev.DagID, ev.RunID, err)
-	}
-	if ev.AttemptID != "" {
-		at, err := a.store.GetAttempt(ctx, ev.AttemptID)
-		switch {
-		case err == nil:
-			al.Error, al.Started, al.Ended = at.Rec.Error, &at.Rec.StartedAt, at.Rec.EndedAt
-		case !errors.Is(err, fsstore.ErrNotFound):
-			return al, fmt.Errorf("alerts: attempt %s: %w", ev.AttemptID, err)
-		}
 	}
 	return al, nil
 }

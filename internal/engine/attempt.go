@@ -37,10 +37,9 @@ type Claim struct {
 	Run  scheduler.Run
 
 	e      *Engine
-	mu     sync.Mutex // guards at: renewals and the result each move it
-	at     time.Time  // the attempt document's update time
+	mu     sync.Mutex // guards tiTime: renewals and the result each move it
 	ti     scheduler.TaskInstance
-	tiTime time.Time // the task instance's update time after the claim
+	tiTime time.Time // the task instance's update time after this worker's last write of it
 
 	started, ended time.Time // the attempt's start (the claim) and its recorded end
 }
@@ -87,9 +86,9 @@ func (e *Engine) retry(ctx context.Context, patience time.Duration, f func(ctx c
 	}
 }
 
-// Claim claims an attempt for a worker: the attempt document is created (the first delivery
-// wins; a duplicate gets ErrDuplicate) and the task instance moves queued → running, only
-// while it still names this attempt (else ErrStale).
+// Claim claims an attempt for a worker: in one conditional write the task instance moves
+// queued → running with the attempt as its latest, only while it still names this attempt
+// (else ErrStale); of two deliveries of the attempt one wins, the other gets ErrDuplicate.
 func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) (*Claim, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
@@ -105,6 +104,9 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	}
 	if err != nil {
 		return nil, err
+	}
+	if v.Rec.AttemptID == ref.AttemptID && v.Rec.Attempt != nil && v.Rec.Attempt.ID == ref.AttemptID {
+		return nil, fmt.Errorf("%w: %s", ErrDuplicate, ref.AttemptID) // another delivery claimed it
 	}
 	if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
 		return nil, fmt.Errorf("%w: %s is %s with attempt %s", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
@@ -125,49 +127,28 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 	a := scheduler.Attempt{
 		ID: ref.AttemptID, DagID: ref.DagID, RunID: ref.RunID, TaskID: ref.TaskID, TryNumber: ref.TryNumber,
 		Type: task.Type, State: scheduler.AttemptRunning, Worker: w.Name, ExecutorRef: w.ExecutorRef, LogRef: w.LogRef,
-		LeaseExpiresAt: lease, StartedAt: now, TickDueAt: &lease, ExpireAt: e.expireAt(now),
+		LeaseExpiresAt: lease, StartedAt: now,
 	}
-	var (
-		at        time.Time
-		uncertain bool // a create failed in a way that may have written it
-	)
-	err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
-		at, err = e.store.CreateAttempt(ctx, &a)
-		if errors.Is(err, fsstore.ErrExists) && uncertain {
-			// Our own create whose answer was lost, or another delivery's?
-			g, gerr := e.store.GetAttempt(ctx, a.ID)
-			if gerr != nil {
-				return gerr
-			}
-			if g.Rec.Worker == w.Name && g.Rec.ExecutorRef == w.ExecutorRef && g.Rec.State == scheduler.AttemptRunning &&
-				g.Rec.StartedAt.Sub(now).Abs() < time.Microsecond {
-				at = g.UpdateTime
-				return nil
-			}
-		}
-		uncertain = uncertain || fsstore.Transient(err)
-		return err
-	})
-	if errors.Is(err, fsstore.ErrExists) {
-		return nil, fmt.Errorf("%w: %s", ErrDuplicate, ref.AttemptID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, at: at, started: now}
+	// The claim is one conditional write of the instance: queued → running with this attempt
+	// as its latest. Two deliveries of the same attempt both read it queued; the instance's
+	// update time lets one write land, and the other, re-reading, finds it running.
+	uncertain := false // a write failed in a way that may have landed
 	for range maxConflictRetries {
-		var ut time.Time
 		tr, cerr := scheduler.Claim(v.Rec, ref.AttemptID, now)
 		if cerr != nil {
 			return nil, fmt.Errorf("%w: %v", ErrStale, cerr)
 		}
+		var ut time.Time
 		err = e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			ut, err = e.apply(ctx, ref.DagID, ref.RunID, v.UpdateTime, tr)
+			ut, err = e.store.ClaimAttempt(ctx, v.UpdateTime, tr, &a, fsstore.PastAfterClaim(&v.Rec, now))
+			uncertain = uncertain || fsstore.Transient(err)
 			return err
 		})
 		if err == nil {
+			e.applied(ref.DagID, ref.RunID, tr)
+			c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, started: now}
 			c.ti, c.tiTime = v.Rec, ut
-			c.ti.State = scheduler.TaskRunning
+			c.ti.State, c.ti.Attempt = scheduler.TaskRunning, &a
 			if c.ti.SensorStartedAt == nil {
 				c.ti.SensorStartedAt = &now
 			}
@@ -183,20 +164,16 @@ func (e *Engine) Claim(ctx context.Context, ref scheduler.AttemptRef, w Worker) 
 			return nil, err
 		}
 		if v.Rec.AttemptID == ref.AttemptID && v.Rec.State == scheduler.TaskRunning {
-			// Our own update, whose answer was lost: only this attempt's claimer (the one
-			// that created its document) moves it to running.
-			c.ti, c.tiTime = v.Rec, v.UpdateTime
-			return c, nil
+			if g := v.Rec.Attempt; uncertain && g != nil && g.ID == a.ID && g.Worker == w.Name && g.ExecutorRef == w.ExecutorRef &&
+				g.StartedAt.Sub(now).Abs() < time.Microsecond {
+				// Our own claim, whose answer was lost.
+				c := &Claim{Ref: ref, Task: task, DAG: rc.spec, Run: rc.run, e: e, started: now}
+				c.ti, c.tiTime = v.Rec, v.UpdateTime
+				return c, nil
+			}
+			return nil, fmt.Errorf("%w: %s", ErrDuplicate, ref.AttemptID)
 		}
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskQueued {
-			c.mu.Lock()
-			_ = e.retry(ctx, patience, func(ctx context.Context) error {
-				_, err := e.store.RecordResult(ctx, ref.AttemptID, c.at, fsstore.AttemptResult{
-					State: scheduler.AttemptFailed, Error: "superseded before it started", EndedAt: now,
-				})
-				return err
-			})
-			c.mu.Unlock()
 			return nil, fmt.Errorf("%w: %s changed to %s before the claim", ErrStale, v.Rec.Key(), v.Rec.State)
 		}
 	}
@@ -222,42 +199,55 @@ func (c *Claim) Renew(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
 	}
-	if ti.Rec.AttemptID != c.Ref.AttemptID || ti.Rec.State != scheduler.TaskRunning {
-		return fmt.Errorf("%w: %s is now %s with attempt %s", ErrStale, ti.Rec.Key(), ti.Rec.State, ti.Rec.AttemptID)
-	}
 	for range maxConflictRetries {
+		if err := c.stillOurs(ti); err != nil {
+			return err
+		}
 		lease := e.now().Add(e.cfg.Lease)
 		var at time.Time
 		err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			at, err = e.store.RenewLease(ctx, c.Ref.AttemptID, c.at, lease)
+			at, err = e.store.RenewLease(ctx, c.Ref, ti.UpdateTime, lease)
 			return err
 		})
 		if err == nil {
-			c.at = at
+			c.ti, c.tiTime = ti.Rec, at
 			return nil
 		}
 		if !isConflict(err) {
 			return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
 		}
-		// Someone else wrote the attempt: the tick, seeing a lapsed lease, either found this
-		// worker alive (and moved the attempt's follow-up on) or declared it lost.
-		a, err := c.reread(ctx, patience)
-		if err != nil {
+		// Someone else wrote the instance: the tick, seeing a lapsed lease, either found this
+		// worker alive (and moved the attempt's follow-up on) or declared it lost; or a clear
+		// or a mark moved the instance on.
+		if err := e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			ti, err = e.store.GetTaskInstance(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID)
+			return err
+		}); err != nil {
 			return fmt.Errorf("engine: renew lease of %s: %w", c.Ref.AttemptID, err)
 		}
-		if a.Rec.State != scheduler.AttemptRunning {
-			return fmt.Errorf("%w: attempt %s is %s: %s", ErrStale, c.Ref.AttemptID, a.Rec.State, a.Rec.Error)
-		}
-		c.at = a.UpdateTime
 	}
 	return fmt.Errorf("engine: renew lease of %s: too many concurrent changes", c.Ref.AttemptID)
+}
+
+// stillOurs returns ErrStale unless the instance still runs this claim's attempt.
+func (c *Claim) stillOurs(ti *fsstore.Versioned[scheduler.TaskInstance]) error {
+	if ti.Rec.AttemptID != c.Ref.AttemptID || ti.Rec.State != scheduler.TaskRunning {
+		return fmt.Errorf("%w: %s is now %s with attempt %s", ErrStale, ti.Rec.Key(), ti.Rec.State, ti.Rec.AttemptID)
+	}
+	if a := ti.Rec.Attempt; a == nil || a.ID != c.Ref.AttemptID || a.State != scheduler.AttemptRunning {
+		if a != nil && a.ID == c.Ref.AttemptID {
+			return fmt.Errorf("%w: attempt %s is %s: %s", ErrStale, c.Ref.AttemptID, a.State, a.Error)
+		}
+		return fmt.Errorf("%w: %s no longer holds attempt %s", ErrStale, ti.Rec.Key(), c.Ref.AttemptID)
+	}
+	return nil
 }
 
 // reread reads the claim's attempt document again.
 func (c *Claim) reread(ctx context.Context, patience time.Duration) (*fsstore.Versioned[scheduler.Attempt], error) {
 	var a *fsstore.Versioned[scheduler.Attempt]
 	err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
-		a, err = c.e.store.GetAttempt(ctx, c.Ref.AttemptID)
+		a, err = c.e.store.GetAttempt(ctx, c.Ref)
 		return err
 	})
 	return a, err
@@ -304,7 +294,9 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	// the tick does it again. Each step gets its own deadline.
 	fctx, cancel := context.WithTimeout(ctx, max(e.writePatience(), 2*time.Minute))
 	rc := e.newRunCtx(c.Run, time.Time{}, c.DAG)
+	c.mu.Lock()
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
+	c.mu.Unlock()
 	state, err := e.applyOutcome(fctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
 	cancel()
 	if errors.Is(err, ErrStale) {
@@ -317,21 +309,21 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	pctx, cancel := context.WithTimeout(ctx, e.callTimeout())
 	e.publishEvent(pctx, c.Ref, state, c.Run.Version)
 	cancel()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, e.callTimeout())
 	defer cancel()
-	if _, err := e.store.SetFollowUp(cctx, c.Ref.AttemptID, c.at, nil); err != nil {
+	if err := e.clearFollowUp(cctx, c.Ref, v.UpdateTime); err != nil {
 		e.log.Warn("could not clear the attempt's follow-up; the tick will redo it", "attempt_id", c.Ref.AttemptID, "error", err)
 	}
 	return nil
 }
 
-// record writes the result on the attempt, with a follow-up deadline for the tick. A write
-// that fails for a transient reason is tried again (writePatience); one that finds the
-// attempt changed re-reads it: still running, it is still ours (the tick moved a live
-// worker's follow-up on), and the write is made again; holding this very result, an earlier
-// try landed; anything else (declared lost) means the result does not stand: ErrStale.
+// record writes the result on the attempt (on its instance's document), with a follow-up
+// deadline for the tick. A write that fails for a transient reason is tried again
+// (writePatience); one that finds the instance changed re-reads the attempt: still running,
+// it is still ours (the tick moved a live worker's follow-up on, or a clear moved the
+// instance on, which applyOutcome then finds), and the write is made again; holding this very
+// result, an earlier try landed; anything else (declared lost, or superseded by a newer
+// attempt) means the result does not stand: ErrStale.
 func (c *Claim) record(ctx context.Context, res Result) error {
 	now := c.e.now()
 	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
@@ -342,29 +334,37 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 	for range maxConflictRetries {
 		var at time.Time
 		err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
-			at, err = c.e.store.RecordResult(ctx, c.Ref.AttemptID, c.at, result)
+			at, err = c.e.store.RecordResult(ctx, c.Ref, c.tiTime, result)
 			return err
 		})
 		if err == nil {
-			c.at, c.ended = at, now
+			c.tiTime, c.ended = at, now
 			return nil
 		}
 		if !isConflict(err) {
 			return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
 		}
-		a, err := c.reread(ctx, patience)
-		if err != nil {
+		var v *fsstore.Versioned[scheduler.TaskInstance]
+		if err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {
+			v, err = c.e.store.GetTaskInstance(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID)
+			return err
+		}); err != nil {
 			return fmt.Errorf("engine: record result of %s: %w", c.Ref.AttemptID, err)
 		}
+		a := v.Rec.Attempt
+		if a == nil || a.ID != c.Ref.AttemptID {
+			return fmt.Errorf("%w: record result of %s: a newer attempt replaced it", ErrStale, c.Ref.AttemptID)
+		}
+		// The instance and its update time go together: applyOutcome decides from both.
 		switch {
-		case a.Rec.State == scheduler.AttemptRunning:
-			c.at = a.UpdateTime
-		case a.Rec.State == res.State && a.Rec.EndedAt != nil && a.Rec.EndedAt.Sub(now).Abs() < time.Microsecond && a.Rec.Error == res.Error:
-			c.at, c.ended = a.UpdateTime, now
+		case a.State == scheduler.AttemptRunning:
+			c.ti, c.tiTime = v.Rec, v.UpdateTime
+		case a.State == res.State && a.EndedAt != nil && a.EndedAt.Sub(now).Abs() < time.Microsecond && a.Error == res.Error:
+			c.ti, c.tiTime, c.ended = v.Rec, v.UpdateTime, now
 			return nil
 		default:
 			// The lease expired and the tick declared this worker lost: that outcome stands.
-			return fmt.Errorf("%w: record result of %s: the attempt is %s (%s)", ErrStale, c.Ref.AttemptID, a.Rec.State, a.Rec.Error)
+			return fmt.Errorf("%w: record result of %s: the attempt is %s (%s)", ErrStale, c.Ref.AttemptID, a.State, a.Error)
 		}
 	}
 	return fmt.Errorf("engine: record result of %s: too many concurrent changes", c.Ref.AttemptID)

@@ -223,7 +223,7 @@ tasks:
 	if err == nil || errors.Is(err, engine.ErrStale) || !strings.Contains(err.Error(), "record result") {
 		t.Fatalf("result with Firestore gone: %v; want a recording error, not stale", err)
 	}
-	a, _ := b.store.GetAttempt(b.ctx, claim.Ref.AttemptID)
+	a, _ := b.store.GetAttempt(b.ctx, claim.Ref)
 	if a.Rec.State != scheduler.AttemptRunning {
 		t.Fatalf("attempt is %s; want running, for the tick to judge", a.Rec.State)
 	}
@@ -269,7 +269,7 @@ tasks:
 	if syscall.Kill(pid, 0) == nil && !strings.Contains(readStat(pid), ") Z") {
 		t.Fatalf("the cleared task's shell %d still runs", pid)
 	}
-	a, _ := b.store.GetAttempt(b.ctx, ref.AttemptID)
+	a, _ := b.store.GetAttempt(b.ctx, ref)
 	if a.Rec.State != scheduler.AttemptFailed || !strings.Contains(a.Rec.Error, "no longer current") {
 		t.Fatalf("attempt %s %q; want failed, stopped as no longer current", a.Rec.State, a.Rec.Error)
 	}

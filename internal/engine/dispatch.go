@@ -95,12 +95,6 @@ func (e *Engine) StartContainer(ctx context.Context, msg scheduler.TaskMessage, 
 			}
 			return StartReport{Outcome: StartedStale}, nil
 		}
-		// A claim creates the attempt before it moves the task instance.
-		if _, err := e.store.GetAttempt(ctx, ref.AttemptID); err == nil {
-			return StartReport{Outcome: StartedAlready}, nil
-		} else if !errors.Is(err, fsstore.ErrNotFound) {
-			return StartReport{}, err
-		}
 		now := e.now()
 		var held time.Time // the dispatch record's update time once this delivery holds it
 		d, err := e.store.GetDispatch(ctx, ref.AttemptID)

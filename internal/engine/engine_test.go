@@ -561,7 +561,7 @@ tasks:
 	if !errors.Is(err, engine.ErrStale) {
 		t.Fatalf("late result: %v; want ErrStale", err)
 	}
-	a, _ := b.store.GetAttempt(b.ctx, ref.AttemptID)
+	a, _ := b.store.GetAttempt(b.ctx, ref)
 	if a.Rec.State != scheduler.AttemptLost {
 		t.Fatalf("attempt is %s; want lost (one outcome stands)", a.Rec.State)
 	}

@@ -10,13 +10,12 @@ import (
 )
 
 // finishAtOnce is Finish in one atomic commit when the whole follow-up of a result is known
-// from what the worker holds: the attempt's result, its task instance's transition and the
-// queueing of every downstream task, each write preconditioned on its document's update
-// time. It applies to the common case, a task that succeeded and whose downstream tasks it
+// from what the worker holds: the attempt's result with its task instance's transition (one
+// write of the instance, which holds the attempt) and the queueing of every downstream task,
+// each write preconditioned on its document's update time. It applies to the common case, a task that succeeded and whose downstream tasks it
 // alone was waiting for (a chain, a fan-out's root) in a DAG without alerts and without a
 // max_active_tasks that can bind. Nothing is then left for the tick, so the result is written
-// without a follow-up deadline and no second write of the attempt clears it: one document
-// write and one round trip fewer per task (docs/firestore-ops.md).
+// without a follow-up deadline and no second write clears it (docs/firestore-ops.md).
 //
 // done is false when the case does not apply or the commit lost a race; the caller then
 // takes the step-by-step path, which re-reads and decides again.
@@ -68,14 +67,15 @@ func (c *Claim) finishAtOnce(ctx context.Context, res Result) (done bool, err er
 	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
 		XCom: string(res.XCom), Rendered: res.Rendered}
 	c.mu.Lock()
+	trs[0].UpdateTime = c.tiTime
 	fctx, cancel = context.WithTimeout(ctx, e.callTimeout())
-	err = e.store.CommitFinish(fctx, ref, c.at, result, trs)
+	err = e.store.CommitFinish(fctx, ref, result, trs)
 	cancel()
 	if err != nil && !isConflict(err) {
 		// The answer may be lost while the commit landed: the attempt then holds this result.
 		if a, rerr := c.reread(ctx, e.writePatience()); rerr == nil && a.Rec.State == res.State &&
 			a.Rec.EndedAt != nil && a.Rec.EndedAt.Sub(now).Abs() < time.Microsecond {
-			c.at, err = a.UpdateTime, nil
+			c.tiTime, err = a.UpdateTime, nil
 		}
 	}
 	if err != nil {

@@ -174,13 +174,7 @@ func (e *Engine) mappedXCom(ctx context.Context, ti scheduler.TaskInstance) (jso
 		if k.Rec.State != scheduler.TaskSuccess || k.Rec.AttemptID == "" {
 			continue
 		}
-		a, err := e.store.GetAttempt(ctx, k.Rec.AttemptID)
-		if err != nil {
-			return nil, err
-		}
-		if a.Rec.XCom != "" {
-			out[i] = json.RawMessage(a.Rec.XCom)
-		}
+		out[i] = xcomOf(&k.Rec)
 	}
 	return json.Marshal(out)
 }

@@ -312,12 +312,12 @@ tasks:
 	b.clock.Add(time.Hour)
 	ref := b.ref(t, r, "a")
 	b.execute(t, r, "a")
-	a, err := b.store.GetAttempt(b.ctx, ref.AttemptID)
-	if err != nil {
-		t.Fatal(err)
+	// The attempt lives on its instance's document, so it expires with it.
+	if _, err := b.store.GetAttempt(b.ctx, ref); err != nil {
+		t.Fatalf("the attempt is not on its instance: %v", err)
 	}
-	if want := t0.Add(time.Hour + 48*time.Hour); !a.Rec.ExpireAt.Equal(want) {
-		t.Fatalf("attempt expire_at %s; want its claim + retention, %s", a.Rec.ExpireAt, want)
+	if got := b.ti(t, r, "a").ExpireAt; !got.Equal(t0.Add(48 * time.Hour)) {
+		t.Fatalf("task instance expire_at after the attempt %s; want %s", got, t0.Add(48*time.Hour))
 	}
 	// The store refuses a record without expire_at: the TTL would delete it at once.
 	err = b.store.CreateRun(b.ctx, &scheduler.Run{DagID: "kept", RunID: "manual__x", State: scheduler.RunQueued})

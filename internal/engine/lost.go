@@ -30,6 +30,7 @@ func (e *Engine) SetExecutor(x Executor) { e.executor = x }
 // whose execution is gone is failed as a lost worker, and the retry policy applies.
 func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler.Attempt], now time.Time) (string, error) {
 	a := v.Rec
+	ref := scheduler.AttemptRef{DagID: a.DagID, RunID: a.RunID, TaskID: a.TaskID, TryNumber: a.TryNumber, AttemptID: a.ID}
 	if a.State == scheduler.AttemptRunning {
 		if a.LeaseExpiresAt.After(now) {
 			return "", nil // renewed meanwhile
@@ -42,14 +43,14 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 			}
 		}
 		if alive {
-			_, err := e.store.SetFollowUp(ctx, a.ID, v.UpdateTime, ptr(now.Add(e.cfg.Lease)))
+			_, err := e.store.SetFollowUp(ctx, ref, v.UpdateTime, ptr(now.Add(e.cfg.Lease)))
 			if isConflict(err) {
 				err = nil
 			}
 			return "", err
 		}
 		msg := fmt.Sprintf("lost worker: its lease expired at %s and its execution %q is gone", a.LeaseExpiresAt.UTC().Format(time.RFC3339), a.ExecutorRef)
-		ut, err := e.store.RecordResult(ctx, a.ID, v.UpdateTime, fsstore.AttemptResult{
+		ut, err := e.store.RecordResult(ctx, ref, v.UpdateTime, fsstore.AttemptResult{
 			State: scheduler.AttemptLost, Error: msg, EndedAt: now, FollowUpAt: ptr(now.Add(e.cfg.RepublishAfter)),
 		})
 		if isConflict(err) {
@@ -61,7 +62,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 		v.UpdateTime, a.State, a.Error, a.EndedAt = ut, scheduler.AttemptLost, msg, &now
 		e.Stats.LostWorkers.Add(1)
 		e.logEvent(ctx, slog.LevelWarn, LogEventLostWorker, "lost worker: the attempt failed",
-			append(taskAttrs(scheduler.AttemptRef{DagID: a.DagID, RunID: a.RunID, TaskID: a.TaskID, TryNumber: a.TryNumber, AttemptID: a.ID}),
+			append(taskAttrs(ref),
 				slog.String(LogKeyExecutorRef, a.ExecutorRef), slog.Time("lease_expired_at", a.LeaseExpiresAt))...)
 	}
 	rc, err := e.loadRun(ctx, a.DagID, a.RunID)
@@ -72,7 +73,6 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	if !ok {
 		return "", fmt.Errorf("engine: run %s has no task %s", rc.run.Key(), a.TaskID)
 	}
-	ref := scheduler.AttemptRef{DagID: a.DagID, RunID: a.RunID, TaskID: a.TaskID, TryNumber: a.TryNumber, AttemptID: a.ID}
 	ti, err := e.store.GetTaskInstance(ctx, a.DagID, a.RunID, a.TaskID)
 	if err != nil {
 		return "", err
@@ -96,12 +96,30 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 			return "", err
 		}
 	}
-	_, err = e.store.SetFollowUp(ctx, a.ID, v.UpdateTime, nil)
-	if isConflict(err) {
-		err = nil
-	}
+	err = e.clearFollowUp(ctx, ref, ti.UpdateTime)
 	if a.State == scheduler.AttemptLost {
 		return "lost", err
 	}
 	return "followed", err
+}
+
+// clearFollowUp clears the tick's look at an instance's latest attempt once what followed its
+// result is done, starting from the instance's update time ut (read again on conflict). It
+// leaves the deadline of an attempt that is not ref's, or that still runs (its lease).
+func (e *Engine) clearFollowUp(ctx context.Context, ref scheduler.AttemptRef, ut time.Time) error {
+	for range maxConflictRetries {
+		_, err := e.store.SetFollowUp(ctx, ref, ut, nil)
+		if !isConflict(err) {
+			return err
+		}
+		v, err := e.store.GetTaskInstance(ctx, ref.DagID, ref.RunID, ref.TaskID)
+		if err != nil {
+			return err
+		}
+		if a := v.Rec.Attempt; a == nil || a.ID != ref.AttemptID || a.State == scheduler.AttemptRunning || v.Rec.AttemptDueAt == nil {
+			return nil
+		}
+		ut = v.UpdateTime
+	}
+	return fmt.Errorf("engine: clear the follow-up of %s: too many concurrent changes", ref.AttemptID)
 }

@@ -161,7 +161,7 @@ func TestFinishFallsBackWhenTheDownstreamMoved(t *testing.T) {
 	if s := b.ti(t, r, "c").State; s != scheduler.TaskQueued {
 		t.Fatalf("c is %s; want queued (its upstream b was marked success)", s)
 	}
-	a, err := b.store.GetAttempt(b.ctx, ref.AttemptID)
+	a, err := b.store.GetAttempt(b.ctx, ref)
 	if err != nil || a.Rec.State != scheduler.AttemptSuccess || a.Rec.TickDueAt != nil {
 		t.Fatalf("attempt: %+v, %v; want success with its follow-up done", a, err)
 	}

@@ -289,7 +289,7 @@ func (e *Engine) timeoutTask(ctx context.Context, rc *runCtx, v *fsstore.Version
 			e.publishEvent(ctx, ref, state, rc.run.Version)
 		}
 		if v.Rec.State == scheduler.TaskRunning && v.Rec.AttemptID != "" {
-			e.cancelAttempt(ctx, v.Rec.AttemptID)
+			e.cancelAttempt(ctx, &v.Rec)
 		}
 		return nil
 	}
@@ -298,13 +298,13 @@ func (e *Engine) timeoutTask(ctx context.Context, rc *runCtx, v *fsstore.Version
 
 // cancelAttempt asks the executor to stop an attempt's execution (best effort: a worker
 // that ignores it is found by its lease).
-func (e *Engine) cancelAttempt(ctx context.Context, attemptID string) {
-	a, err := e.store.GetAttempt(ctx, attemptID)
-	if err != nil || e.executor == nil || a.Rec.ExecutorRef == "" {
+func (e *Engine) cancelAttempt(ctx context.Context, ti *scheduler.TaskInstance) {
+	a := ti.Attempt
+	if a == nil || a.ID != ti.AttemptID || e.executor == nil || a.ExecutorRef == "" {
 		return
 	}
-	if err := e.executor.Cancel(ctx, a.Rec.ExecutorRef); err != nil {
-		e.log.Warn("could not cancel an execution", "attempt_id", attemptID, "executor_ref", a.Rec.ExecutorRef, "error", err)
+	if err := e.executor.Cancel(ctx, a.ExecutorRef); err != nil {
+		e.log.Warn("could not cancel an execution", "attempt_id", a.ID, "executor_ref", a.ExecutorRef, "error", err)
 	}
 }
 

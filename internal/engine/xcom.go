@@ -35,14 +35,7 @@ func (e *Engine) XCom(ctx context.Context, dagID, runID, taskID string) (json.Ra
 	if ti.Rec.AttemptID == "" { // marked success by hand
 		return json.RawMessage("null"), nil
 	}
-	a, err := e.store.GetAttempt(ctx, ti.Rec.AttemptID)
-	if err != nil {
-		return nil, err
-	}
-	if a.Rec.XCom == "" {
-		return json.RawMessage("null"), nil
-	}
-	return json.RawMessage(a.Rec.XCom), nil
+	return xcomOf(&ti.Rec), nil
 }
 
 // PrevSuccessStart is the data interval start of the DAG's latest successful run before a
@@ -78,4 +71,12 @@ func (e *Engine) Variable(ctx context.Context, name string) (string, bool, error
 		return "", false, err
 	}
 	return v.Value, true, nil
+}
+
+// xcomOf is the XCom its latest attempt recorded on an instance ("null" for none).
+func xcomOf(ti *scheduler.TaskInstance) json.RawMessage {
+	if a := ti.Attempt; a != nil && a.ID == ti.AttemptID && a.XCom != "" {
+		return json.RawMessage(a.XCom)
+	}
+	return json.RawMessage("null")
 }

@@ -23,6 +23,8 @@ func versionedKinds(b *bundle) []versioned {
 	later := b.clock.Add(90 * 24 * time.Hour)
 	r := b.run("d", b.clock, scheduler.RunQueued)
 	ti := b.ti(r, "a", scheduler.TaskScheduled)
+	ati := b.ti(r, "with-attempt", scheduler.TaskRunning)
+	aref := scheduler.AttemptRef{DagID: ati.DagID, RunID: ati.RunID, TaskID: ati.TaskID, AttemptID: "att1"}
 	rv := func(g *fsstore.Versioned[scheduler.Run], err error) (string, time.Time, error) {
 		if err != nil {
 			return "", time.Time{}, err
@@ -48,10 +50,21 @@ func versionedKinds(b *bundle) []versioned {
 			func(ut time.Time, v string) (time.Time, error) {
 				return st.UpdateTaskInstanceIf(ctx, ti, ut, map[string]any{"error": v})
 			}},
-		{"Attempt", func() error { _, err := st.CreateAttempt(ctx, b.attempt(ti, "att1")); return err },
-			func() (string, time.Time, error) { g, err := st.GetAttempt(ctx, "att1"); return pick(g, err, "worker") },
+		{"Attempt", func() error {
+			// An attempt lives on its instance: its writes are the instance's.
+			if err := st.CreateTaskInstances(ctx, []*scheduler.TaskInstance{ati}); err != nil {
+				return err
+			}
+			g, err := st.GetTaskInstance(ctx, ati.DagID, ati.RunID, ati.TaskID)
+			if err != nil {
+				return err
+			}
+			_, err = st.ClaimAttempt(ctx, g.UpdateTime, scheduler.Transition{TaskID: ati.TaskID, From: g.Rec.State, To: g.Rec.State}, b.attempt(ati, "att1"), nil)
+			return err
+		},
+			func() (string, time.Time, error) { g, err := st.GetAttempt(ctx, aref); return pick(g, err, "error") },
 			func(ut time.Time, v string) (time.Time, error) {
-				return st.UpdateAttemptIf(ctx, "att1", ut, map[string]any{"worker": v})
+				return st.RecordResult(ctx, aref, ut, fsstore.AttemptResult{State: scheduler.AttemptFailed, Error: v, EndedAt: b.clock})
 			}},
 		{"Backfill", func() error { return st.CreateBackfill(ctx, &scheduler.Backfill{ID: "bf1", DagID: "d"}) },
 			func() (string, time.Time, error) { g, err := st.GetBackfill(ctx, "bf1"); return pick(g, err, "from") },
@@ -122,7 +135,7 @@ func pick[T any](g *fsstore.Versioned[T], err error, name string) (string, time.
 	case scheduler.TaskInstance:
 		s = r.Error
 	case scheduler.Attempt:
-		s = r.Worker
+		s = r.Error
 	case scheduler.Backfill:
 		s = r.From
 	case fsstore.Dispatch:

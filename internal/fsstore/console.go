@@ -131,10 +131,14 @@ func (s *Store) GridInstances(ctx context.Context, runKeys []string) ([]schedule
 
 // RunAttempts reads every attempt of a run (for its Gantt chart).
 func (s *Store) RunAttempts(ctx context.Context, dagID, runID string) ([]Versioned[scheduler.Attempt], error) {
-	q := s.fs.Collection(ColAttempts).Where("dag_id", "==", dagID).Where("run_id", "==", runID)
-	out, err := queryAll[scheduler.Attempt](ctx, s, q, "attempts of "+runID)
+	q := s.fs.Collection(ColTaskInstances).Where("run_key", "==", scheduler.RunKey(dagID, runID))
+	tis, err := queryAll[scheduler.TaskInstance](ctx, s, q, "attempts of "+runID)
 	if err != nil {
 		return nil, err
+	}
+	var out []Versioned[scheduler.Attempt]
+	for i := range tis {
+		out = append(out, AttemptsOf(&tis[i])...)
 	}
 	sortAttempts(out)
 	return out, nil

@@ -117,17 +117,23 @@ func TestConcurrentIncrementsLoseNoUpdate(t *testing.T) {
 	t.Logf("%d increments by %d writers: %d lost races re-read", writers*each, writers, lost)
 }
 
-// Concurrent claims of one attempt: exactly one CreateAttempt succeeds, the rest get
-// ErrExists, and the attempt is the winner's.
+// Concurrent claims of one attempt, each from the queued instance it read: exactly one
+// ClaimAttempt succeeds, the rest get ErrConflict, and the attempt is the winner's.
 func TestConcurrentClaimsOneWins(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ti := b.ti(b.run("d", b.clock, scheduler.RunRunning), "a", scheduler.TaskQueued)
+	ti.AttemptID = "att1"
+	must(t, "create", b.st.CreateTaskInstances(b.ctx, []*scheduler.TaskInstance{ti}))
+	v, err := b.st.GetTaskInstance(b.ctx, ti.DagID, ti.RunID, ti.TaskID)
+	must(t, "read", err)
+	tr, err := scheduler.Claim(v.Rec, "att1", b.clock)
+	must(t, "claim transition", err)
 	errs := make([]error, writers)
 	together(func(w int) {
 		a := b.attempt(ti, "att1")
 		a.Worker = fmt.Sprint("w", w)
-		_, errs[w] = b.st.CreateAttempt(b.ctx, a)
+		_, errs[w] = b.st.ClaimAttempt(b.ctx, v.UpdateTime, tr, a, nil)
 	})
 	winner := -1
 	for w, err := range errs {
@@ -136,17 +142,20 @@ func TestConcurrentClaimsOneWins(t *testing.T) {
 			t.Fatalf("writers %d and %d both claimed the attempt", winner, w)
 		case err == nil:
 			winner = w
-		case !errors.Is(err, fsstore.ErrExists):
-			t.Fatalf("writer %d: err = %v; want ErrExists", w, err)
+		case !errors.Is(err, fsstore.ErrConflict):
+			t.Fatalf("writer %d: err = %v; want ErrConflict", w, err)
 		}
 	}
 	if winner < 0 {
 		t.Fatal("no writer claimed the attempt")
 	}
-	v, err := b.st.GetAttempt(b.ctx, "att1")
+	a, err := b.st.GetAttempt(b.ctx, ti.Ref())
 	must(t, "read", err)
-	if v.Rec.Worker != fmt.Sprint("w", winner) {
-		t.Fatalf("attempt's worker = %s; want the winner w%d", v.Rec.Worker, winner)
+	if a.Rec.Worker != fmt.Sprint("w", winner) {
+		t.Fatalf("attempt's worker = %s; want the winner w%d", a.Rec.Worker, winner)
+	}
+	if g, _ := b.st.GetTaskInstance(b.ctx, ti.DagID, ti.RunID, ti.TaskID); g.Rec.State != scheduler.TaskRunning || g.Rec.AttemptCount != 1 {
+		t.Fatalf("instance is %s with %d attempts; want running with 1", g.Rec.State, g.Rec.AttemptCount)
 	}
 }
 

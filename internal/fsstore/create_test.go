@@ -20,7 +20,6 @@ func TestCreateRefusesASecondWriterAndKeepsTheFirst(t *testing.T) {
 	ctx := b.ctx
 	later := b.clock.Add(90 * 24 * time.Hour)
 	r := b.run("d", b.clock, scheduler.RunQueued)
-	ti := b.ti(r, "a", scheduler.TaskScheduled)
 
 	cases := []struct {
 		name   string
@@ -49,15 +48,6 @@ func TestCreateRefusesASecondWriterAndKeepsTheFirst(t *testing.T) {
 		}, func() (string, error) {
 			g, err := b.st.GetRun(ctx, "d2", r.RunID)
 			return field(g, err, func(r scheduler.Run) string { return r.Conf })
-		}},
-		{"CreateAttempt", func(v string) error {
-			a := b.attempt(ti, "att1")
-			a.Worker = v
-			_, err := b.st.CreateAttempt(ctx, a)
-			return err
-		}, func() (string, error) {
-			g, err := b.st.GetAttempt(ctx, "att1")
-			return field(g, err, func(r scheduler.Attempt) string { return r.Worker })
 		}},
 		{"CreateDispatch", func(v string) error {
 			_, err := b.st.CreateDispatch(ctx, &fsstore.Dispatch{AttemptID: "att1", Execution: v, ExpireAt: later})
@@ -180,7 +170,10 @@ func TestGetMissingIsNotFound(t *testing.T) {
 		{"GetRun", "runs/nope~r1", func() error { _, err := b.st.GetRun(ctx, "nope", "r1"); return err }},
 		{"GetRunWithCells", "runs/nope~r1", func() error { _, err := b.st.GetRunWithCells(ctx, "nope", "r1"); return err }},
 		{"GetTaskInstance", "task_instances/nope~r1~a", func() error { _, err := b.st.GetTaskInstance(ctx, "nope", "r1", "a"); return err }},
-		{"GetAttempt", "attempts/nope", func() error { _, err := b.st.GetAttempt(ctx, "nope"); return err }},
+		{"GetAttempt", "task_instances/nope~r1~a", func() error {
+			_, err := b.st.GetAttempt(ctx, scheduler.AttemptRef{DagID: "nope", RunID: "r1", TaskID: "a", AttemptID: "x"})
+			return err
+		}},
 		{"GetDispatch", "dispatches/nope", func() error { _, err := b.st.GetDispatch(ctx, "nope"); return err }},
 		{"GetBackfill", "backfills/nope", func() error { _, err := b.st.GetBackfill(ctx, "nope"); return err }},
 		{"GetVariable", "variables/nope", func() error { _, err := b.st.GetVariable(ctx, "nope"); return err }},
@@ -222,7 +215,10 @@ func TestIDsNoDocumentCanHaveAreNotFound(t *testing.T) {
 		}{
 			{"GetRun", func() error { _, err := b.st.GetRun(ctx, "etl", id); return err }},
 			{"GetTaskInstance", func() error { _, err := b.st.GetTaskInstance(ctx, "etl", "manual__x", id); return err }},
-			{"GetAttempt", func() error { _, err := b.st.GetAttempt(ctx, id); return err }},
+			{"GetAttempt", func() error {
+				_, err := b.st.GetAttempt(ctx, scheduler.AttemptRef{DagID: "etl", RunID: "manual__x", TaskID: id, AttemptID: id})
+				return err
+			}},
 			{"GetVariable", func() error { _, err := b.st.GetVariable(ctx, id); return err }},
 			{"DeleteVariable", func() error { return b.st.DeleteVariable(ctx, id) }},
 			{"GetUser", func() error { _, err := b.st.GetUser(ctx, id); return err }},

@@ -62,9 +62,21 @@ func dueKinds(b *bundle) []dueKind {
 			return ids, err
 		}},
 		{"DueAttempts", func(id string, due *time.Time) error {
-			a := b.attempt(b.ti(r, "a", scheduler.TaskRunning), id)
-			a.TickDueAt = due
-			_, err := st.CreateAttempt(ctx, a)
+			// The latest attempt of an instance of another run, due at its lease.
+			ti := b.ti(b.run("att", b.clock, scheduler.RunRunning), id, scheduler.TaskRunning)
+			if err := st.CreateTaskInstances(ctx, []*scheduler.TaskInstance{ti}); err != nil {
+				return err
+			}
+			v, err := st.GetTaskInstance(ctx, ti.DagID, ti.RunID, ti.TaskID)
+			if err != nil {
+				return err
+			}
+			a := b.attempt(ti, id)
+			ut, err := st.ClaimAttempt(ctx, v.UpdateTime, scheduler.Transition{TaskID: id, From: ti.State, To: ti.State}, a, nil)
+			if err != nil {
+				return err
+			}
+			_, err = st.SetFollowUp(ctx, scheduler.AttemptRef{DagID: ti.DagID, RunID: ti.RunID, TaskID: id, AttemptID: id}, ut, due)
 			return err
 		}, func(now time.Time, limit int) ([]string, error) {
 			vs, err := st.DueAttempts(ctx, now, limit)

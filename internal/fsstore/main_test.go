@@ -122,6 +122,19 @@ func (b *bundle) attempt(ti *scheduler.TaskInstance, id string) *scheduler.Attem
 	return &scheduler.Attempt{
 		ID: id, DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, TryNumber: ti.TryNumber, Type: ti.Type,
 		State: scheduler.AttemptRunning, Worker: "w1", LeaseExpiresAt: b.clock.Add(time.Minute),
-		StartedAt: b.clock, ExpireAt: b.clock.Add(90 * 24 * time.Hour),
+		StartedAt: b.clock,
 	}
+}
+
+// putAttempt makes a the latest attempt of its (stored) task instance, its state kept, as a
+// claim does: the previous latest goes to the instance's past attempts. It returns the
+// instance's new update time.
+func (b *bundle) putAttempt(t *testing.T, a *scheduler.Attempt) time.Time {
+	t.Helper()
+	v, err := b.st.GetTaskInstance(b.ctx, a.DagID, a.RunID, a.TaskID)
+	must(t, "read the instance of "+a.ID, err)
+	tr := scheduler.Transition{TaskID: a.TaskID, From: v.Rec.State, To: v.Rec.State}
+	ut, err := b.st.ClaimAttempt(b.ctx, v.UpdateTime, tr, a, fsstore.PastAfterClaim(&v.Rec, b.clock))
+	must(t, "put attempt "+a.ID, err)
+	return ut
 }

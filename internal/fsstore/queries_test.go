@@ -1,7 +1,9 @@
 package fsstore_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,23 +82,26 @@ func TestRunLookups(t *testing.T) {
 	}
 }
 
-// A task instance's attempts come back oldest first, whatever order they were written in.
+// A task instance's attempts come back oldest first: each claim moves the latest one to the
+// instance's past attempts (one still running then was superseded); a run's attempts are
+// those of all its instances.
 func TestAttemptsComeOldestFirst(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ti := b.ti(b.run("d", b.clock, scheduler.RunRunning), "a", scheduler.TaskRunning)
-	for _, x := range []struct {
-		id string
-		at int
-	}{{"z", 1}, {"a", 3}, {"m", 2}, {"b", 0}} {
-		a := b.attempt(ti, x.id)
-		a.StartedAt = b.clock.Add(time.Duration(x.at) * time.Minute)
-		_, err := b.st.CreateAttempt(b.ctx, a)
-		must(t, "attempt", err)
+	r := b.run("d", b.clock, scheduler.RunRunning)
+	ti := b.ti(r, "a", scheduler.TaskRunning)
+	other := b.ti(r, "b", scheduler.TaskRunning)
+	must(t, "instances", b.st.CreateTaskInstances(b.ctx, []*scheduler.TaskInstance{ti, other}))
+	for i, id := range []string{"z", "a", "m"} {
+		a := b.attempt(ti, id)
+		a.StartedAt = b.clock.Add(time.Duration(i) * time.Minute)
+		a.XCom = `{"n": 1}`
+		if id == "z" {
+			a.State, a.EndedAt = scheduler.AttemptFailed, ptr(b.clock)
+		}
+		b.putAttempt(t, a)
 	}
-	other := b.attempt(b.ti(b.run("d", b.clock, scheduler.RunRunning), "b", scheduler.TaskRunning), "other")
-	_, err := b.st.CreateAttempt(b.ctx, other)
-	must(t, "other task's attempt", err)
+	b.putAttempt(t, b.attempt(other, "other"))
 	ids := func(vs []fsstore.Versioned[scheduler.Attempt]) []string {
 		var out []string
 		for _, v := range vs {
@@ -106,13 +111,41 @@ func TestAttemptsComeOldestFirst(t *testing.T) {
 	}
 	as, err := b.st.ListAttempts(b.ctx, ti.DagID, ti.RunID, ti.TaskID)
 	must(t, "list", err)
-	if got := ids(as); !slices.Equal(got, []string{"b", "z", "m", "a"}) {
-		t.Fatalf("ListAttempts = %v; want b z m a (by start)", got)
+	if got := ids(as); !slices.Equal(got, []string{"z", "a", "m"}) {
+		t.Fatalf("ListAttempts = %v; want z a m (by claim)", got)
+	}
+	if as[0].Rec.State != scheduler.AttemptFailed || as[1].Rec.State != scheduler.AttemptFailed ||
+		!strings.Contains(as[1].Rec.Error, "superseded") || as[2].Rec.State != scheduler.AttemptRunning {
+		t.Fatalf("states %s %s(%q) %s; want failed, failed (superseded), running", as[0].Rec.State, as[1].Rec.State, as[1].Rec.Error, as[2].Rec.State)
+	}
+	if as[0].Rec.XCom != "" || as[2].Rec.XCom == "" {
+		t.Fatalf("XComs %q %q; want only the latest attempt's kept", as[0].Rec.XCom, as[2].Rec.XCom)
 	}
 	all, err := b.st.RunAttempts(b.ctx, ti.DagID, ti.RunID)
 	must(t, "run attempts", err)
-	if len(all) != 5 {
-		t.Fatalf("RunAttempts = %v; want the run's 5", ids(all))
+	if len(all) != 4 {
+		t.Fatalf("RunAttempts = %v; want the run's 4", ids(all))
+	}
+	none, err := b.st.ListAttempts(b.ctx, ti.DagID, ti.RunID, "missing")
+	if err != nil || len(none) != 0 {
+		t.Fatalf("attempts of a missing instance: %v, %v; want none", ids(none), err)
+	}
+}
+
+// An instance keeps at most MaxPastAttempts earlier attempts, the newest.
+func TestPastAttemptsAreBounded(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ti := &scheduler.TaskInstance{}
+	for i := range scheduler.MaxPastAttempts + 5 {
+		ti.PastAttempts = fsstore.PastAfterClaim(ti, now)
+		ti.Attempt = &scheduler.Attempt{ID: fmt.Sprint(i), State: scheduler.AttemptFailed}
+	}
+	past := fsstore.PastAfterClaim(ti, now)
+	if len(past) != scheduler.MaxPastAttempts || past[len(past)-1].ID != fmt.Sprint(scheduler.MaxPastAttempts+4) ||
+		past[0].ID != "5" {
+		t.Fatalf("%d past attempts, %s..%s; want %d, 5..%d", len(past), past[0].ID, past[len(past)-1].ID,
+			scheduler.MaxPastAttempts, scheduler.MaxPastAttempts+4)
 	}
 }
 

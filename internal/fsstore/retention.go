@@ -30,14 +30,12 @@ func (s *Store) RunsBefore(ctx context.Context, before time.Time, after *schedul
 // delete with it).
 func (s *Store) CountRunChildren(ctx context.Context, dagID, runID string) (tis, attempts int, err error) {
 	tq := s.fs.Collection(ColTaskInstances).Where("run_key", "==", scheduler.RunKey(dagID, runID))
-	if tis, err = s.count(ctx, tq.NewAggregationQuery().WithCount("n"), "task instances of "+runID); err != nil {
-		return 0, 0, err
+	res, err := tq.NewAggregationQuery().WithCount("n").WithSum("attempt_count", "attempts").Get(ctx)
+	s.read(1)
+	if err != nil {
+		return 0, 0, mapErr("fsstore: count task instances of "+runID, err)
 	}
-	aq := s.fs.Collection(ColAttempts).Where("dag_id", "==", dagID).Where("run_id", "==", runID)
-	if attempts, err = s.count(ctx, aq.NewAggregationQuery().WithCount("n"), "attempts of "+runID); err != nil {
-		return 0, 0, err
-	}
-	return tis, attempts, nil
+	return intOf(res.Data()["n"]), intOf(res.Data()["attempts"]), nil
 }
 
 // count runs a count aggregation whose result is named "n".
@@ -50,13 +48,17 @@ func (s *Store) count(ctx context.Context, q *firestore.AggregationQuery, what s
 	return intOf(res.Data()["n"]), nil
 }
 
-// DeleteRunTree deletes a run, then its task instances and its attempts, batch documents
+// DeleteRunTree deletes a run, then its task instances (with their attempts), batch documents
 // at a time (memory stays bounded whatever the run's size). The run goes first, and only if
 // it is unchanged since updateTime (ErrConflict otherwise: someone cleared or marked it
 // meanwhile, so it is kept, children and all); from then on nothing can change its
 // children. A run deleted by an interrupted call leaves children that no run names; on GCP
 // their own expire_at removes them.
 func (s *Store) DeleteRunTree(ctx context.Context, r *scheduler.Run, updateTime time.Time, batch int) (tis, attempts int, err error) {
+	// The attempts live on their instances: count them before anything goes.
+	if _, attempts, err = s.CountRunChildren(ctx, r.DagID, r.RunID); err != nil {
+		return 0, 0, err
+	}
 	ref := s.fs.Collection(ColRuns).Doc(r.Key())
 	_, err = ref.Delete(ctx, firestore.LastUpdateTime(updateTime))
 	s.wrote(ColRuns, r.Key(), err)
@@ -64,11 +66,7 @@ func (s *Store) DeleteRunTree(ctx context.Context, r *scheduler.Run, updateTime 
 		return 0, 0, mapErr("fsstore: delete run "+r.Key(), err)
 	}
 	tq := s.fs.Collection(ColTaskInstances).Where("run_key", "==", r.Key())
-	if tis, err = s.deleteAll(ctx, tq, ColTaskInstances, batch); err != nil {
-		return tis, 0, err
-	}
-	aq := s.fs.Collection(ColAttempts).Where("dag_id", "==", r.DagID).Where("run_id", "==", r.RunID)
-	attempts, err = s.deleteAll(ctx, aq, ColAttempts, batch)
+	tis, err = s.deleteAll(ctx, tq, ColTaskInstances, batch)
 	return tis, attempts, err
 }
 

@@ -444,43 +444,6 @@ func (s *Store) RunProgress(ctx context.Context, runKey string) (total, finished
 	return intOf(d["n"]), intOf(d["done"]), intOf(d["bad"]), nil
 }
 
-// ---- Attempts
-
-// CreateAttempt creates an attempt document: the worker's claim. ErrExists means another
-// delivery of the same attempt claimed it first. The attempt must carry its expire_at.
-func (s *Store) CreateAttempt(ctx context.Context, a *scheduler.Attempt) (time.Time, error) {
-	if err := needExpiry(ColAttempts, a.ID, a.ExpireAt); err != nil {
-		return time.Time{}, err
-	}
-	res, err := s.fs.Collection(ColAttempts).Doc(a.ID).Create(ctx, a)
-	s.wrote(ColAttempts, a.ID, err)
-	if err != nil {
-		return time.Time{}, mapErr("fsstore: create attempt "+a.ID, err)
-	}
-	return res.UpdateTime, nil
-}
-
-// GetAttempt reads an attempt.
-func (s *Store) GetAttempt(ctx context.Context, id string) (*Versioned[scheduler.Attempt], error) {
-	return get[scheduler.Attempt](ctx, s, ColAttempts, id)
-}
-
-// UpdateAttemptIf changes fields of an attempt if it is unchanged since updateTime.
-func (s *Store) UpdateAttemptIf(ctx context.Context, id string, updateTime time.Time, fields map[string]any) (time.Time, error) {
-	return s.updateIf(ctx, ColAttempts, id, updateTime, fields)
-}
-
-// ListAttempts reads the attempts of one task instance, oldest first.
-func (s *Store) ListAttempts(ctx context.Context, dagID, runID, taskID string) ([]Versioned[scheduler.Attempt], error) {
-	q := s.fs.Collection(ColAttempts).Where("dag_id", "==", dagID).Where("run_id", "==", runID).Where("task_id", "==", taskID)
-	out, err := queryAll[scheduler.Attempt](ctx, s, q, "attempts")
-	if err != nil {
-		return nil, err
-	}
-	sortAttempts(out)
-	return out, nil
-}
-
 func sortAttempts(as []Versioned[scheduler.Attempt]) {
 	for i := 1; i < len(as); i++ {
 		for j := i; j > 0 && as[j].Rec.StartedAt.Before(as[j-1].Rec.StartedAt); j-- {
@@ -499,13 +462,6 @@ func intOf(v any) int {
 		return int(n)
 	}
 	return 0
-}
-
-// DueAttempts reads attempts whose tick_due_at has passed: expired leases, and finished
-// attempts whose worker did not confirm its follow-up.
-func (s *Store) DueAttempts(ctx context.Context, now time.Time, limit int) ([]Versioned[scheduler.Attempt], error) {
-	q := s.fs.Collection(ColAttempts).Where("tick_due_at", "<=", now).OrderBy("tick_due_at", firestore.Asc).Limit(limit)
-	return queryAll[scheduler.Attempt](ctx, s, q, "due attempts")
 }
 
 // ---- Backfills

@@ -2,10 +2,7 @@ package fsstore
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"cloud.google.com/go/firestore"
 
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -87,86 +84,6 @@ func timeOrNil(t *time.Time) any {
 // new update time.
 func (s *Store) ApplyTransition(ctx context.Context, dagID, runID string, updateTime time.Time, tr scheduler.Transition) (time.Time, error) {
 	return s.updateIf(ctx, ColTaskInstances, scheduler.TaskKey(dagID, runID, tr.TaskID), updateTime, TransitionFields(tr))
-}
-
-// AttemptResult is a finished attempt's result as its worker records it.
-type AttemptResult struct {
-	State    scheduler.AttemptState
-	EndedAt  time.Time
-	Error    string
-	ExitCode *int
-	XCom     string // JSON; "" for none
-	Rendered string
-	// FollowUpAt is when the tick must finish what the worker may not have (nil: nothing is
-	// left to it).
-	FollowUpAt *time.Time
-}
-
-func (r AttemptResult) fields() map[string]any {
-	f := map[string]any{"state": string(r.State), "ended_at": r.EndedAt, "error": r.Error, "tick_due_at": timeOrNil(r.FollowUpAt)}
-	if r.ExitCode != nil {
-		f["exit_code"] = *r.ExitCode
-	}
-	if r.XCom != "" {
-		f["xcom"] = r.XCom
-	}
-	if r.Rendered != "" {
-		f["rendered"] = r.Rendered
-	}
-	return f
-}
-
-// RecordResult writes an attempt's result if the attempt is unchanged since updateTime.
-func (s *Store) RecordResult(ctx context.Context, attemptID string, updateTime time.Time, r AttemptResult) (time.Time, error) {
-	return s.updateIf(ctx, ColAttempts, attemptID, updateTime, r.fields())
-}
-
-// Guarded is a transition with the update time its instance was read at.
-type Guarded struct {
-	Transition scheduler.Transition
-	UpdateTime time.Time
-}
-
-// CommitFinish records an attempt's result and applies transitions to task instances of its
-// run in one atomic commit, each write preconditioned on its document's update time: all of
-// them, or none and ErrConflict. Each document written still counts as one write.
-func (s *Store) CommitFinish(ctx context.Context, ref scheduler.AttemptRef, attemptTime time.Time, r AttemptResult, trs []Guarded) error {
-	if len(trs)+1 > MaxBatch {
-		return fmt.Errorf("fsstore: %d writes in one commit; at most %d", len(trs)+1, MaxBatch)
-	}
-	b := s.fs.Batch() //nolint:staticcheck // an atomic commit of preconditioned writes, no transaction
-	b.Update(s.fs.Collection(ColAttempts).Doc(ref.AttemptID), updates(r.fields()), firestore.LastUpdateTime(attemptTime))
-	keys := make([]string, len(trs))
-	for i, g := range trs {
-		keys[i] = scheduler.TaskKey(ref.DagID, ref.RunID, g.Transition.TaskID)
-		b.Update(s.fs.Collection(ColTaskInstances).Doc(keys[i]), updates(TransitionFields(g.Transition)), firestore.LastUpdateTime(g.UpdateTime))
-	}
-	_, err := b.Commit(ctx)
-	s.wrote(ColAttempts, ref.AttemptID, err)
-	for _, k := range keys {
-		s.wrote(ColTaskInstances, k, err)
-	}
-	return mapErr(fmt.Sprintf("fsstore: commit the result of %s", ref.AttemptID), err)
-}
-
-func updates(fields map[string]any) []firestore.Update {
-	ups := make([]firestore.Update, 0, len(fields))
-	for k, v := range fields {
-		ups = append(ups, firestore.Update{Path: k, Value: v})
-	}
-	return ups
-}
-
-// RenewLease moves an attempt's lease (and the tick's look at it) to lease, if the attempt is
-// unchanged since updateTime.
-func (s *Store) RenewLease(ctx context.Context, attemptID string, updateTime, lease time.Time) (time.Time, error) {
-	return s.updateIf(ctx, ColAttempts, attemptID, updateTime, map[string]any{"lease_expires_at": lease, "tick_due_at": lease})
-}
-
-// SetFollowUp sets when the tick must look at an attempt again (nil: never), if the attempt
-// is unchanged since updateTime.
-func (s *Store) SetFollowUp(ctx context.Context, attemptID string, updateTime time.Time, at *time.Time) (time.Time, error) {
-	return s.updateIf(ctx, ColAttempts, attemptID, updateTime, map[string]any{"tick_due_at": timeOrNil(at)})
 }
 
 // RunChangeFields returns the fields a run change writes, by name.

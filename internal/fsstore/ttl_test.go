@@ -23,8 +23,6 @@ func TestCreatesWithoutExpiryAreRefused(t *testing.T) {
 	tiOK := b.ti(ok, "a", scheduler.TaskNone)
 	tiNoExp := b.ti(ok, "b", scheduler.TaskNone)
 	tiNoExp.ExpireAt = time.Time{}
-	att := b.attempt(tiOK, "att1")
-	att.ExpireAt = time.Time{}
 
 	cases := []struct {
 		name, names string
@@ -43,8 +41,6 @@ func TestCreatesWithoutExpiryAreRefused(t *testing.T) {
 		{"CreateTaskInstancesAtOnce", tiNoExp.Key(), func() error {
 			return b.st.CreateTaskInstancesAtOnce(ctx, []*scheduler.TaskInstance{tiOK, tiNoExp})
 		}, [][2]string{{fsstore.ColTaskInstances, tiOK.Key()}, {fsstore.ColTaskInstances, tiNoExp.Key()}}},
-		{"CreateAttempt", "att1", func() error { _, err := b.st.CreateAttempt(ctx, att); return err },
-			[][2]string{{fsstore.ColAttempts, "att1"}}},
 	}
 	for _, c := range cases {
 		err := c.create()
@@ -74,14 +70,10 @@ func TestExpiryIsStoredWhereTheTTLPolicyLooks(t *testing.T) {
 	r.ExpireAt = exp
 	ti := b.ti(r, "a", scheduler.TaskNone)
 	ti.ExpireAt = exp
-	a := b.attempt(ti, "att1")
-	a.ExpireAt = exp
 
 	must(t, "run", b.st.CreateRun(ctx, r))
 	must(t, "instance", b.st.CreateTaskInstances(ctx, []*scheduler.TaskInstance{ti}))
-	_, err := b.st.CreateAttempt(ctx, a)
-	must(t, "attempt", err)
-	_, err = b.st.CreateDispatch(ctx, &fsstore.Dispatch{AttemptID: "att1", ExpireAt: exp})
+	_, err := b.st.CreateDispatch(ctx, &fsstore.Dispatch{AttemptID: "att1", ExpireAt: exp})
 	must(t, "dispatch", err)
 	_, err = b.st.CreateAlertClaim(ctx, "al1", &fsstore.AlertClaim{ExpireAt: exp})
 	must(t, "alert claim", err)
@@ -97,7 +89,6 @@ func TestExpiryIsStoredWhereTheTTLPolicyLooks(t *testing.T) {
 	for _, d := range [][2]string{
 		{fsstore.ColRuns, r.Key()},
 		{fsstore.ColTaskInstances, ti.Key()},
-		{fsstore.ColAttempts, "att1"},
 		{fsstore.ColDispatches, "att1"},
 		{fsstore.ColAlertSent, "al1"},
 		{fsstore.ColAlertThreads, "th1"},

@@ -157,7 +157,7 @@ tasks:
 		t.Fatalf("try %d; pokes use no tries", ti.TryNumber)
 	}
 	_, attempts := s.openAttempts(t, r)
-	a, _ := s.stack.Store.GetAttempt(s.ctx, ti.AttemptID)
+	a, _ := s.stack.Store.GetAttempt(s.ctx, ti.Ref())
 	var x map[string]string
 	_ = json.Unmarshal([]byte(a.Rec.XCom), &x)
 	if !strings.Contains(x["execution"], job) {
@@ -272,7 +272,7 @@ tasks:
 	if q.State != scheduler.TaskSuccess {
 		t.Fatalf("q: %s %s", q.State, q.Error)
 	}
-	a, _ := s.stack.Store.GetAttempt(s.ctx, q.AttemptID)
+	a, _ := s.stack.Store.GetAttempt(s.ctx, q.Ref())
 	var x struct {
 		JobID string           `json:"job_id"`
 		Rows  []map[string]any `json:"rows"`

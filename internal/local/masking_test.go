@@ -114,7 +114,7 @@ tasks:
 	sinks := map[string]string{}
 	for _, task := range []string{"to_xcom", "to_error"} {
 		ti := mustTI(t, s, r, task)
-		a, err := s.stack.Store.GetAttempt(s.ctx, ti.AttemptID)
+		a, err := s.stack.Store.GetAttempt(s.ctx, ti.Ref())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -263,7 +263,7 @@ func TestExamplesEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := s.stack.Store.GetAttempt(s.ctx, at.Rec.AttemptID)
+	a, err := s.stack.Store.GetAttempt(s.ctx, at.Rec.Ref())
 	if err != nil || a.Rec.XCom != `{"rows": 42}` {
 		t.Errorf("extract's XCom = %q (%v); want its last stdout line as JSON", a.Rec.XCom, err)
 	}
@@ -304,7 +304,7 @@ tasks:
 		if err != nil || ti.Rec.State != scheduler.TaskRunning {
 			return false
 		}
-		a, err := s.stack.Store.GetAttempt(s.ctx, ti.Rec.AttemptID)
+		a, err := s.stack.Store.GetAttempt(s.ctx, ti.Rec.Ref())
 		if err != nil {
 			return false
 		}
@@ -334,7 +334,7 @@ tasks:
 	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
 		t.Fatalf("run %s; want success after the retry", got)
 	}
-	a, _ := s.stack.Store.GetAttempt(s.ctx, attempt.ID)
+	a, _ := s.stack.Store.GetAttempt(s.ctx, scheduler.AttemptRef{DagID: attempt.DagID, RunID: attempt.RunID, TaskID: attempt.TaskID, AttemptID: attempt.ID})
 	if a.Rec.State != scheduler.AttemptLost || !strings.Contains(a.Rec.Error, "lost worker") {
 		t.Fatalf("first attempt: %s %q; want lost", a.Rec.State, a.Rec.Error)
 	}
@@ -498,7 +498,7 @@ tasks:
 	if ti.Rec.TryNumber != 1 || !strings.Contains(ti.Rec.Error, `with.env.V:1`) || !strings.Contains(ti.Rec.Error, "no_such_value") {
 		t.Fatalf("broken: try %d, error %q; want one try failing with the template error and its line", ti.Rec.TryNumber, ti.Rec.Error)
 	}
-	a, _ := s.stack.Store.GetAttempt(s.ctx, mustTI(t, s, r, "report").AttemptID)
+	a, _ := s.stack.Store.GetAttempt(s.ctx, mustTI(t, s, r, "report").Ref())
 	if !strings.Contains(a.Rec.Rendered, `"REGION":"jp"`) || !strings.Contains(a.Rec.Rendered, `"ROWS":"3"`) {
 		t.Fatalf("report's stored arguments: %q", a.Rec.Rendered)
 	}
@@ -567,7 +567,7 @@ tasks:
 	// The token reached Slack (it is the connection's password) but is masked everywhere
 	// Updraft keeps it: the stored arguments and the log.
 	post := mustTI(t, s, r, "post")
-	a, _ := s.stack.Store.GetAttempt(s.ctx, post.AttemptID)
+	a, _ := s.stack.Store.GetAttempt(s.ctx, post.Ref())
 	if strings.Contains(a.Rec.Rendered, token) || !strings.Contains(a.Rec.Rendered, "(token ***)") {
 		t.Fatalf("stored arguments leak or miss the mask: %s", a.Rec.Rendered)
 	}
