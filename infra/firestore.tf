@@ -16,15 +16,26 @@ resource "google_firestore_database" "updraft" {
 
 # TTL: Firestore deletes a document within about a day after its expire_at (DESIGN.md,
 # Retention). firestore_test.go checks that every collection whose documents the code writes
-# with expire_at has its policy here. Runs, task instances and attempts get theirs ahead of
-# the code that sets it: a TTL on a field no document has costs nothing.
+# with expire_at has its policy here. An attempt lives on its task instance's document and
+# goes with it.
 resource "google_firestore_field" "ttl" {
-  for_each   = toset(["runs", "task_instances", "attempts", "alert_sent", "alert_threads", "dispatches", "slack_requests"])
+  for_each   = toset(["runs", "task_instances", "alert_sent", "alert_threads", "dispatches", "slack_requests"])
   database   = google_firestore_database.updraft.name
   collection = each.value
   field      = "expire_at"
   ttl_config {}
   # Keep expire_at out of the single-field indexes: nothing queries it, and a TTL field
   # with an ever-increasing value indexed would be a write hotspot.
+  index_config {}
+}
+
+# A task instance holds its attempts (`attempt`, `past_attempts`: worker, lease, result,
+# XCom, rendered arguments). Nothing queries them, so they stay out of the single-field
+# indexes: fewer index entries per write, and no large string is indexed.
+resource "google_firestore_field" "task_instance_attempts" {
+  for_each   = toset(["attempt", "past_attempts"])
+  database   = google_firestore_database.updraft.name
+  collection = "task_instances"
+  field      = each.value
   index_config {}
 }

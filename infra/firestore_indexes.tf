@@ -200,34 +200,16 @@ resource "google_firestore_index" "task_instances_by_state_ended_at" {
   }
 }
 
-# ListAttempts: the attempts of one task instance.
-resource "google_firestore_index" "attempts_by_task" {
+# CountRunChildren (`updraft db clean`): a run's task instances and the attempts they hold.
+resource "google_firestore_index" "task_instances_by_run_attempt_count" {
   database   = google_firestore_database.updraft.name
-  collection = "attempts"
+  collection = "task_instances"
   fields {
-    field_path = "dag_id"
+    field_path = "run_key"
     order      = "ASCENDING"
   }
   fields {
-    field_path = "run_id"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "task_id"
-    order      = "ASCENDING"
-  }
-}
-
-# RunAttempts: the attempts of one run.
-resource "google_firestore_index" "attempts_by_run" {
-  database   = google_firestore_database.updraft.name
-  collection = "attempts"
-  fields {
-    field_path = "dag_id"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "run_id"
+    field_path = "attempt_count"
     order      = "ASCENDING"
   }
 }

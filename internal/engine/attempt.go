@@ -243,7 +243,7 @@ func (c *Claim) stillOurs(ti *fsstore.Versioned[scheduler.TaskInstance]) error {
 	return nil
 }
 
-// reread reads the claim's attempt document again.
+// reread reads the claim's attempt again (from its task instance).
 func (c *Claim) reread(ctx context.Context, patience time.Duration) (*fsstore.Versioned[scheduler.Attempt], error) {
 	var a *fsstore.Versioned[scheduler.Attempt]
 	err := c.e.retry(ctx, patience, func(ctx context.Context) (err error) {

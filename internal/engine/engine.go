@@ -29,7 +29,7 @@ type Config struct {
 	StartGrace time.Duration
 	// TickBatch bounds the documents one due query of the tick reads.
 	TickBatch int
-	// Retention is how long run, task-instance and attempt documents are kept: each gets
+	// Retention is how long run and task-instance documents (with their attempts) are kept: each gets
 	// expire_at = its creation + Retention, and Firestore's TTL deletes it after that
 	// (DefaultRetention).
 	Retention time.Duration

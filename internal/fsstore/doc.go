@@ -23,7 +23,7 @@
 //   - due-range queries: a document due exactly at now is read, one due a microsecond later
 //     is not, one without a due time (a paused or pruned DAG) never; oldest first within the
 //     limit; paging through ties reads each document once (due_test.go);
-//   - expiry: runs, task instances and attempts are refused without expire_at, and every
+//   - expiry: runs and task instances (which hold their attempts) are refused without expire_at, and every
 //     collection with a TTL policy in infra/ keeps it in the expire_at timestamp (ttl_test.go);
 //   - the health probe and Transient (health_test.go, transient_test.go).
 //

@@ -34,7 +34,6 @@ const (
 	ColDAGVersions   = "dag_versions"
 	ColRuns          = "runs"
 	ColTaskInstances = "task_instances"
-	ColAttempts      = "attempts"
 )
 
 // Store is Updraft's Firestore state.
