@@ -43,14 +43,18 @@ func (s *Store) GetTaskInstances(ctx context.Context, dagID, runID string, taskI
 
 // TaskInstanceUpdate is one conditional change of UpdateTaskInstancesIf.
 type TaskInstanceUpdate struct {
-	TI         *scheduler.TaskInstance
-	UpdateTime time.Time // the instance must be unchanged since
+	TI *scheduler.TaskInstance
+	// UpdateTime is when the instance was read: it must be unchanged since. Zero means it has
+	// no document yet (it is `none`): the change then creates TI with Fields applied,
+	// preconditioned on the document not existing.
+	UpdateTime time.Time
 	Fields     map[string]any
 }
 
 // UpdateTaskInstancesIf applies conditional changes to several task instances in one atomic
 // commit (at most MaxBatch): all of them, or none and ErrConflict when any instance changed
-// since it was read. It takes no lock, like every other write here.
+// since it was read (or, for one read missing, was created since). It takes no lock, like
+// every other write here.
 func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpdate) error {
 	if len(ups) == 0 {
 		return nil
@@ -62,6 +66,14 @@ func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpd
 	// (which would read and lock).
 	b := s.fs.Batch() //nolint:staticcheck // see above
 	for _, u := range ups {
+		if u.UpdateTime.IsZero() {
+			doc, err := createdWith(u.TI, u.TI.Key(), u.Fields)
+			if err != nil {
+				return err
+			}
+			b.Create(s.fs.Collection(ColTaskInstances).Doc(u.TI.Key()), doc)
+			continue
+		}
 		fu := make([]firestore.Update, 0, len(u.Fields))
 		for k, v := range u.Fields {
 			fu = append(fu, firestore.Update{Path: k, Value: v})
@@ -72,7 +84,7 @@ func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpd
 	for _, u := range ups {
 		s.wrote(ColTaskInstances, u.TI.Key(), err)
 	}
-	return mapErr(fmt.Sprintf("fsstore: update %d task instances", len(ups)), err)
+	return mapRace(fmt.Sprintf("fsstore: update %d task instances", len(ups)), err)
 }
 
 // DueDAGsAfter is DueDAGs from the page after the DAG last (nil: the first page), in
