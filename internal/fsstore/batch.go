@@ -112,35 +112,6 @@ func (s *Store) CreateRunAt(ctx context.Context, r *scheduler.Run) (time.Time, e
 	return res.UpdateTime, nil
 }
 
-// CreateTaskInstancesAtOnce is CreateTaskInstances in one atomic commit when none of the
-// instances exists yet (a run's start: one round trip); when some do (a start finished by
-// someone else), it falls back to CreateTaskInstances, which keeps those.
-func (s *Store) CreateTaskInstancesAtOnce(ctx context.Context, tis []*scheduler.TaskInstance) error {
-	if len(tis) == 0 || len(tis) > MaxBatch {
-		return s.CreateTaskInstances(ctx, tis)
-	}
-	for _, ti := range tis {
-		if err := needExpiry(ColTaskInstances, ti.Key(), ti.ExpireAt); err != nil {
-			return err
-		}
-	}
-	b := s.fs.Batch() //nolint:staticcheck // an atomic commit of creates, no transaction
-	for _, ti := range tis {
-		b.Create(s.fs.Collection(ColTaskInstances).Doc(ti.Key()), ti)
-	}
-	_, err := b.Commit(ctx)
-	for _, ti := range tis {
-		s.wrote(ColTaskInstances, ti.Key(), err)
-	}
-	if err == nil {
-		return nil
-	}
-	if errors.Is(mapErr("", err), ErrExists) {
-		return s.CreateTaskInstances(ctx, tis)
-	}
-	return mapErr(fmt.Sprintf("fsstore: create %d task instances", len(tis)), err)
-}
-
 // CreateRunsAtOnce creates runs in atomic commits of up to MaxBatch and returns each one's
 // update time, in order. A commit that finds one of its runs already there (another tick
 // made it) is redone one run at a time: then a zero update time marks a run that existed.
