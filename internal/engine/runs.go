@@ -152,9 +152,10 @@ func (e *Engine) runDoc(ctx context.Context, nr NewRun) (*scheduler.Run, error) 
 // startRun moves a queued run to running with a lease on its start (tick_due_at a start
 // grace away), queues the tasks that wait for nothing and completes the noop tasks that
 // follow, and then gives up the lease. It creates no task instance up front: each is created
-// by its first transition (instances.go), a root's by its queueing. A starter that dies before it is done leaves the lease to pass, and the tick then
-// sweeps the run (sweepRun); a queued run is started by the tick after its start grace.
-// Every step is idempotent.
+// by its first transition (instances.go), a root's by its queueing. A starter that dies
+// before it is done leaves the lease to pass, and the tick then sweeps the run (sweepRun); a
+// queued run is started by the tick after its start grace. Every step is idempotent: a
+// second starter finds the run moved (a conflict) and leaves it to the first.
 func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run]) error {
 	if v.Rec.State != scheduler.RunQueued {
 		return nil
@@ -432,8 +433,8 @@ func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fssto
 //
 // It returns the tasks it leaves to the one-by-one path (decideState with Ready): those it
 // does not batch (a noop, a depends_on_past task, a run whose max_active_tasks can bind, an
-// id that is not a task of the DAG), and those of a commit that lost a race, which decideState reads and
-// decides again. An instance someone else already moved is left alone, as decideState
+// id that is not a task of the DAG), and those of a commit that lost a race, which
+// decideState reads and decides again. An instance someone else already moved is left alone, as decideState
 // leaves it; pending reports whether one of them is unfinished.
 func (e *Engine) queueReady(ctx context.Context, rc *runCtx, ids []string) (rest []string, pending bool, err error) {
 	var batch []string
