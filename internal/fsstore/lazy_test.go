@@ -65,6 +65,7 @@ func TestFirstTransitionCreatesTheInstance(t *testing.T) {
 			}
 
 			// A second writer that also read it missing loses, and writes nothing.
+			c0, _ := b.st.Contention()
 			mark := scheduler.Mark(*base, scheduler.TaskSuccess, b.clock)
 			mustIs(t, "second create", p.write(none, mark), fsstore.ErrConflict)
 			again, err := b.st.GetTaskInstance(b.ctx, r.DagID, r.RunID, "load")
@@ -83,6 +84,9 @@ func TestFirstTransitionCreatesTheInstance(t *testing.T) {
 			must(t, "re-read", err)
 			if now.Rec.State != scheduler.TaskQueued || now.Rec.Error != "theirs" {
 				t.Fatalf("after a stale update the instance is %s (error %q); want queued with the other writer's error", now.Rec.State, now.Rec.Error)
+			}
+			if c1, _ := b.st.Contention(); c1-c0 < 2 {
+				t.Errorf("Contention counted %d conflicts; want at least the lost create and the stale update", c1-c0)
 			}
 			must(t, "update at the current time", p.write(now, mark))
 		})

@@ -139,6 +139,10 @@ func (s *Store) wrote(col, id string, err error) {
 	switch status.Code(err) {
 	case codes.FailedPrecondition:
 		s.conflicts.Add(1)
+	case codes.AlreadyExists:
+		if col == ColTaskInstances { // a first transition lost to another writer's (transitions.go)
+			s.conflicts.Add(1)
+		}
 	case codes.Aborted:
 		s.aborted.Add(1)
 	}
