@@ -74,7 +74,7 @@ type NewRun struct {
 var ErrRunExists = errors.New("engine: run already exists")
 
 // CreateRun creates a run (once: its document id is derived from DAG and run id, and created
-// with Create), its task instances, and queues its first tasks. Server-side callers (the
+// with Create) and queues its first tasks, whose queueing creates their task instances. Server-side callers (the
 // tick, a backfill's advance, a dag.trigger task) use it; clients use SubmitRun, which leaves
 // the start to the advancer.
 func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
