@@ -216,7 +216,7 @@ func (a *Alerter) slaTarget(ctx context.Context, run *scheduler.Run, task string
 	}
 	ti, err := a.store.GetTaskInstance(ctx, run.DagID, run.RunID, task)
 	if errors.Is(err, fsstore.ErrNotFound) {
-		return run.State.Finished(), run.EndedAt, nil // not created (yet), or a for_each template
+		return run.State.Finished(), run.EndedAt, nil // not started (`none`: no document yet), or a for_each template
 	}
 	if err != nil {
 		return false, nil, fmt.Errorf("alerts: SLA of %s: %w", scheduler.TaskKey(run.DagID, run.RunID, task), err)

@@ -247,7 +247,7 @@ func (c *Console) Mark(ctx context.Context, who Caller, req MarkRequest) (*Affec
 			return "", err
 		}
 		out.RunID = rv.Rec.RunID
-		ti, err := c.store.GetTaskInstance(ctx, req.DagID, rv.Rec.RunID, req.TaskID)
+		ti, err := c.eng.TaskInstance(ctx, req.DagID, rv.Rec.RunID, req.TaskID) // `none` for a task not started yet
 		if errors.Is(err, fsstore.ErrNotFound) {
 			return "", Errorf(CodeNotFound, "run %s/%s has no task %q", req.DagID, rv.Rec.RunID, req.TaskID)
 		}

@@ -557,3 +557,32 @@ func TestGridReadsAreBounded(t *testing.T) {
 		t.Fatalf("grid page 2 = %+v, %v", g2, err)
 	}
 }
+
+// A task that has not started has no instance document: the run's page still lists it,
+// `none`, in the DAG's order, and its task page shows it `none` rather than "not found".
+func TestTasksNotStartedShowAsNone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.Trigger(t, "etl")
+	d, err := b.Console.Run(b.Ctx, viewer, "etl", r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ti := range d.Tasks {
+		got = append(got, ti.TaskID+"="+ti.State)
+	}
+	want := "extract=queued transform=none load=none report=queued"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("run page tasks: %v; want %s", got, want)
+	}
+	td, err := b.Console.Task(b.Ctx, viewer, "etl", r.RunID, "load")
+	if err != nil {
+		t.Fatalf("task page of a task not started: %v", err)
+	}
+	if td.Instance.State != "none" || td.Instance.Type != "shell" || len(td.Attempts) != 0 {
+		t.Fatalf("task page: %+v with %d attempts; want load, shell, none, no attempts", td.Instance, len(td.Attempts))
+	}
+	_, err = b.Console.Task(b.Ctx, viewer, "etl", r.RunID, "nope")
+	wantCode(t, err, console.CodeNotFound)
+}

@@ -486,9 +486,9 @@ func (c *Console) Run(ctx context.Context, who Caller, dagID, runID string) (*Ru
 }
 
 // runInstances reads a run's task instances in the DAG file's order, for_each instances after
-// their task.
+// their task; a task not started yet (no instance document) is there, `none`.
 func (c *Console) runInstances(ctx context.Context, r scheduler.Run) ([]fsstore.Versioned[scheduler.TaskInstance], error) {
-	tis, err := c.store.ListTaskInstances(ctx, r.DagID, r.RunID)
+	tis, err := c.eng.RunInstances(ctx, r)
 	if err != nil {
 		return nil, AsError(err)
 	}
@@ -532,7 +532,7 @@ func (c *Console) taskAttempts(ctx context.Context, dagID, runID, taskID string)
 	if err != nil {
 		return nil, nil, err
 	}
-	ti, err := c.store.GetTaskInstance(ctx, dagID, rv.Rec.RunID, taskID)
+	ti, err := c.eng.TaskInstance(ctx, dagID, rv.Rec.RunID, taskID) // `none` for a task not started yet
 	if errors.Is(err, fsstore.ErrNotFound) {
 		return nil, nil, Errorf(CodeNotFound, "run %s/%s has no task %q", dagID, rv.Rec.RunID, taskID)
 	}

@@ -125,15 +125,9 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 	if len(plan) < 2 {
 		return nil, nil // one task: the one-by-one path costs the same
 	}
-	docs := make(map[string]*fsstore.Versioned[scheduler.TaskInstance], len(plan))
-	for i := 0; i < len(plan); i += getBatch {
-		got, err := e.store.GetTaskInstances(ctx, rc.run.DagID, rc.run.RunID, plan[i:min(i+getBatch, len(plan))])
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range got {
-			docs[k] = v
-		}
+	docs, err := e.instances(ctx, rc, plan) // mostly `none` with no document: each write creates its instance
+	if err != nil {
+		return nil, err
 	}
 	now := e.now()
 	left := map[string]bool{}
@@ -182,9 +176,9 @@ func (e *Engine) runAhead(ctx context.Context, rc *runCtx, from string, known ma
 // died half-way) and does it: every `none` task whose upstream tasks have all finished, or
 // that waits for nothing, is decided, and the cascade goes on from there; a run whose tasks
 // have all finished is settled. It reads the run's task instances once: the tick calls it
-// only for runs whose lease passed.
+// only for runs whose lease passed. A task with no instance document is `none`.
 func (e *Engine) sweepRun(ctx context.Context, rc *runCtx) error {
-	tis, err := e.store.ListTaskInstances(ctx, rc.run.DagID, rc.run.RunID)
+	tis, err := e.listInstances(ctx, rc)
 	if err != nil {
 		return err
 	}

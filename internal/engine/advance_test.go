@@ -29,7 +29,11 @@ func noopChain(id string, n int) string {
 
 func (b *bundle) wantAll(t *testing.T, r *scheduler.Run, want scheduler.TaskState, except string) {
 	t.Helper()
-	tis, err := b.store.ListTaskInstances(b.ctx, r.DagID, r.RunID)
+	rv, err := b.store.GetRun(b.ctx, r.DagID, r.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tis, err := b.eng.RunInstances(b.ctx, rv.Rec) // with a `none` one for each task not started
 	if err != nil {
 		t.Fatal(err)
 	}

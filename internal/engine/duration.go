@@ -13,7 +13,7 @@ import (
 // template function `duration`). ok is false when the task has no finished try: it never
 // started (skipped, upstream_failed), or is still queued or running.
 func (e *Engine) TaskDuration(ctx context.Context, dagID, runID, taskID string) (d time.Duration, ok bool, err error) {
-	ti, err := e.store.GetTaskInstance(ctx, dagID, runID, taskID)
+	ti, err := e.TaskInstance(ctx, dagID, runID, taskID) // a task not started yet is `none`: no try
 	if errors.Is(err, fsstore.ErrNotFound) {
 		return 0, false, fmt.Errorf("duration: run %s/%s has no task %q", dagID, runID, taskID)
 	}

@@ -123,7 +123,7 @@ func (b *bundle) trigger(t *testing.T, dagID string) *scheduler.Run {
 
 func (b *bundle) ti(t *testing.T, r *scheduler.Run, task string) scheduler.TaskInstance {
 	t.Helper()
-	v, err := b.store.GetTaskInstance(b.ctx, r.DagID, r.RunID, task)
+	v, err := b.eng.TaskInstance(b.ctx, r.DagID, r.RunID, task) // `none` when it has no document yet
 	if err != nil {
 		t.Fatalf("task instance %s: %v", task, err)
 	}
@@ -491,8 +491,11 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.store.GetTaskInstance(b.ctx, r2.DagID, r2.RunID, "z"); err != nil {
+	if _, err := b.eng.TaskInstance(b.ctx, r2.DagID, r2.RunID, "z"); err != nil {
 		t.Fatalf("new run lacks the new version's task z: %v", err)
+	}
+	if _, err := b.eng.TaskInstance(b.ctx, r.DagID, r.RunID, "z"); !errors.Is(err, fsstore.ErrNotFound) {
+		t.Fatalf("old run's task z: err = %v; want not found (its version has no z)", err)
 	}
 }
 

@@ -49,7 +49,7 @@ func (c *Claim) finishAtOnce(ctx context.Context, res Result) (done bool, err er
 		return false, nil
 	}
 	fctx, cancel := context.WithTimeout(ctx, e.callTimeout())
-	docs, err := e.store.GetTaskInstances(fctx, ref.DagID, ref.RunID, down)
+	docs, err := e.instances(fctx, rc, down)
 	cancel()
 	if err != nil {
 		return false, nil
@@ -58,10 +58,11 @@ func (c *Claim) finishAtOnce(ctx context.Context, res Result) (done bool, err er
 	for _, d := range down {
 		v := docs[d]
 		if v == nil || v.Rec.State != scheduler.TaskNone {
-			return false, nil // decided by someone else, or not created yet: step by step
+			return false, nil // decided by someone else: step by step
 		}
+		// A downstream with no document yet (`none`) is created by its queueing: Base.
 		trs = append(trs, fsstore.Guarded{
-			Transition: scheduler.Queue(v.Rec, scheduler.NewAttemptID(), true, now, e.cfg.RepublishAfter), UpdateTime: v.UpdateTime,
+			Transition: scheduler.Queue(v.Rec, scheduler.NewAttemptID(), true, now, e.cfg.RepublishAfter), UpdateTime: v.UpdateTime, Base: &v.Rec,
 		})
 	}
 	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,

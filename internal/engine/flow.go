@@ -47,7 +47,7 @@ func (e *Engine) branchAllows(ctx context.Context, rc *runCtx, task *dag.Task) (
 		if !ok || ut.Type != "branch" {
 			continue
 		}
-		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, up)
+		v, err := e.instance(ctx, rc, up)
 		if err != nil {
 			return scheduler.Wait, err
 		}
@@ -134,7 +134,7 @@ func (e *Engine) settleMapped(ctx context.Context, rc *runCtx, taskID string) (b
 		return false, err
 	}
 	for range maxConflictRetries {
-		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		v, err := e.instance(ctx, rc, taskID)
 		if err != nil {
 			return false, err
 		}

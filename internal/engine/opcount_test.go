@@ -78,6 +78,44 @@ func TestChainOperationsPerTask(t *testing.T) {
 	}
 }
 
+// Task instances are created by their first transition: over a chain's whole run, from its
+// start, each instance document is written exactly three times (created queued, running,
+// success). One created `none` at the run's start and queued later would show a fourth.
+func TestChainInstancesAreWrittenThreeTimes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, chainDAG("chain"))
+	b.store.TrackWrites()
+	b.store.TraceOps()
+	r := b.trigger(t, "chain")
+	var created []string
+	for k := range b.store.WritesPerDoc() {
+		if strings.HasPrefix(k, "task_instances/") {
+			created = append(created, k)
+		}
+	}
+	if len(created) != 1 || created[0] != "task_instances/"+scheduler.TaskKey(r.DagID, r.RunID, "a") {
+		t.Fatalf("the run's start wrote instances %v; want only its root's (a), queued", created)
+	}
+	for _, id := range chainIDs {
+		b.execute(t, r, id)
+	}
+	if st := b.runState(t, r); st != scheduler.RunSuccess {
+		t.Fatalf("run is %s; want success", st)
+	}
+	per := b.store.WritesPerDoc()
+	for _, id := range chainIDs {
+		if n := per["task_instances/"+scheduler.TaskKey(r.DagID, r.RunID, id)]; n != 3 {
+			t.Errorf("instance %s written %d times; want 3 (created queued, running, success)", id, n)
+		}
+	}
+	for k := range b.store.OpCounts() {
+		if strings.Contains(k, "CreateTaskInstances") {
+			t.Errorf("%q: a chain's instances are created by their queueing, not at the run's start", k)
+		}
+	}
+}
+
 // TestChainTransitions records the transitions a chain's run applies: each task queued by its
 // upstream's result (in the same commit), claimed, and finished, in that order.
 func TestChainTransitions(t *testing.T) {

@@ -101,10 +101,11 @@ func (e *Engine) ClearTasks(ctx context.Context, dagID, runID string, taskIDs []
 	return cleared, nil
 }
 
-// resetTask moves one instance back to none. It reports false when it already was.
+// resetTask moves one instance back to none. It reports false when it already was (a task
+// with no instance document is `none`: clearing it writes nothing).
 func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, error) {
 	for range maxConflictRetries {
-		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, t.ID)
+		v, err := e.instance(ctx, rc, t.ID)
 		if err != nil {
 			return false, err
 		}
@@ -120,7 +121,7 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 		if v.Rec.Job != "" {
 			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "cleared")) // deferred.go
 		}
-		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
+		_, err = e.applyTo(ctx, v, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -133,7 +134,7 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 // its instances is cleared: it settles again once that instance finishes.
 func (e *Engine) reopenMapped(ctx context.Context, rc *runCtx, taskID string) error {
 	for range maxConflictRetries {
-		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		v, err := e.instance(ctx, rc, taskID)
 		if err != nil {
 			return err
 		}
@@ -176,7 +177,7 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		return fmt.Errorf("run %s/%s has no task %q (its tasks: %s)", dagID, runID, taskID, strings.Join(taskIDsOf(rc.spec), ", "))
 	}
 	for range maxConflictRetries {
-		v, err := e.store.GetTaskInstance(ctx, dagID, runID, taskID)
+		v, err := e.instance(ctx, rc, taskID) // a task with no document is `none`: the mark creates it
 		if err != nil {
 			return err
 		}
@@ -191,7 +192,7 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 		if v.Rec.Job != "" {
 			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "marked "+string(state))) // deferred.go
 		}
-		_, err = e.apply(ctx, dagID, runID, v.UpdateTime, tr)
+		_, err = e.applyTo(ctx, v, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -220,9 +221,10 @@ func (e *Engine) MarkTask(ctx context.Context, dagID, runID, taskID string, stat
 }
 
 // timeoutRun ends a run whose dagrun_timeout passed: queued and running tasks fail (their
-// executions are cancelled), tasks not started are skipped, and the run fails.
+// executions are cancelled), tasks not started are skipped (those with no instance document
+// are created skipped), and the run fails.
 func (e *Engine) timeoutRun(ctx context.Context, rc *runCtx, now time.Time) error {
-	tis, err := e.store.ListTaskInstances(ctx, rc.run.DagID, rc.run.RunID)
+	tis, err := e.listInstances(ctx, rc)
 	if err != nil {
 		return err
 	}
@@ -268,9 +270,9 @@ func (e *Engine) timeoutTask(ctx context.Context, rc *runCtx, v *fsstore.Version
 		if v.Rec.Job != "" {
 			tr.Set.Job = scheduler.To(e.cancelJobOf(ctx, &v.Rec, "dagrun_timeout")) // deferred.go
 		}
-		_, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
+		_, err := e.applyTo(ctx, v, tr)
 		if isConflict(err) {
-			if v, err = e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, v.Rec.TaskID); err != nil {
+			if v, err = e.instance(ctx, rc, v.Rec.TaskID); err != nil {
 				return err
 			}
 			continue

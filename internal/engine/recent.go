@@ -145,7 +145,11 @@ func (e *Engine) keepCells(ctx context.Context, dagID, runID string) error {
 			}
 			_, err = e.store.DropRunCellsIf(ctx, &v.Rec.Run, v.UpdateTime)
 		} else {
-			tis, lerr := e.store.ListTaskInstances(ctx, dagID, v.Rec.RunID)
+			rc, lerr := e.runCtxOf(ctx, v.Rec.Run, v.UpdateTime)
+			if lerr != nil {
+				return lerr
+			}
+			tis, lerr := e.listInstances(ctx, rc) // a task never started (no document) is a `none` cell
 			if lerr != nil {
 				return lerr
 			}

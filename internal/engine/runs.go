@@ -74,7 +74,7 @@ type NewRun struct {
 var ErrRunExists = errors.New("engine: run already exists")
 
 // CreateRun creates a run (once: its document id is derived from DAG and run id, and created
-// with Create), its task instances, and queues its first tasks. Server-side callers (the
+// with Create) and queues its first tasks, whose queueing creates their task instances. Server-side callers (the
 // tick, a backfill's advance, a dag.trigger task) use it; clients use SubmitRun, which leaves
 // the start to the advancer.
 func (e *Engine) CreateRun(ctx context.Context, nr NewRun) (*scheduler.Run, error) {
@@ -149,33 +149,19 @@ func (e *Engine) runDoc(ctx context.Context, nr NewRun) (*scheduler.Run, error) 
 	return &r, nil
 }
 
-// startRun makes a queued run's task instances (those already there are kept), moves the run
-// to running with a lease on its start (tick_due_at a start grace away), queues the tasks
-// that wait for nothing and completes the noop tasks that follow, and then gives up the
-// lease. A starter that dies before it is done leaves the lease to pass, and the tick then
-// sweeps the run (sweepRun); a queued run is started by the tick after its start grace.
-// Every step is idempotent.
+// startRun moves a queued run to running with a lease on its start (tick_due_at a start
+// grace away), queues the tasks that wait for nothing and completes the noop tasks that
+// follow, and then gives up the lease. It creates no task instance up front: each is created
+// by its first transition (instances.go), a root's by its queueing. A starter that dies
+// before it is done leaves the lease to pass, and the tick then sweeps the run (sweepRun); a
+// queued run is started by the tick after its start grace. Every step is idempotent: a
+// second starter finds the run moved (a conflict) and leaves it to the first.
 func (e *Engine) startRun(ctx context.Context, v *fsstore.Versioned[scheduler.Run]) error {
 	if v.Rec.State != scheduler.RunQueued {
 		return nil
 	}
 	rc, err := e.runCtxOf(ctx, v.Rec, v.UpdateTime)
 	if err != nil {
-		return err
-	}
-	tis := make([]*scheduler.TaskInstance, 0, len(rc.spec.Tasks))
-	expire := e.expireAt(e.now())
-	for _, t := range rc.spec.Tasks {
-		ti := &scheduler.TaskInstance{
-			DagID: rc.run.DagID, RunID: rc.run.RunID, RunKey: rc.run.Key(), TaskID: t.ID, Type: t.Type,
-			State: scheduler.TaskNone, MaxTries: t.Retries + 1, Downstream: rc.downstream[t.ID], ExpireAt: expire,
-		}
-		if ti.Downstream == nil {
-			ti.Downstream = []string{}
-		}
-		tis = append(tis, ti)
-	}
-	if err := e.store.CreateTaskInstancesAtOnce(ctx, tis); err != nil {
 		return err
 	}
 	now := e.now()
@@ -381,7 +367,7 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 				return "", false, true, nil // re-evaluated when the previous run's instance finishes
 			}
 		}
-		v, err := e.store.GetTaskInstance(ctx, rc.run.DagID, rc.run.RunID, taskID)
+		v, err := e.instance(ctx, rc, taskID)
 		if err != nil {
 			return "", false, false, err
 		}
@@ -396,7 +382,7 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 			if full {
 				tr := scheduler.Transition{TaskID: taskID, From: v.Rec.State, To: scheduler.TaskScheduled,
 					Set: scheduler.TaskSet{TickDueAt: scheduler.To(ptr(e.now().Add(e.cfg.RepublishAfter)))}}
-				_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
+				_, err = e.applyTo(ctx, v, tr)
 				if isConflict(err) {
 					continue
 				}
@@ -410,7 +396,7 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 		}
 		tr, _ := scheduler.Settle(v.Rec, dec, false, e.now())
 		state = tr.To
-		_, err = e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr)
+		_, err = e.applyTo(ctx, v, tr)
 		if isConflict(err) {
 			continue
 		}
@@ -428,7 +414,7 @@ func (e *Engine) decideState(ctx context.Context, rc *runCtx, taskID string, for
 // tries) and the try's sensor start.
 func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fsstore.Versioned[scheduler.TaskInstance], newTry bool) error {
 	tr := scheduler.Queue(v.Rec, scheduler.NewAttemptID(), newTry, e.now(), e.cfg.RepublishAfter)
-	if _, err := e.apply(ctx, rc.run.DagID, rc.run.RunID, v.UpdateTime, tr); err != nil {
+	if _, err := e.applyTo(ctx, v, tr); err != nil {
 		return err
 	}
 	e.Stats.TasksQueued.Add(1)
@@ -447,8 +433,8 @@ func (e *Engine) queue(ctx context.Context, rc *runCtx, task *dag.Task, v *fssto
 //
 // It returns the tasks it leaves to the one-by-one path (decideState with Ready): those it
 // does not batch (a noop, a depends_on_past task, a run whose max_active_tasks can bind, an
-// instance not found), and those of a commit that lost a race, which decideState reads and
-// decides again. An instance someone else already moved is left alone, as decideState
+// id that is not a task of the DAG), and those of a commit that lost a race, which
+// decideState reads and decides again. An instance someone else already moved is left alone, as decideState
 // leaves it; pending reports whether one of them is unfinished.
 func (e *Engine) queueReady(ctx context.Context, rc *runCtx, ids []string) (rest []string, pending bool, err error) {
 	var batch []string
@@ -463,15 +449,9 @@ func (e *Engine) queueReady(ctx context.Context, rc *runCtx, ids []string) (rest
 	if len(batch) < 2 {
 		return ids, false, nil // one task: the one-by-one path costs the same
 	}
-	docs := make(map[string]*fsstore.Versioned[scheduler.TaskInstance], len(batch))
-	for i := 0; i < len(batch); i += getBatch {
-		got, err := e.store.GetTaskInstances(ctx, rc.run.DagID, rc.run.RunID, batch[i:min(i+getBatch, len(batch))])
-		if err != nil {
-			return nil, false, err
-		}
-		for k, v := range got {
-			docs[k] = v
-		}
+	docs, err := e.instances(ctx, rc, batch) // a root or a task first readied: `none`, no document yet
+	if err != nil {
+		return nil, false, err
 	}
 	now := e.now()
 	var ups []fsstore.TaskInstanceUpdate
@@ -555,12 +535,21 @@ func (e *Engine) publishTask(ctx context.Context, task *dag.Task, ref scheduler.
 // maybeFinishRun settles the run's state from its instances: finished when every instance
 // has (failed if any ended failed or upstream_failed, success otherwise), running again when
 // a clear made some unfinished. A run that is already in the right state is not written.
+// A task with no instance document is `none`, so unfinished: the run is finished only when
+// the stored instances are as many as its DAG's tasks and their expansions' instances
+// (expectedInstances), and all finished.
 func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 	total, done, bad, err := e.store.RunProgress(ctx, rc.run.Key())
 	if err != nil {
 		return err
 	}
-	want := scheduler.RunOutcome(len(rc.spec.Tasks), total, done, bad)
+	tasks := len(rc.spec.Tasks)
+	if total >= tasks && done == total {
+		if tasks, err = e.expectedInstances(ctx, rc); err != nil {
+			return err
+		}
+	}
+	want := scheduler.RunOutcome(tasks, total, done, bad)
 	if want == scheduler.RunRunning && !rc.run.State.Finished() {
 		// Only a run its caller saw finished (a clear, a mark) can need reopening; for the
 		// rest, "not done yet" costs no read of the run.
@@ -588,6 +577,33 @@ func (e *Engine) maybeFinishRun(ctx context.Context, rc *runCtx) error {
 	return fmt.Errorf("engine: settle run %s: too many concurrent changes", rc.run.Key())
 }
 
+// expectedInstances is how many instance documents a run has once every task left `none`:
+// one per task of its DAG, plus the instances each expanded for_each task made (its
+// map_count). A for_each task not yet expanded, or not yet stored, counts for itself alone:
+// it is unfinished, so the run is anyway.
+func (e *Engine) expectedInstances(ctx context.Context, rc *runCtx) (int, error) {
+	n := len(rc.spec.Tasks)
+	var mapped []string
+	for _, t := range rc.spec.Tasks {
+		if t.ForEach != nil {
+			mapped = append(mapped, t.ID)
+		}
+	}
+	if len(mapped) == 0 {
+		return n, nil
+	}
+	got, err := e.store.GetTaskInstances(ctx, rc.run.DagID, rc.run.RunID, mapped)
+	if err != nil {
+		return 0, err
+	}
+	for _, v := range got {
+		if v.Rec.MapCount != nil {
+			n += *v.Rec.MapCount
+		}
+	}
+	return n, nil
+}
+
 // runDeadline is when a running run's dagrun_timeout passes (nil: none).
 func (e *Engine) runDeadline(d *dag.DAG, from time.Time) *time.Time {
 	if d.DagrunTimeout <= 0 {
@@ -597,7 +613,8 @@ func (e *Engine) runDeadline(d *dag.DAG, from time.Time) *time.Time {
 }
 
 // pastAllows reports whether a depends_on_past task may run: its instance in the DAG's
-// previous run (by logical date) ended success or skipped, or there is none.
+// previous run (by logical date) ended success or skipped, or the task was not in that run's
+// DAG version. A task of that version with no instance document is `none` there: not done.
 func (e *Engine) pastAllows(ctx context.Context, rc *runCtx, taskID string) (bool, error) {
 	prev, err := e.store.AdjacentRun(ctx, rc.run.DagID, rc.run.LogicalDate, true)
 	if err != nil || prev == nil {
@@ -605,7 +622,12 @@ func (e *Engine) pastAllows(ctx context.Context, rc *runCtx, taskID string) (boo
 	}
 	ti, err := e.store.GetTaskInstance(ctx, prev.Rec.DagID, prev.Rec.RunID, taskID)
 	if errors.Is(err, fsstore.ErrNotFound) {
-		return true, nil // the task did not exist then
+		spec, serr := e.Spec(ctx, prev.Rec.DagID, prev.Rec.Version)
+		if serr != nil {
+			return false, serr
+		}
+		_, had := spec.Task(taskID)
+		return !had, nil // not in that version: nothing to wait for; else `none` there
 	}
 	if err != nil {
 		return false, err

@@ -101,9 +101,10 @@ func (e *Engine) RunAt(ctx context.Context, dagID string, logical time.Time) (*s
 	return &runs[0].Rec, nil
 }
 
-// TaskState reads the state of one task in a run ("" when the run has no such task).
+// TaskState reads the state of one task in a run ("" when the run has no such task; `none`
+// for one not started, whose instance has no document yet).
 func (e *Engine) TaskState(ctx context.Context, dagID, runID, taskID string) (scheduler.TaskState, error) {
-	v, err := e.store.GetTaskInstance(ctx, dagID, runID, taskID)
+	v, err := e.TaskInstance(ctx, dagID, runID, taskID)
 	if errors.Is(err, fsstore.ErrNotFound) {
 		return "", nil
 	}

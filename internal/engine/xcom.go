@@ -19,7 +19,7 @@ const MaxXComBytes = 256 << 10
 // XCom returns the XCom value a task's current attempt recorded in a run. Only a task that
 // ended success has one.
 func (e *Engine) XCom(ctx context.Context, dagID, runID, taskID string) (json.RawMessage, error) {
-	ti, err := e.store.GetTaskInstance(ctx, dagID, runID, taskID)
+	ti, err := e.TaskInstance(ctx, dagID, runID, taskID) // a task not started yet is `none`: no XCom
 	if errors.Is(err, fsstore.ErrNotFound) {
 		return nil, fmt.Errorf("xcom: run %s/%s has no task %q", dagID, runID, taskID)
 	}

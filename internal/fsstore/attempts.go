@@ -175,10 +175,13 @@ func (s *Store) DueAttempts(ctx context.Context, now time.Time, limit int) ([]Ve
 	return out, nil
 }
 
-// Guarded is a transition with the update time its instance was read at.
+// Guarded is a transition with the update time its instance was read at. A zero UpdateTime
+// means the instance has no document yet (it is `none`): the write then creates Base with
+// the transition applied, preconditioned on the document not existing.
 type Guarded struct {
 	Transition scheduler.Transition
 	UpdateTime time.Time
+	Base       *scheduler.TaskInstance
 }
 
 // CommitFinish records an attempt's result with its own instance's transition (trs[0], on
@@ -201,6 +204,13 @@ func (s *Store) CommitFinish(ctx context.Context, ref scheduler.AttemptRef, r At
 			for k, v := range r.fields() {
 				f[k] = v
 			}
+		} else if g.UpdateTime.IsZero() && g.Base != nil {
+			doc, err := createdWith(g.Base, keys[i], f)
+			if err != nil {
+				return err
+			}
+			b.Create(s.fs.Collection(ColTaskInstances).Doc(keys[i]), doc)
+			continue
 		}
 		b.Update(s.fs.Collection(ColTaskInstances).Doc(keys[i]), updates(f), firestore.LastUpdateTime(g.UpdateTime))
 	}
@@ -208,7 +218,7 @@ func (s *Store) CommitFinish(ctx context.Context, ref scheduler.AttemptRef, r At
 	for _, k := range keys {
 		s.wrote(ColTaskInstances, k, err)
 	}
-	return mapErr(fmt.Sprintf("fsstore: commit the result of %s", ref.AttemptID), err)
+	return mapRace(fmt.Sprintf("fsstore: commit the result of %s", ref.AttemptID), err)
 }
 
 func updates(fields map[string]any) []firestore.Update {

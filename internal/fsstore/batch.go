@@ -43,14 +43,18 @@ func (s *Store) GetTaskInstances(ctx context.Context, dagID, runID string, taskI
 
 // TaskInstanceUpdate is one conditional change of UpdateTaskInstancesIf.
 type TaskInstanceUpdate struct {
-	TI         *scheduler.TaskInstance
-	UpdateTime time.Time // the instance must be unchanged since
+	TI *scheduler.TaskInstance
+	// UpdateTime is when the instance was read: it must be unchanged since. Zero means it has
+	// no document yet (it is `none`): the change then creates TI with Fields applied,
+	// preconditioned on the document not existing.
+	UpdateTime time.Time
 	Fields     map[string]any
 }
 
 // UpdateTaskInstancesIf applies conditional changes to several task instances in one atomic
 // commit (at most MaxBatch): all of them, or none and ErrConflict when any instance changed
-// since it was read. It takes no lock, like every other write here.
+// since it was read (or, for one read missing, was created since). It takes no lock, like
+// every other write here.
 func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpdate) error {
 	if len(ups) == 0 {
 		return nil
@@ -62,6 +66,14 @@ func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpd
 	// (which would read and lock).
 	b := s.fs.Batch() //nolint:staticcheck // see above
 	for _, u := range ups {
+		if u.UpdateTime.IsZero() {
+			doc, err := createdWith(u.TI, u.TI.Key(), u.Fields)
+			if err != nil {
+				return err
+			}
+			b.Create(s.fs.Collection(ColTaskInstances).Doc(u.TI.Key()), doc)
+			continue
+		}
 		fu := make([]firestore.Update, 0, len(u.Fields))
 		for k, v := range u.Fields {
 			fu = append(fu, firestore.Update{Path: k, Value: v})
@@ -72,7 +84,7 @@ func (s *Store) UpdateTaskInstancesIf(ctx context.Context, ups []TaskInstanceUpd
 	for _, u := range ups {
 		s.wrote(ColTaskInstances, u.TI.Key(), err)
 	}
-	return mapErr(fmt.Sprintf("fsstore: update %d task instances", len(ups)), err)
+	return mapRace(fmt.Sprintf("fsstore: update %d task instances", len(ups)), err)
 }
 
 // DueDAGsAfter is DueDAGs from the page after the DAG last (nil: the first page), in
@@ -98,35 +110,6 @@ func (s *Store) CreateRunAt(ctx context.Context, r *scheduler.Run) (time.Time, e
 		return time.Time{}, mapErr(fmt.Sprintf("fsstore: create %s/%s", ColRuns, r.Key()), err)
 	}
 	return res.UpdateTime, nil
-}
-
-// CreateTaskInstancesAtOnce is CreateTaskInstances in one atomic commit when none of the
-// instances exists yet (a run's start: one round trip); when some do (a start finished by
-// someone else), it falls back to CreateTaskInstances, which keeps those.
-func (s *Store) CreateTaskInstancesAtOnce(ctx context.Context, tis []*scheduler.TaskInstance) error {
-	if len(tis) == 0 || len(tis) > MaxBatch {
-		return s.CreateTaskInstances(ctx, tis)
-	}
-	for _, ti := range tis {
-		if err := needExpiry(ColTaskInstances, ti.Key(), ti.ExpireAt); err != nil {
-			return err
-		}
-	}
-	b := s.fs.Batch() //nolint:staticcheck // an atomic commit of creates, no transaction
-	for _, ti := range tis {
-		b.Create(s.fs.Collection(ColTaskInstances).Doc(ti.Key()), ti)
-	}
-	_, err := b.Commit(ctx)
-	for _, ti := range tis {
-		s.wrote(ColTaskInstances, ti.Key(), err)
-	}
-	if err == nil {
-		return nil
-	}
-	if errors.Is(mapErr("", err), ErrExists) {
-		return s.CreateTaskInstances(ctx, tis)
-	}
-	return mapErr(fmt.Sprintf("fsstore: create %d task instances", len(tis)), err)
 }
 
 // CreateRunsAtOnce creates runs in atomic commits of up to MaxBatch and returns each one's

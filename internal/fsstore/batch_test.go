@@ -114,13 +114,12 @@ func TestUpdateDAGsIfIsAllOrNothing(t *testing.T) {
 
 // Creating a run's task instances completes what a dead creator left half-done: the
 // instances that exist are kept as they are (someone may have advanced them), the missing
-// ones are created. Both the one-commit and the bulk path.
+// ones are created (a for_each expansion's instances, made by whoever expands it).
 func TestCreateTaskInstancesKeepsThoseThatExist(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	for name, create := range map[string]func([]*scheduler.TaskInstance) error{
-		"AtOnce": func(tis []*scheduler.TaskInstance) error { return b.st.CreateTaskInstancesAtOnce(b.ctx, tis) },
-		"Bulk":   func(tis []*scheduler.TaskInstance) error { return b.st.CreateTaskInstances(b.ctx, tis) },
+		"Bulk": func(tis []*scheduler.TaskInstance) error { return b.st.CreateTaskInstances(b.ctx, tis) },
 	} {
 		r := b.run("dag"+strings.ToLower(name), b.clock, scheduler.RunQueued)
 		all := []*scheduler.TaskInstance{b.ti(r, "a", scheduler.TaskNone), b.ti(r, "b", scheduler.TaskNone), b.ti(r, "c", scheduler.TaskNone)}

@@ -15,8 +15,13 @@
 //   - conditional writes: an update or delete with a stale update time is ErrConflict, also
 //     when the document is gone, and changes nothing; the update time a write returns is the
 //     document's new version (conditional_test.go, delete_test.go);
-//   - batches (UpdateTaskInstancesIf, UpdateDAGsIf, the AtOnce creates): all or nothing,
+//   - batches (UpdateTaskInstancesIf, UpdateDAGsIf, CreateRunsAtOnce): all or nothing,
 //     bounded by MaxBatch, and creates keep the documents that exist (batch_test.go);
+//   - a task instance's first transition (a zero update time: the instance has no document,
+//     it is `none`) creates it, the base record with the transition's fields, in
+//     ApplyTransitionOn, UpdateTaskInstancesIf and CommitFinish alike; a second create is
+//     ErrConflict and writes nothing, and updates at a stale time still conflict
+//     (lazy_test.go);
 //   - contention: racing writers on one version have one winner per round, and read-modify-
 //     write loops that re-read on ErrConflict lose no update (contention_test.go);
 //   - aggregations: counts and sums with their filters (aggregate_test.go);

@@ -2,7 +2,13 @@ package fsstore
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/updraft-dev/updraft/scheduler"
 )
@@ -84,6 +90,73 @@ func timeOrNil(t *time.Time) any {
 // new update time.
 func (s *Store) ApplyTransition(ctx context.Context, dagID, runID string, updateTime time.Time, tr scheduler.Transition) (time.Time, error) {
 	return s.updateIf(ctx, ColTaskInstances, scheduler.TaskKey(dagID, runID, tr.TaskID), updateTime, TransitionFields(tr))
+}
+
+// A task instance that has not left `none` has no document: the engine holds a record built
+// from the run's spec with a zero update time instead. A write on such a record creates the
+// document (the record with the write's fields over it), preconditioned on its absence, so
+// the first transition is the instance's only write; a writer that loses the race to create
+// it gets ErrConflict, as one that loses an update does, and reads again.
+
+// ApplyTransitionOn writes a transition on the task instance v: an update preconditioned on
+// v's update time, or, when v.UpdateTime is zero (v was never stored), the creation of v.Rec
+// with the transition applied, preconditioned on the document not existing. Either way a
+// lost race is ErrConflict. It returns the new update time.
+func (s *Store) ApplyTransitionOn(ctx context.Context, v *Versioned[scheduler.TaskInstance], tr scheduler.Transition) (time.Time, error) {
+	if !v.UpdateTime.IsZero() {
+		return s.ApplyTransition(ctx, v.Rec.DagID, v.Rec.RunID, v.UpdateTime, tr)
+	}
+	key := scheduler.TaskKey(v.Rec.DagID, v.Rec.RunID, tr.TaskID)
+	doc, err := createdWith(&v.Rec, key, TransitionFields(tr))
+	if err != nil {
+		return time.Time{}, err
+	}
+	res, err := s.fs.Collection(ColTaskInstances).Doc(key).Create(ctx, doc)
+	s.wrote(ColTaskInstances, key, err)
+	if err != nil {
+		return time.Time{}, mapRace(fmt.Sprintf("fsstore: create %s/%s", ColTaskInstances, key), err)
+	}
+	return res.UpdateTime, nil
+}
+
+// createdWith is the document a first write on a task instance creates: base's fields by
+// name with fields over them. base must carry its expire_at, and be the instance named key.
+func createdWith(base *scheduler.TaskInstance, key string, fields map[string]any) (map[string]any, error) {
+	if base.Key() != key {
+		return nil, fmt.Errorf("fsstore: create %s/%s from the record of %s", ColTaskInstances, key, base.Key())
+	}
+	if err := needExpiry(ColTaskInstances, key, base.ExpireAt); err != nil {
+		return nil, err
+	}
+	doc := recordFields(base)
+	for k, v := range fields {
+		doc[k] = v
+	}
+	return doc, nil
+}
+
+// recordFields returns a record's fields by their firestore names, as Create writes them.
+func recordFields(rec any) map[string]any {
+	v := reflect.Indirect(reflect.ValueOf(rec))
+	t := v.Type()
+	out := make(map[string]any, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("firestore"), ",")
+		if name == "" || name == "-" || !t.Field(i).IsExported() {
+			continue
+		}
+		out[name] = v.Field(i).Interface()
+	}
+	return out
+}
+
+// mapRace is mapErr for writes that may create a task instance: a document created by
+// someone else since it was read missing is a lost race, ErrConflict, like a stale update.
+func mapRace(op string, err error) error {
+	if status.Code(err) == codes.AlreadyExists {
+		return fmt.Errorf("%s: %w", op, ErrConflict)
+	}
+	return mapErr(op, err)
 }
 
 // RunChangeFields returns the fields a run change writes, by name.

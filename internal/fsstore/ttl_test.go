@@ -38,8 +38,9 @@ func TestCreatesWithoutExpiryAreRefused(t *testing.T) {
 		{"CreateTaskInstances", tiNoExp.Key(), func() error {
 			return b.st.CreateTaskInstances(ctx, []*scheduler.TaskInstance{tiOK, tiNoExp})
 		}, [][2]string{{fsstore.ColTaskInstances, tiOK.Key()}, {fsstore.ColTaskInstances, tiNoExp.Key()}}},
-		{"CreateTaskInstancesAtOnce", tiNoExp.Key(), func() error {
-			return b.st.CreateTaskInstancesAtOnce(ctx, []*scheduler.TaskInstance{tiOK, tiNoExp})
+		{"UpdateTaskInstancesIf creating", tiNoExp.Key(), func() error {
+			f := fsstore.TransitionFields(scheduler.Mark(*tiNoExp, scheduler.TaskSuccess, b.clock))
+			return b.st.UpdateTaskInstancesIf(ctx, []fsstore.TaskInstanceUpdate{{TI: tiOK, Fields: f}, {TI: tiNoExp, Fields: f}})
 		}, [][2]string{{fsstore.ColTaskInstances, tiOK.Key()}, {fsstore.ColTaskInstances, tiNoExp.Key()}}},
 	}
 	for _, c := range cases {
