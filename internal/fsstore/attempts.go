@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/firestore"
 
@@ -20,6 +21,9 @@ import (
 //
 // Each attempt function takes the attempt's AttemptRef (which names its instance); the
 // update time they take and return is the instance's.
+
+// pastErrorBytes bounds the error a past attempt keeps.
+const pastErrorBytes = 1024
 
 // attemptPrefix is the field path of the latest attempt on an instance's document.
 const attemptPrefix = "attempt."
@@ -44,14 +48,24 @@ func (s *Store) ClaimAttempt(ctx context.Context, updateTime time.Time, tr sched
 
 // PastAfterClaim is what an instance's past_attempts becomes when a new attempt is claimed:
 // the latest attempt appended (one still running then was superseded: a clear or a mark moved
-// the instance on while it ran), without its XCom, the oldest dropped beyond MaxPastAttempts.
+// the instance on while it ran), the oldest dropped beyond MaxPastAttempts. A past attempt
+// keeps neither its XCom (an earlier try's never counts) nor its rendered arguments, and its
+// error is cut to pastErrorBytes, so a sensor's hundreds of pokes can't outgrow Firestore's
+// 1 MiB document.
 // It is nil when nothing changes.
 func PastAfterClaim(ti *scheduler.TaskInstance, now time.Time) []scheduler.Attempt {
 	if ti.Attempt == nil {
 		return nil
 	}
 	prev := *ti.Attempt
-	prev.XCom, prev.TickDueAt = "", nil
+	prev.XCom, prev.Rendered, prev.TickDueAt = "", "", nil
+	if len(prev.Error) > pastErrorBytes {
+		cut := pastErrorBytes
+		for cut > 0 && !utf8.RuneStart(prev.Error[cut]) {
+			cut--
+		}
+		prev.Error = prev.Error[:cut] + "…"
+	}
 	if prev.State == scheduler.AttemptRunning || prev.State == "" {
 		prev.State, prev.Error, prev.EndedAt = scheduler.AttemptFailed, "superseded: the task instance was cleared or marked while it ran", &now
 	}
@@ -130,9 +144,22 @@ func (r AttemptResult) fields() map[string]any {
 		f[attemptPrefix+"xcom"] = r.XCom
 	}
 	if r.Rendered != "" {
-		f[attemptPrefix+"rendered"] = r.Rendered
+		f[attemptPrefix+"rendered"] = boundRendered(r.Rendered)
 	}
 	return f
+}
+
+// MaxRenderedBytes bounds the rendered arguments an attempt keeps on its instance (with the
+// XCom's own bound, the document stays under Firestore's 1 MiB).
+const MaxRenderedBytes = 64 << 10
+
+// boundRendered is rendered (JSON) if it fits MaxRenderedBytes, else a JSON object that says
+// how large it was: a cut JSON text would not parse.
+func boundRendered(rendered string) string {
+	if len(rendered) <= MaxRenderedBytes {
+		return rendered
+	}
+	return fmt.Sprintf(`{"_truncated": "the rendered arguments were %d bytes; at most %d are kept"}`, len(rendered), MaxRenderedBytes)
 }
 
 // RecordResult writes an attempt's result on its instance if the instance is unchanged since

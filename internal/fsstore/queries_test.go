@@ -1,11 +1,13 @@
 package fsstore_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
@@ -95,7 +97,7 @@ func TestAttemptsComeOldestFirst(t *testing.T) {
 	for i, id := range []string{"z", "a", "m"} {
 		a := b.attempt(ti, id)
 		a.StartedAt = b.clock.Add(time.Duration(i) * time.Minute)
-		a.XCom = `{"n": 1}`
+		a.XCom, a.Rendered = `{"n": 1}`, `{"sql": "select 1"}`
 		if id == "z" {
 			a.State, a.EndedAt = scheduler.AttemptFailed, ptr(b.clock)
 		}
@@ -118,8 +120,9 @@ func TestAttemptsComeOldestFirst(t *testing.T) {
 		!strings.Contains(as[1].Rec.Error, "superseded") || as[2].Rec.State != scheduler.AttemptRunning {
 		t.Fatalf("states %s %s(%q) %s; want failed, failed (superseded), running", as[0].Rec.State, as[1].Rec.State, as[1].Rec.Error, as[2].Rec.State)
 	}
-	if as[0].Rec.XCom != "" || as[2].Rec.XCom == "" {
-		t.Fatalf("XComs %q %q; want only the latest attempt's kept", as[0].Rec.XCom, as[2].Rec.XCom)
+	if as[0].Rec.XCom != "" || as[0].Rec.Rendered != "" || as[2].Rec.XCom == "" || as[2].Rec.Rendered == "" {
+		t.Fatalf("XComs %q %q, rendered %q %q; want only the latest attempt's kept", as[0].Rec.XCom, as[2].Rec.XCom,
+			as[0].Rec.Rendered, as[2].Rec.Rendered)
 	}
 	all, err := b.st.RunAttempts(b.ctx, ti.DagID, ti.RunID)
 	must(t, "run attempts", err)
@@ -132,20 +135,33 @@ func TestAttemptsComeOldestFirst(t *testing.T) {
 	}
 }
 
-// An instance keeps at most MaxPastAttempts earlier attempts, the newest.
+// An instance keeps at most MaxPastAttempts earlier attempts, the newest, each small: a
+// sensor poking for days with a long error and a large rendered query stays far under
+// Firestore's 1 MiB document.
 func TestPastAttemptsAreBounded(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ti := &scheduler.TaskInstance{}
 	for i := range scheduler.MaxPastAttempts + 5 {
 		ti.PastAttempts = fsstore.PastAfterClaim(ti, now)
-		ti.Attempt = &scheduler.Attempt{ID: fmt.Sprint(i), State: scheduler.AttemptFailed}
+		ti.Attempt = &scheduler.Attempt{ID: fmt.Sprint(i), State: scheduler.AttemptFailed,
+			Error: strings.Repeat("é", 5000), Rendered: strings.Repeat("x", 50_000), XCom: strings.Repeat("1", 200_000)}
 	}
 	past := fsstore.PastAfterClaim(ti, now)
 	if len(past) != scheduler.MaxPastAttempts || past[len(past)-1].ID != fmt.Sprint(scheduler.MaxPastAttempts+4) ||
 		past[0].ID != "5" {
 		t.Fatalf("%d past attempts, %s..%s; want %d, 5..%d", len(past), past[0].ID, past[len(past)-1].ID,
 			scheduler.MaxPastAttempts, scheduler.MaxPastAttempts+4)
+	}
+	size := 0
+	for _, a := range past {
+		if !utf8.ValidString(a.Error) {
+			t.Fatalf("a past attempt's error was cut inside a character: %q", a.Error[len(a.Error)-8:])
+		}
+		size += len(a.Error) + len(a.Rendered) + len(a.XCom)
+	}
+	if size > 200<<10 {
+		t.Fatalf("past attempts hold %d bytes of error, rendered and XCom; want them bounded well under 1 MiB", size)
 	}
 }
 
@@ -193,5 +209,26 @@ func TestTrackWritesCountsWritesThatLanded(t *testing.T) {
 	}
 	if conflicts, _ := b.st.Contention(); conflicts != 1 {
 		t.Fatalf("Contention conflicts = %d; want the 1 stale update", conflicts)
+	}
+}
+
+// A result's rendered arguments over the bound are replaced by a note that still parses as
+// JSON, so the instance stays writable whatever a template renders.
+func TestLargeRenderedArgumentsAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.run("d", b.clock, scheduler.RunRunning)
+	ti := b.ti(r, "big", scheduler.TaskRunning)
+	must(t, "instance", b.st.CreateTaskInstances(b.ctx, []*scheduler.TaskInstance{ti}))
+	ut := b.putAttempt(t, b.attempt(ti, "att1"))
+	ref := scheduler.AttemptRef{DagID: ti.DagID, RunID: ti.RunID, TaskID: ti.TaskID, AttemptID: "att1"}
+	huge := `{"sql": "` + strings.Repeat("x", 2<<20) + `"}`
+	_, err := b.st.RecordResult(b.ctx, ref, ut, fsstore.AttemptResult{State: scheduler.AttemptSuccess, EndedAt: b.clock, Rendered: huge})
+	must(t, "record a result with 2 MiB of rendered arguments", err)
+	a, err := b.st.GetAttempt(b.ctx, ref)
+	must(t, "read", err)
+	var note map[string]string
+	if err := json.Unmarshal([]byte(a.Rec.Rendered), &note); err != nil || !strings.Contains(note["_truncated"], "bytes") {
+		t.Fatalf("rendered kept = %.80q (%v); want a JSON note of its size", a.Rec.Rendered, err)
 	}
 }
