@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/updraft-dev/updraft/internal/dag"
 	"github.com/updraft-dev/updraft/internal/fsstore"
@@ -284,6 +285,9 @@ type Result struct {
 // deadline set, and the tick finishes the job.
 func (c *Claim) Finish(ctx context.Context, res Result) error {
 	e := c.e
+	// The error goes on the instance twice (its own and its attempt's): a task's error of
+	// megabytes must not make its result unwritable.
+	res.Error = truncate(res.Error, MaxErrorBytes)
 	if done, err := c.finishAtOnce(ctx, res); done {
 		return err
 	}
@@ -508,9 +512,16 @@ func SensorTimeout(t *dag.Task) time.Duration {
 	return DefaultSensorTimeout
 }
 
+// MaxErrorBytes bounds a result's error as it is stored.
+const MaxErrorBytes = 16 << 10
+
+// truncate cuts s to at most n bytes, at a character boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

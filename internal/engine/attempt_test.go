@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/updraft-dev/updraft/emulators"
 	"github.com/updraft-dev/updraft/internal/engine"
@@ -278,4 +279,35 @@ tasks:
 func readStat(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	return string(b)
+}
+
+// A task whose error is megabytes long still records its result (cut, on a character
+// boundary), and the run goes on: the instance holding the attempt stays writable.
+func TestHugeErrorIsCutNotFatal(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, `id: loud
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok}
+`)
+	r := b.trigger(t, "loud")
+	claim, err := b.eng.Claim(b.ctx, b.ref(t, r, "a"), engine.Worker{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("ü", 1<<20) // 2 MiB
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptFailed, Error: huge}); err != nil {
+		t.Fatalf("finish with a 2 MiB error: %v", err)
+	}
+	ti := b.ti(t, r, "a")
+	if ti.State != scheduler.TaskFailed || len(ti.Error) > engine.MaxErrorBytes+4 || !strings.HasPrefix(ti.Error, "üü") {
+		t.Fatalf("instance %s with a %d-byte error; want failed with it cut to %d", ti.State, len(ti.Error), engine.MaxErrorBytes)
+	}
+	if !utf8.ValidString(ti.Error) {
+		t.Fatal("the error was cut inside a character")
+	}
+	if st := b.runState(t, r); st != scheduler.RunFailed {
+		t.Fatalf("run is %s; want failed", st)
+	}
 }
