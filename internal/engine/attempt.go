@@ -291,19 +291,29 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	if done, err := c.finishAtOnce(ctx, res); done {
 		return err
 	}
-	if err := c.record(ctx, res); err != nil {
+	// The result is written with the instance's transition and a follow-up deadline, in one
+	// write: should any of what follows fail, the tick does it again. A for_each task's
+	// expansion writes its instances first, so its result is recorded on its own before.
+	var rec *fsstore.AttemptResult
+	if c.Task.ForEach == nil || res.State != scheduler.AttemptSuccess {
+		now := e.now()
+		rec = &fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
+			XCom: string(res.XCom), Rendered: res.Rendered, FollowUpAt: ptr(now.Add(e.cfg.RepublishAfter))}
+		c.mu.Lock()
+		c.ended = now
+		c.mu.Unlock()
+	} else if err := c.record(ctx, res); err != nil {
 		return err
 	}
-	// The result is recorded with a follow-up deadline: should any of what follows fail,
-	// the tick does it again. Each step gets its own deadline.
+	// Each step gets its own deadline.
 	fctx, cancel := context.WithTimeout(ctx, max(e.writePatience(), 2*time.Minute))
 	rc := e.newRunCtx(c.Run, time.Time{}, c.DAG)
 	c.mu.Lock()
 	v := &fsstore.Versioned[scheduler.TaskInstance]{Rec: c.ti, UpdateTime: c.tiTime}
 	c.mu.Unlock()
-	state, err := e.applyOutcome(fctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended))
+	state, err := e.applyOutcome(fctx, rc, c.Task, c.Ref, v, res, span(c.started, c.ended), rec)
 	cancel()
-	if errors.Is(err, ErrStale) {
+	if errors.Is(err, ErrStale) || errors.Is(err, errNotRecorded) {
 		return err
 	}
 	if err != nil {
@@ -374,15 +384,24 @@ func (c *Claim) record(ctx context.Context, res Result) error {
 	return fmt.Errorf("engine: record result of %s: too many concurrent changes", c.Ref.AttemptID)
 }
 
+// errNotRecorded means a worker's result could not be written at all (the store failed for
+// longer than writePatience): the worker exits non-zero and its lease tells the tick.
+var errNotRecorded = errors.New("engine: record result")
+
 // applyOutcome moves a running task instance to the state its attempt's result gives (with
 // the retry policy, a sensor's reschedule and timeout, a branch's choice, a for_each task's
 // expansion), starting from v (re-read on conflict), then queues a no-delay retry or
 // advances the downstream. It returns the state it wrote.
 //
+// rec, when not nil, is the attempt's result, not yet recorded: it is written with the
+// transition, in the same write, only while the attempt still runs on the instance (a lost
+// verdict or a newer attempt refuses it: ErrStale). Nil means the result is already on the
+// attempt (the tick finishing a lost worker's or a dead worker's follow-up, a for_each task).
+//
 // ran is how long the attempt ran (negative: unknown), for the task_finished log line the
 // write that wins logs.
 func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, ref scheduler.AttemptRef,
-	v *fsstore.Versioned[scheduler.TaskInstance], res Result, ran time.Duration) (scheduler.TaskState, error) {
+	v *fsstore.Versioned[scheduler.TaskInstance], res Result, ran time.Duration, rec *fsstore.AttemptResult) (scheduler.TaskState, error) {
 	now := e.now()
 	policy := scheduler.RetryPolicy{
 		Retries: task.Retries, Delay: task.RetryDelay, Exponential: task.RetryExponentialBackoff, MaxRetryDelay: task.MaxRetryDelay,
@@ -414,7 +433,25 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 				return "", err
 			}
 		}
+		if rec != nil {
+			a := v.Rec.Attempt
+			if a != nil && a.ID == ref.AttemptID && a.State == rec.State && a.EndedAt != nil && a.EndedAt.Sub(rec.EndedAt).Abs() < time.Microsecond {
+				// Our own write landed; its answer was lost.
+				state = v.Rec.State
+				retry = state == scheduler.TaskUpForRetry
+				break
+			}
+			if a == nil || a.ID != ref.AttemptID || a.State != scheduler.AttemptRunning {
+				return "", fmt.Errorf("%w: attempt %s is no longer running on %s (declared lost, or replaced); this result does not stand", ErrStale, ref.AttemptID, v.Rec.Key())
+			}
+		}
 		if v.Rec.AttemptID != ref.AttemptID || v.Rec.State != scheduler.TaskRunning {
+			if rec != nil {
+				// Cleared or marked while it ran: the attempt keeps its result for the record.
+				plain := *rec
+				plain.FollowUpAt = nil
+				_, _ = e.store.RecordResult(ctx, ref, v.UpdateTime, plain)
+			}
 			return "", fmt.Errorf("%w: %s is %s with attempt %s; this result does not stand", ErrStale, v.Rec.Key(), v.Rec.State, v.Rec.AttemptID)
 		}
 		if expand != nil {
@@ -439,12 +476,27 @@ func (e *Engine) applyOutcome(ctx context.Context, rc *runCtx, task *dag.Task, r
 			_ = json.Unmarshal(res.XCom, &follow)
 			tr.Set.Follow = scheduler.To(follow)
 		}
-		ut, err := e.apply(ctx, ref.DagID, ref.RunID, v.UpdateTime, tr)
+		var ut time.Time
+		if rec == nil {
+			ut, err = e.apply(ctx, ref.DagID, ref.RunID, v.UpdateTime, tr)
+		} else {
+			// The worker's result: tried again through an outage, as the claim is.
+			err = e.retry(ctx, e.writePatience(), func(ctx context.Context) (err error) {
+				ut, err = e.store.ApplyTransitionWithResult(ctx, ref, v.UpdateTime, tr, *rec)
+				return err
+			})
+			if err == nil {
+				e.applied(ref.DagID, ref.RunID, tr)
+			}
+		}
 		if isConflict(err) {
 			v = nil
 			continue
 		}
 		if err != nil {
+			if rec != nil {
+				return "", fmt.Errorf("%w: %s: %v", errNotRecorded, ref.AttemptID, err)
+			}
 			return "", err
 		}
 		v.UpdateTime, v.Rec.State = ut, state

@@ -627,3 +627,84 @@ func TestWorkerDyingAfterItsResultLosesNothing(t *testing.T) {
 		t.Fatalf("b is %s; want queued by the follow-up", s)
 	}
 }
+
+// The tick declared a worker lost and died before it moved the instance on: the lost verdict
+// is on the attempt, the instance still runs it. The worker's late result (written with the
+// instance's transition, in one write) must not stand over the verdict; the tick's next
+// look applies the verdict, and the retry runs.
+func TestLateResultAfterAHalfDoneLostVerdictDoesNotStand(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: time.Minute})
+	b.deploy(t, `id: half
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok, retries: 1, retry_delay: 0s}
+`)
+	r := b.trigger(t, "half")
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "slow", ExecutorRef: "nowhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.store.GetTaskInstance(b.ctx, ref.DagID, ref.RunID, ref.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := b.clock.Now()
+	if _, err := b.store.RecordResult(b.ctx, ref, v.UpdateTime, fsstore.AttemptResult{
+		State: scheduler.AttemptLost, Error: "lost worker: test", EndedAt: now, FollowUpAt: &now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess}); !errors.Is(err, engine.ErrStale) {
+		t.Fatalf("late result over a lost verdict: %v; want ErrStale", err)
+	}
+	if ti := b.ti(t, r, "a"); ti.State != scheduler.TaskRunning || ti.Attempt.State != scheduler.AttemptLost {
+		t.Fatalf("instance %s, attempt %s; want still running with the lost verdict", ti.State, ti.Attempt.State)
+	}
+	b.clock.Add(time.Second)
+	if _, err := b.eng.Tick(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if next := b.ref(t, r, "a"); next.TryNumber != 2 || next.AttemptID == ref.AttemptID {
+		t.Fatalf("after the tick: try %d, attempt %s; want the retry queued", next.TryNumber, next.AttemptID)
+	}
+}
+
+// A task cleared while its attempt runs: the worker's result does not stand (the instance is
+// queued for a new attempt), the old attempt keeps its result for the record, and the new
+// claim moves it to the instance's past attempts.
+func TestResultOfAClearedAttemptIsKeptButDoesNotStand(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{})
+	b.deploy(t, `id: cleared
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok}
+`)
+	r := b.trigger(t, "cleared")
+	first := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, first, engine.Worker{Name: "w1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.ClearTasks(b.ctx, r.DagID, r.RunID, []string{"a"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess}); !errors.Is(err, engine.ErrStale) {
+		t.Fatalf("result of a cleared attempt: %v; want ErrStale", err)
+	}
+	ti := b.ti(t, r, "a")
+	if ti.State != scheduler.TaskQueued || ti.AttemptID == first.AttemptID {
+		t.Fatalf("instance %s with attempt %s; want queued for a new attempt", ti.State, ti.AttemptID)
+	}
+	b.execute(t, r, "a")
+	as, err := b.store.ListAttempts(b.ctx, r.DagID, r.RunID, "a")
+	if err != nil || len(as) != 2 || as[0].Rec.ID != first.AttemptID || as[0].Rec.State != scheduler.AttemptSuccess ||
+		as[1].Rec.State != scheduler.AttemptSuccess {
+		t.Fatalf("attempts %+v (%v); want the cleared one (its result kept) then the new one", as, err)
+	}
+	if st := b.runState(t, r); st != scheduler.RunSuccess {
+		t.Fatalf("run is %s; want success", st)
+	}
+}

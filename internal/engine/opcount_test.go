@@ -108,11 +108,11 @@ func TestChainInstancesAreWrittenThreeTimes(t *testing.T) {
 	}
 	per := b.store.WritesPerDoc()
 	for i, id := range chainIDs {
-		// The leaf takes the step-by-step path (it may finish the run): its result with a
-		// follow-up deadline, its final state, the deadline cleared.
+		// The leaf takes the step-by-step path (it may finish the run): its result with its
+		// final state and a follow-up deadline, then the deadline cleared.
 		want, what := 3, "created queued, running (the claim), success with the result"
 		if i == len(chainIDs)-1 {
-			want, what = 5, "created queued, running, the result, success, the follow-up cleared"
+			want, what = 4, "created queued, running, success with the result and a follow-up deadline, the deadline cleared"
 		}
 		if n := per["task_instances/"+scheduler.TaskKey(r.DagID, r.RunID, id)]; n != want {
 			t.Errorf("instance %s written %d times; want %d (%s)", id, n, want, what)

@@ -168,6 +168,19 @@ func (s *Store) RecordResult(ctx context.Context, ref scheduler.AttemptRef, upda
 	return s.updateIf(ctx, ColTaskInstances, scheduler.TaskKey(ref.DagID, ref.RunID, ref.TaskID), updateTime, r.fields())
 }
 
+// ApplyTransitionWithResult writes an attempt's result and its instance's transition in one
+// write, if the instance is unchanged since updateTime.
+func (s *Store) ApplyTransitionWithResult(ctx context.Context, ref scheduler.AttemptRef, updateTime time.Time, tr scheduler.Transition, r AttemptResult) (time.Time, error) {
+	if tr.TaskID != ref.TaskID {
+		return time.Time{}, fmt.Errorf("fsstore: the result of %s with a transition of %s", ref.AttemptID, tr.TaskID)
+	}
+	f := TransitionFields(tr)
+	for k, v := range r.fields() {
+		f[k] = v
+	}
+	return s.updateIf(ctx, ColTaskInstances, scheduler.TaskKey(ref.DagID, ref.RunID, ref.TaskID), updateTime, f)
+}
+
 // RenewLease moves an attempt's lease (and the tick's look at it) to lease, if its instance is
 // unchanged since updateTime.
 func (s *Store) RenewLease(ctx context.Context, ref scheduler.AttemptRef, updateTime, lease time.Time) (time.Time, error) {
