@@ -324,3 +324,44 @@ func TestLostVerdictTakenBeforeAWorkersWriteDoesNotLand(t *testing.T) {
 		t.Fatalf("attempts of a %v; want one, success", desc)
 	}
 }
+
+// cancelRecorder is an executor whose every worker is alive, recording what it is asked to
+// cancel.
+type cancelRecorder struct {
+	mu        sync.Mutex
+	cancelled []string
+}
+
+func (*cancelRecorder) Alive(context.Context, string) (bool, error) { return true, nil }
+func (x *cancelRecorder) Cancel(_ context.Context, ref string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cancelled = append(x.cancelled, ref)
+	return nil
+}
+
+// Clearing a running task cancels its attempt's execution at once, rather than leaving the
+// command to run beside the new try until its worker's next renewal; clearing a queued one
+// has no execution to cancel.
+func TestClearCancelsTheRunningAttemptsExecution(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: time.Minute})
+	x := &cancelRecorder{}
+	b.eng.SetExecutor(x)
+	b.deploy(t, chain)
+	r := b.trigger(t, "chain")
+	if _, err := b.eng.Claim(b.ctx, b.ref(t, r, "a"), engine.Worker{Name: "w1", ExecutorRef: "exec-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.ClearTasks(b.ctx, r.DagID, r.RunID, []string{"a"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.eng.ClearTasks(b.ctx, r.DagID, r.RunID, []string{"a"}, false, false); err != nil { // queued now
+		t.Fatal(err)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.cancelled) != 1 || x.cancelled[0] != "exec-1" {
+		t.Fatalf("cancelled %v; want the running attempt's execution exec-1, once", x.cancelled)
+	}
+}

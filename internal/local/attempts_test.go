@@ -1,0 +1,274 @@
+package local_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/updraft-dev/updraft/internal/proctree"
+	"github.com/updraft-dev/updraft/scheduler"
+)
+
+// Attacks on "every task runs once; nothing lost or stuck when a process dies", with the
+// attempts kept on their task instance, on the local stack with real worker processes.
+
+// attemptStates lists a task's attempts, oldest first, as "try:state".
+func (s *stackBundle) attemptStates(t *testing.T, r *scheduler.Run, task string) []string {
+	t.Helper()
+	as, err := s.stack.Store.ListAttempts(s.ctx, r.DagID, r.RunID, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = fmt.Sprintf("%d:%s", a.Rec.TryNumber, a.Rec.State)
+	}
+	return out
+}
+
+// Six deliveries of one attempt reach the dispatcher at once (besides the first publish):
+// each starts a worker process, all race the claim, and the command runs once.
+func TestDuplicateDeliveriesOfOneAttemptRunItOnce(t *testing.T) {
+	s := startStack(t, 2*time.Second)
+	s.ticking(t)
+	runs := filepath.Join(t.TempDir(), "runs")
+	r := s.deployAndTrigger(t, "dup", fmt.Sprintf(`id: dup
+owner: owner@example.com
+tasks:
+  - id: once
+    type: shell
+    with: {command: 'echo "ran $$" >> %s; sleep 1'}
+`, runs))
+	var ti scheduler.TaskInstance
+	s.until(t, "the task to be queued", func() bool {
+		v, err := s.stack.Engine.TaskInstance(s.ctx, r.DagID, r.RunID, "once")
+		if err == nil {
+			ti = v.Rec
+		}
+		return err == nil && ti.AttemptID != ""
+	})
+	spawned := s.stack.Dispatcher.Spawned.Load()
+	msg, _ := json.Marshal(scheduler.TaskMessage{AttemptRef: ti.Ref(), Type: "shell"})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := s.stack.Dispatcher.Handle(s.ctx, msg); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			if err := s.stack.Queue.PublishTask(s.ctx, msg); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s; want success", got)
+	}
+	// Every delivery has had its worker by now: the two published ones may still be on the way.
+	s.until(t, "every delivery to start its worker", func() bool { return s.stack.Dispatcher.Spawned.Load()-spawned >= 6 })
+	s.until(t, "every worker to exit", func() bool { return len(s.stack.Dispatcher.Running()) == 0 })
+	// Each of the six was dropped by its own worker, at the claim.
+	if n := strings.Count(s.stderr.String(), `"message":"attempt dropped","attempt_id":"`+ti.AttemptID); n != 6 {
+		t.Fatalf("%d workers dropped the attempt; want the 6 duplicates each dropped by its worker", n)
+	}
+	if got := lines(t, runs); len(got) != 1 {
+		t.Fatalf("one attempt delivered 7 times ran %d times: %v", len(got), got)
+	}
+	if got := s.attemptStates(t, r, "once"); len(got) != 1 || got[0] != "1:success" {
+		t.Fatalf("attempts %v; want one, success", got)
+	}
+}
+
+// A shell task fails twice and succeeds on its third try: the CLI's logs (the console's
+// attempt reads) list every try oldest first with its state, and each try's own log is
+// still readable.
+func TestRetriesKeepEveryTryAndItsLog(t *testing.T) {
+	s := startStack(t, 2*time.Second)
+	r := s.deployAndTrigger(t, "flaky", `id: flaky
+owner: owner@example.com
+tasks:
+  - id: f
+    type: shell
+    retries: 2
+    retry_delay: 0s
+    with: {command: 'echo "output of try $UPDRAFT_TRY_NUMBER"; [ "$UPDRAFT_TRY_NUMBER" = 3 ]'}
+`)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		v, err := s.stack.Store.GetRun(s.ctx, r.DagID, r.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Rec.State.Finished() {
+			if v.Rec.State != scheduler.RunSuccess {
+				t.Fatalf("run %s; want success on try 3", v.Rec.State)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run did not finish; attempts %v", s.attemptStates(t, r, "f"))
+		}
+		time.Sleep(50 * time.Millisecond) // polling the store
+	}
+	want := []string{"1:failed", "2:failed", "3:success"}
+	if got := s.attemptStates(t, r, "f"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("attempts %v; want %v", got, want)
+	}
+	out, errOut, code := s.cli("logs", r.DagID+"/"+r.RunID, "f")
+	if code != 0 {
+		t.Fatalf("logs: exit %d: %s", code, errOut)
+	}
+	for try, state := range map[int]string{1: "failed", 2: "failed", 3: "success"} {
+		head := fmt.Sprintf("=== try %d · attempt ", try)
+		i := strings.Index(out, head)
+		if i < 0 || !strings.Contains(out[i:min(len(out), i+120)], "· "+state+" ·") {
+			t.Fatalf("logs lack try %d as %s:\n%s", try, state, out)
+		}
+	}
+	last := -1
+	for try := 1; try <= 3; try++ {
+		if i, j := strings.Index(out, fmt.Sprintf("=== try %d ", try)), strings.Index(out, fmt.Sprintf("output of try %d", try)); j < i || i < last {
+			t.Fatalf("try %d's header or its output is missing or out of order:\n%s", try, out)
+		} else {
+			last = j
+		}
+		one, _, code := s.cli("logs", r.DagID+"/"+r.RunID, "f", "--try", fmt.Sprint(try))
+		if code != 0 || !strings.Contains(one, fmt.Sprintf("output of try %d", try)) ||
+			strings.Contains(one, fmt.Sprintf("output of try %d", 1+try%3)) {
+			t.Fatalf("logs --try %d: exit %d, want its own output only:\n%s", try, code, one)
+		}
+	}
+}
+
+// A worker is SIGKILLed mid-task with a 2 s lease: the tick declares its attempt lost once
+// none of its processes is left, the retry runs (never beside it), the run succeeds, and the
+// attempt history and logs show both tries: lost, then success.
+func TestKilledWorkerShowsBothTriesInItsHistory(t *testing.T) {
+	s := startStack(t, 2*time.Second)
+	dir := t.TempDir()
+	runs, pids := filepath.Join(dir, "runs"), filepath.Join(dir, "pids")
+	r := s.deployAndTrigger(t, "killed", fmt.Sprintf(`id: killed
+owner: owner@example.com
+tasks:
+  - id: nap
+    type: shell
+    retries: 1
+    retry_delay: 0s
+    with:
+      command: |
+        echo "start $UPDRAFT_TRY_NUMBER" >> %[1]s
+        echo "log of try $UPDRAFT_TRY_NUMBER"
+        if [ "$UPDRAFT_TRY_NUMBER" = 1 ]; then echo $$ >> %[2]s; sleep 600; fi
+        for p in $(cat %[2]s); do
+          if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo "overlap $p" >> %[1]s; fi
+        done
+`, runs, pids))
+	s.until(t, "the first try to start", func() bool { return len(lines(t, pids)) == 1 })
+	workers := s.busyWorkers()
+	if len(workers) != 1 {
+		t.Fatalf("running workers %v; want 1", workers)
+	}
+	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	s.ticking(t)
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s; want success on the retry", got)
+	}
+	if got := lines(t, runs); strings.Join(got, " ") != "start_1 start_2" {
+		t.Fatalf("runs %v; want try 1 then try 2, no overlap", got)
+	}
+	var pid int
+	fmt.Sscan(lines(t, pids)[0], &pid)
+	if proctree.Alive(pid) {
+		t.Fatalf("the killed try's shell %d still runs", pid)
+	}
+	if got := s.attemptStates(t, r, "nap"); strings.Join(got, " ") != "1:lost 2:success" {
+		t.Fatalf("attempts %v; want 1:lost 2:success", got)
+	}
+	out, _, code := s.cli("logs", r.DagID+"/"+r.RunID, "nap")
+	if code != 0 || !strings.Contains(out, "· lost ·") || !strings.Contains(out, "log of try 1") ||
+		!strings.Contains(out, "lost worker") || !strings.Contains(out, "log of try 2") {
+		t.Fatalf("logs (exit %d) lack a try, its state or its output:\n%s", code, out)
+	}
+}
+
+// A task running for several lease periods (renewing on its instance while the tick runs) is
+// cleared: its command is stopped before it ends, the new try runs once and the run
+// succeeds; the history shows the cleared try ended, then the new one.
+//
+// Before the clear cancelled the execution, the cleared try's worker learned it only at its
+// next renewal, and the new try started beside it (every time, with a 2 s lease).
+func TestClearedLongTaskStopsAndItsNewTryRunsOnce(t *testing.T) {
+	testClearedLongTask(t, startStack(t, 2*time.Second))
+}
+
+// The same on a warm worker, whose one attempt the clear cancels.
+func TestPoolClearedLongTaskStopsAndItsNewTryRunsOnce(t *testing.T) {
+	testClearedLongTask(t, startStackWith(t, 2*time.Second, nil, 1))
+}
+
+func testClearedLongTask(t *testing.T, s *stackBundle) {
+	s.ticking(t)
+	dir := t.TempDir()
+	runs, pids := filepath.Join(dir, "runs"), filepath.Join(dir, "pids")
+	r := s.deployAndTrigger(t, "cleared", fmt.Sprintf(`id: cleared
+owner: owner@example.com
+tasks:
+  - id: long
+    type: shell
+    with:
+      command: |
+        echo "start $UPDRAFT_TRY_NUMBER" >> %[1]s
+        if [ "$UPDRAFT_TRY_NUMBER" = 1 ]; then echo $$ >> %[2]s; sleep 8; echo "end 1" >> %[1]s; exit 0; fi
+        for p in $(cat %[2]s); do
+          if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo "overlap $p" >> %[1]s; fi
+        done
+        echo "end $UPDRAFT_TRY_NUMBER" >> %[1]s
+`, runs, pids))
+	// Cleared once its lease has been renewed on the instance at least twice.
+	s.until(t, "two renewals of the first try's lease", func() bool {
+		v, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "long")
+		if err != nil || v.Rec.Attempt == nil {
+			return false
+		}
+		a := v.Rec.Attempt
+		return a.State == scheduler.AttemptRunning && a.LeaseExpiresAt.Sub(a.StartedAt) > 3*time.Second
+	})
+	if _, err := s.stack.Engine.ClearTasks(s.ctx, r.DagID, r.RunID, []string{"long"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s; want success on the new try", got)
+	}
+	var pid int
+	fmt.Sscan(lines(t, pids)[0], &pid)
+	s.until(t, "the cleared try's shell to stop", func() bool { return !proctree.Alive(pid) })
+	got := strings.Join(lines(t, runs), " ")
+	if strings.Contains(got, "end_1") || !strings.HasPrefix(got, "start_1 start_2") || !strings.HasSuffix(got, "end_2") {
+		t.Fatalf("runs %q; want try 1 stopped before its end, try 2 run once", got)
+	}
+	if strings.Contains(got, "overlap") {
+		t.Errorf("the cleared try's command still ran when the new try started: %q", got)
+	}
+	as, err := s.stack.Store.ListAttempts(s.ctx, r.DagID, r.RunID, "long")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 || as[0].Rec.State != scheduler.AttemptFailed || as[0].Rec.EndedAt == nil || as[1].Rec.State != scheduler.AttemptSuccess {
+		t.Fatalf("attempts %v; want the cleared try failed (stopped), then success", s.attemptStates(t, r, "long"))
+	}
+	t.Logf("cleared try: %s", as[0].Rec.Error)
+	if ti := mustTI(t, s, r, "long"); ti.TryNumber != 2 || ti.State != scheduler.TaskSuccess {
+		t.Fatalf("long is %s try %d; want success on try 2", ti.State, ti.TryNumber)
+	}
+}
