@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/firestore"
 
@@ -44,14 +46,16 @@ func (s *Store) ClaimAttempt(ctx context.Context, updateTime time.Time, tr sched
 
 // PastAfterClaim is what an instance's past_attempts becomes when a new attempt is claimed:
 // the latest attempt appended (one still running then was superseded: a clear or a mark moved
-// the instance on while it ran), without its XCom, the oldest dropped beyond MaxPastAttempts.
-// It is nil when nothing changes.
+// the instance on while it ran), without its XCom and with its rendered arguments and error
+// clipped to MaxPastText, the oldest dropped beyond MaxPastAttempts. It is nil when nothing
+// changes.
 func PastAfterClaim(ti *scheduler.TaskInstance, now time.Time) []scheduler.Attempt {
 	if ti.Attempt == nil {
 		return nil
 	}
 	prev := *ti.Attempt
 	prev.XCom, prev.TickDueAt = "", nil
+	prev.Rendered, prev.Error = clip(prev.Rendered, MaxPastText), clip(prev.Error, MaxPastText)
 	if prev.State == scheduler.AttemptRunning || prev.State == "" {
 		prev.State, prev.Error, prev.EndedAt = scheduler.AttemptFailed, "superseded: the task instance was cleared or marked while it ran", &now
 	}
@@ -60,6 +64,25 @@ func PastAfterClaim(ti *scheduler.TaskInstance, now time.Time) []scheduler.Attem
 		past = past[n:]
 	}
 	return past
+}
+
+// MaxPastText bounds, in bytes, the rendered arguments and the error each past attempt keeps.
+// An instance's document, which Firestore caps at 1 MiB, holds up to MaxPastAttempts of them
+// beside its latest attempt (with its XCom, up to 256 KiB): a sensor or a deferred job polled
+// a hundred times with a 13 KB query in its arguments would otherwise fill it, and every later
+// write of the instance (the next poke's claim, a result, a lost verdict) would be refused.
+const MaxPastText = 1 << 10
+
+// clip cuts s to at most n bytes (on a character boundary), saying how long it was.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(clipped from " + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // AttemptsOf returns an instance's attempts, oldest first, each with the instance's update
