@@ -208,16 +208,31 @@ tasks:
 //
 // Before the clear cancelled the execution, the cleared try's worker learned it only at its
 // next renewal, and the new try started beside it (every time, with a 2 s lease).
+//
+// Here the mark and the clear come from the CLI, in-process but with an engine of its own,
+// as `updraft tasks clear` from another terminal would.
 func TestClearedLongTaskStopsAndItsNewTryRunsOnce(t *testing.T) {
-	testClearedLongTask(t, startStack(t, 2*time.Second))
+	s := startStack(t, 2*time.Second)
+	testClearedLongTask(t, s, func(r *scheduler.Run) {
+		out, errOut, code := s.cli("tasks", "clear", r.DagID+"/"+r.RunID, "long")
+		if code != 0 {
+			t.Fatalf("tasks clear: exit %d: %s%s", code, out, errOut)
+		}
+	})
 }
 
-// The same on a warm worker, whose one attempt the clear cancels.
+// The same on a warm worker, whose one attempt the clear (by the stack's own engine, which
+// runs the pool) cancels.
 func TestPoolClearedLongTaskStopsAndItsNewTryRunsOnce(t *testing.T) {
-	testClearedLongTask(t, startStackWith(t, 2*time.Second, nil, 1))
+	s := startStackWith(t, 2*time.Second, nil, 1)
+	testClearedLongTask(t, s, func(r *scheduler.Run) {
+		if _, err := s.stack.Engine.ClearTasks(s.ctx, r.DagID, r.RunID, []string{"long"}, false, false); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
-func testClearedLongTask(t *testing.T, s *stackBundle) {
+func testClearedLongTask(t *testing.T, s *stackBundle, clear func(*scheduler.Run)) {
 	s.ticking(t)
 	dir := t.TempDir()
 	runs, pids := filepath.Join(dir, "runs"), filepath.Join(dir, "pids")
@@ -229,24 +244,30 @@ tasks:
     with:
       command: |
         echo "start $UPDRAFT_TRY_NUMBER" >> %[1]s
-        if [ "$UPDRAFT_TRY_NUMBER" = 1 ]; then echo $$ >> %[2]s; sleep 8; echo "end 1" >> %[1]s; exit 0; fi
+        if [ "$UPDRAFT_TRY_NUMBER" = 1 ]; then echo $$ >> %[2]s; sleep 15; echo "end 1" >> %[1]s; exit 0; fi
         for p in $(cat %[2]s); do
           if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo "overlap $p" >> %[1]s; fi
         done
         echo "end $UPDRAFT_TRY_NUMBER" >> %[1]s
 `, runs, pids))
-	// Cleared once its lease has been renewed on the instance at least twice.
-	s.until(t, "two renewals of the first try's lease", func() bool {
+	// Marked, then cleared, once it has outlived two and a half lease periods (renewing).
+	s.until(t, "the first try to outlive two and a half leases", func() bool {
 		v, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "long")
 		if err != nil || v.Rec.Attempt == nil {
 			return false
 		}
 		a := v.Rec.Attempt
-		return a.State == scheduler.AttemptRunning && a.LeaseExpiresAt.Sub(a.StartedAt) > 3*time.Second
+		return a.State == scheduler.AttemptRunning && a.LeaseExpiresAt.Sub(a.StartedAt) > 7*time.Second
 	})
-	if _, err := s.stack.Engine.ClearTasks(s.ctx, r.DagID, r.RunID, []string{"long"}, false, false); err != nil {
-		t.Fatal(err)
+	// A mark is refused while it runs (its result would race the mark).
+	out, errOut, code := s.cli("tasks", "mark", r.DagID+"/"+r.RunID, "long", "success")
+	if code == 0 || !strings.Contains(out+errOut, "running") {
+		t.Fatalf("tasks mark of a running task: exit %d: %s%s; want refused, saying it runs", code, out, errOut)
 	}
+	if v, err := s.stack.Store.GetTaskInstance(s.ctx, r.DagID, r.RunID, "long"); err != nil || v.Rec.State != scheduler.TaskRunning || v.Rec.TryNumber != 1 {
+		t.Fatalf("after the refused mark: %+v %v; want still running try 1", v, err)
+	}
+	clear(r)
 	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
 		t.Fatalf("run %s; want success on the new try", got)
 	}
