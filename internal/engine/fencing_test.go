@@ -365,3 +365,102 @@ func TestClearCancelsTheRunningAttemptsExecution(t *testing.T) {
 		t.Fatalf("cancelled %v; want the running attempt's execution exec-1, once", x.cancelled)
 	}
 }
+
+// Two ticks at once find the same lapsed lease and both ask the executor before either
+// writes: one lost verdict lands, the other finds the instance changed. The retry is queued
+// once (try 2, not 3) and the history holds one lost attempt.
+func TestTwoTicksDeclareALostWorkerOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: 2 * time.Second})
+	gate := gateExecutor{asked: make(chan string), answer: make(chan bool)}
+	b.eng.SetExecutor(gate)
+	b.deploy(t, `id: one
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok, retries: 3, retry_delay: 0s}
+`)
+	r := b.trigger(t, "one")
+	if _, err := b.eng.Claim(b.ctx, b.ref(t, r, "a"), engine.Worker{Name: "w", ExecutorRef: "dead"}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(3 * time.Second)
+	reps := make(chan engine.TickReport, 2)
+	for range 2 {
+		go func() { rep, _ := b.eng.Tick(b.ctx); reps <- rep }()
+	}
+	<-gate.asked
+	<-gate.asked // both ticks read the attempt running and asked
+	gate.answer <- false
+	gate.answer <- false
+	lost := 0
+	for range 2 {
+		lost += (<-reps).LostWorkers
+	}
+	if lost != 1 {
+		t.Fatalf("two ticks declared %d lost verdicts; want 1", lost)
+	}
+	if ti := b.ti(t, r, "a"); ti.State != scheduler.TaskQueued || ti.TryNumber != 2 {
+		t.Fatalf("a is %s try %d; want the retry queued once (try 2)", ti.State, ti.TryNumber)
+	}
+	if _, desc := b.attemptsOf(t, r, "a"); len(desc) != 1 || desc[0] != "1:lost" {
+		t.Fatalf("attempts %v; want one, lost", desc)
+	}
+}
+
+// A clear lands while the tick asks the executor about a lapsed lease: the verdict, taken
+// from the instance before the clear, must not land on the cleared instance; the new try
+// stays queued as the clear left it (try 2, no retry counted on top) and is claimed and
+// stands.
+func TestLostVerdictRacingAClearLeavesTheNewTryAlone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: 2 * time.Second})
+	gate := gateExecutor{asked: make(chan string), answer: make(chan bool)}
+	b.eng.SetExecutor(gate)
+	b.deploy(t, `id: one
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok, retries: 3, retry_delay: 0s}
+`)
+	r := b.trigger(t, "one")
+	if _, err := b.eng.Claim(b.ctx, b.ref(t, r, "a"), engine.Worker{Name: "w", ExecutorRef: "dead"}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(3 * time.Second)
+	done := make(chan engine.TickReport)
+	go func() { rep, _ := b.eng.Tick(b.ctx); done <- rep }()
+	<-gate.asked
+	// The clear asks the executor to cancel (gateExecutor.Cancel does nothing) and queues a new try.
+	if _, err := b.eng.ClearTasks(b.ctx, r.DagID, r.RunID, []string{"a"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	ref2 := b.ref(t, r, "a")
+	gate.answer <- false
+	if rep := <-done; rep.LostWorkers != 0 {
+		t.Fatalf("the verdict taken before the clear landed (%d lost)", rep.LostWorkers)
+	}
+	if ti := b.ti(t, r, "a"); ti.State != scheduler.TaskQueued || ti.AttemptID != ref2.AttemptID || ti.TryNumber != 2 {
+		t.Fatalf("a is %s with attempt %s try %d; want queued with the clear's attempt %s, try 2", ti.State, ti.AttemptID, ti.TryNumber, ref2.AttemptID)
+	}
+	// The next tick finds the cleared attempt's lease still lapsed and its worker gone: its
+	// verdict may end that attempt, but not touch the new try.
+	go func() { rep, _ := b.eng.Tick(b.ctx); done <- rep }()
+	<-gate.asked
+	gate.answer <- false
+	<-done
+	if ti := b.ti(t, r, "a"); ti.State != scheduler.TaskQueued || ti.AttemptID != ref2.AttemptID || ti.TryNumber != 2 {
+		t.Fatalf("after the next tick a is %s with attempt %s try %d; want queued with %s, try 2", ti.State, ti.AttemptID, ti.TryNumber, ref2.AttemptID)
+	}
+	c2, err := b.eng.Claim(b.ctx, ref2, engine.Worker{Name: "w2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Finish(b.ctx, engine.Result{State: scheduler.AttemptSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if ti := b.ti(t, r, "a"); ti.State != scheduler.TaskSuccess || ti.TryNumber != 2 {
+		t.Fatalf("a is %s try %d; want success on try 2", ti.State, ti.TryNumber)
+	}
+	if _, desc := b.attemptsOf(t, r, "a"); len(desc) != 2 || desc[1] != "2:success" || desc[0] == "1:running" {
+		t.Fatalf("attempts %v; want the cleared try ended, then 2:success", desc)
+	}
+}
