@@ -244,6 +244,7 @@ tasks:
     with:
       command: |
         echo "start $UPDRAFT_TRY_NUMBER" >> %[1]s
+        echo "log of try $UPDRAFT_TRY_NUMBER"
         if [ "$UPDRAFT_TRY_NUMBER" = 1 ]; then echo $$ >> %[2]s; sleep 15; echo "end 1" >> %[1]s; exit 0; fi
         for p in $(cat %[2]s); do
           if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo "overlap $p" >> %[1]s; fi
@@ -289,6 +290,12 @@ tasks:
 		t.Fatalf("attempts %v; want the cleared try failed (stopped), then success", s.attemptStates(t, r, "long"))
 	}
 	t.Logf("cleared try: %s", as[0].Rec.Error)
+	for try := 1; try <= 2; try++ {
+		out, _, code := s.cli("logs", r.DagID+"/"+r.RunID, "long", "--try", fmt.Sprint(try))
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("log of try %d", try)) {
+			t.Fatalf("logs --try %d (exit %d) lack its output:\n%s", try, code, out)
+		}
+	}
 	if ti := mustTI(t, s, r, "long"); ti.TryNumber != 2 || ti.State != scheduler.TaskSuccess {
 		t.Fatalf("long is %s try %d; want success on try 2", ti.State, ti.TryNumber)
 	}
