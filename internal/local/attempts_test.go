@@ -3,6 +3,11 @@ package local_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -298,5 +303,84 @@ tasks:
 	}
 	if ti := mustTI(t, s, r, "long"); ti.TryNumber != 2 || ti.State != scheduler.TaskSuccess {
 		t.Fatalf("long is %s try %d; want success on try 2", ti.State, ti.TryNumber)
+	}
+}
+
+// An inline attempt (an http task) runs inside the dev process itself. `updraft tasks clear`
+// from another terminal cancels the cleared attempt's execution: that must not be a SIGTERM
+// to the whole dev process (here, the test process, which runs the stack).
+func TestCLIClearOfARunningInlineTaskLeavesTheDevProcessAlone(t *testing.T) {
+	testCLIOfARunningInlineTask(t, "", "tasks", "clear", "{run}", "call")
+}
+
+// The same with `updraft tick` from another terminal finding the run's dagrun_timeout passed:
+// it fails the run and cancels the running inline attempt, without signalling the dev process.
+func TestCLITickTimingOutARunningInlineTaskLeavesTheDevProcessAlone(t *testing.T) {
+	testCLIOfARunningInlineTask(t, "dagrun_timeout: 1s\n", "tick")
+}
+
+func testCLIOfARunningInlineTask(t *testing.T, dagExtra string, args ...string) {
+	s := startStack(t, 2*time.Second)
+	timeout := dagExtra != ""
+	if !timeout {
+		s.ticking(t) // else only the CLI's tick times the run out
+	}
+	var mu sync.Mutex
+	requests := 0
+	release := make(chan struct{})
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		n := requests
+		mu.Unlock()
+		if n == 1 {
+			<-release // the first try hangs until the test lets it go
+		}
+		fmt.Fprint(w, `{"ok": true}`)
+	}))
+	defer api.Close()
+	defer close(release)
+	r := s.deployAndTrigger(t, "inline", `id: inline
+owner: owner@example.com
+`+dagExtra+`tasks:
+  - id: call
+    type: http
+    with: {url: "`+api.URL+`/slow"}
+`)
+	s.until(t, "the inline attempt to call the API", func() bool { mu.Lock(); defer mu.Unlock(); return requests == 1 })
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if timeout {
+		v, err := s.stack.Store.GetRun(s.ctx, r.DagID, r.RunID)
+		if err != nil || v.Rec.StartedAt == nil {
+			t.Fatalf("run %+v %v; want started", v, err)
+		}
+		s.until(t, "the run's dagrun_timeout to pass", func() bool { return time.Now().After(v.Rec.StartedAt.Add(1100 * time.Millisecond)) })
+	}
+	for i, a := range args {
+		if a == "{run}" {
+			args[i] = r.DagID + "/" + r.RunID
+		}
+	}
+	cmd := exec.Command(updraftBin, args...)
+	cmd.Env = append(os.Environ(), s.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("updraft %v: %v\n%s", args, err, out)
+	}
+	want := scheduler.RunSuccess
+	if timeout {
+		want = scheduler.RunFailed
+	}
+	if got := s.waitRun(t, r); got != want {
+		t.Fatalf("run %s; want %s", got, want)
+	}
+	select {
+	case <-sigs:
+		t.Fatalf("`updraft %s` sent SIGTERM to the dev process running the inline attempt", strings.Join(args, " "))
+	default:
+	}
+	if ti := mustTI(t, s, r, "call"); !timeout && ti.TryNumber != 2 {
+		t.Fatalf("call is on try %d; want success on try 2", ti.TryNumber)
 	}
 }
