@@ -384,3 +384,121 @@ owner: owner@example.com
 		t.Fatalf("call is on try %d; want success on try 2", ti.TryNumber)
 	}
 }
+
+// parentPid reads a process's parent from /proc (0 when it is gone).
+func parentPid(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := strings.Cut(string(b[strings.LastIndexByte(string(b), ')')+1:]), " ")
+	if !ok {
+		return 0
+	}
+	var state string
+	var ppid int
+	fmt.Sscan(rest, &state, &ppid)
+	return ppid
+}
+
+// workerOf finds the worker process (one of workers) a task's shell runs under.
+func workerOf(shell int, workers []int) int {
+	for p := shell; p > 1; p = parentPid(p) {
+		for _, w := range workers {
+			if p == w {
+				return w
+			}
+		}
+	}
+	return 0
+}
+
+// Twelve tasks run at once, each for three 2 s leases, and the workers of four of them are
+// SIGKILLed mid-task while the tick runs every 200 ms: every task finishes exactly once
+// (its command's end written once), the four killed ones on a retry that never ran beside
+// the killed try, and each history is what happened: lost then success for the four,
+// success alone for the eight others.
+func TestKilledWorkersAmongManyEachTaskFinishesOnce(t *testing.T) {
+	s := startStack(t, 2*time.Second)
+	s.ticking(t)
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	var src strings.Builder
+	src.WriteString("id: many\nowner: owner@example.com\ntasks:\n")
+	const n = 12
+	for i := range n {
+		fmt.Fprintf(&src, `  - id: t%d
+    type: shell
+    retries: 1
+    retry_delay: 0s
+    with:
+      command: |
+        echo "start $UPDRAFT_TASK_ID $UPDRAFT_TRY_NUMBER" >> %[2]s
+        echo $$ > %[3]s/$UPDRAFT_TASK_ID.$UPDRAFT_TRY_NUMBER
+        if [ "$UPDRAFT_TRY_NUMBER" = 2 ]; then
+          p=$(cat %[3]s/$UPDRAFT_TASK_ID.1)
+          if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo "overlap $UPDRAFT_TASK_ID" >> %[2]s; fi
+          sleep 1
+        else
+          sleep 6
+        fi
+        echo "end $UPDRAFT_TASK_ID" >> %[2]s
+`, i, runs, dir)
+	}
+	r := s.deployAndTrigger(t, "many", src.String())
+	shells := map[string]int{}
+	s.until(t, "every task's first try to start", func() bool {
+		for i := range n {
+			b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("t%d.1", i)))
+			if err != nil || len(b) == 0 || b[len(b)-1] != '\n' {
+				return false
+			}
+			var pid int
+			fmt.Sscan(string(b), &pid)
+			shells[fmt.Sprintf("t%d", i)] = pid
+		}
+		return true
+	})
+	workers := s.stack.Dispatcher.Running()
+	killed := map[string]bool{}
+	for _, task := range []string{"t0", "t3", "t6", "t9"} {
+		w := workerOf(shells[task], workers)
+		if w == 0 {
+			t.Fatalf("no worker found for %s's shell %d among %v", task, shells[task], workers)
+		}
+		if err := syscall.Kill(w, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed[task] = true
+	}
+	if got := lines(t, runs); strings.Contains(strings.Join(got, " "), "end") {
+		t.Fatalf("a task ended before the kills (the 6 s tries should all be running): %v", got)
+	}
+	if got := s.waitRun(t, r); got != scheduler.RunSuccess {
+		t.Fatalf("run %s; want success", got)
+	}
+	starts, ends := map[string]int{}, map[string]int{}
+	for _, l := range lines(t, runs) {
+		switch {
+		case strings.HasPrefix(l, "overlap"):
+			t.Errorf("a retry started while its killed try still ran: %s", l)
+		case strings.HasPrefix(l, "start_"):
+			starts[strings.Split(l, "_")[1]]++
+		case strings.HasPrefix(l, "end_"):
+			ends[strings.TrimPrefix(l, "end_")]++
+		}
+	}
+	for i := range n {
+		task := fmt.Sprintf("t%d", i)
+		wantStarts, wantHistory := 1, "1:success"
+		if killed[task] {
+			wantStarts, wantHistory = 2, "1:lost 2:success"
+		}
+		if starts[task] != wantStarts || ends[task] != 1 {
+			t.Errorf("%s started %d times and ended %d times; want %d and 1", task, starts[task], ends[task], wantStarts)
+		}
+		if got := strings.Join(s.attemptStates(t, r, task), " "); got != wantHistory {
+			t.Errorf("%s's attempts: %s; want %s", task, got, wantHistory)
+		}
+	}
+}
