@@ -464,3 +464,52 @@ tasks:
 		t.Fatalf("attempts %v; want the cleared try ended, then 2:success", desc)
 	}
 }
+
+// A deferred task saves its job's reference on its instance before submitting the job. With
+// the attempt on the instance, its renewals and the tick's look at a live worker write the
+// instance too: neither may make the save say "cleared or marked" (the job would then not be
+// submitted and the try would fail), while a real clear still must.
+func TestSaveJobSurvivesRenewalsAndTheTickButNotAClear(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: 2 * time.Second})
+	b.eng.SetExecutor(executorSaying(true))
+	b.deploy(t, oneTask)
+	r := b.trigger(t, "one")
+	ref := b.ref(t, r, "a")
+	claim, err := b.eng.Claim(b.ctx, ref, engine.Worker{Name: "w", ExecutorRef: "alive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := func(name string) engine.JobRef {
+		return engine.JobRef{Kind: engine.JobBigQuery, Name: name, Tag: ref.AttemptID, Try: ref.TryNumber}
+	}
+	// The lease lapses (a slow start) and the tick, finding the worker alive, writes the
+	// instance: the save that follows is still this attempt's.
+	b.clock.Add(3 * time.Second)
+	if rep, err := b.eng.Tick(b.ctx); err != nil || rep.LostWorkers != 0 {
+		t.Fatalf("tick: lost %d (%v)", rep.LostWorkers, err)
+	}
+	if err := claim.SaveJob(b.ctx, job("after-tick")); err != nil {
+		t.Fatalf("save the job after the tick looked at the live worker: %v; want saved", err)
+	}
+	if j, ok := engine.ParseJobRef(b.ti(t, r, "a").Job); !ok || j.Name != "after-tick" {
+		t.Fatalf("job on the instance: %+v; want after-tick", j)
+	}
+	// Saves racing renewals of the same attempt.
+	for i := range 10 {
+		var wg sync.WaitGroup
+		var renewErr, saveErr error
+		wg.Go(func() { renewErr = claim.Renew(b.ctx) })
+		wg.Go(func() { saveErr = claim.SaveJob(b.ctx, job(fmt.Sprint("racing-", i))) })
+		wg.Wait()
+		if renewErr != nil || saveErr != nil {
+			t.Fatalf("round %d: renewal %v, save %v; want both to go through", i, renewErr, saveErr)
+		}
+	}
+	if _, err := b.eng.ClearTasks(b.ctx, r.DagID, r.RunID, []string{"a"}, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim.SaveJob(b.ctx, job("after-clear")); !errors.Is(err, engine.ErrStale) {
+		t.Fatalf("save the job after a clear: %v; want ErrStale", err)
+	}
+}
