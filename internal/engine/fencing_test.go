@@ -513,3 +513,31 @@ func TestSaveJobSurvivesRenewalsAndTheTickButNotAClear(t *testing.T) {
 		t.Fatalf("save the job after a clear: %v; want ErrStale", err)
 	}
 }
+
+// A worker records a failure another try cannot fix (a template error: Final) and dies
+// before its follow-up: the tick, doing the follow-up from what the attempt holds, fails the
+// task without a retry, as the worker would have.
+func TestFinalFailureFollowedUpByTheTickIsNotRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{RepublishAfter: 30 * time.Second})
+	b.deploy(t, `id: fin
+owner: owner@example.com
+tasks:
+  - {id: a, type: test.ok, retries: 3, retry_delay: 0s}
+`)
+	r := b.trigger(t, "fin")
+	claim, err := b.eng.Claim(b.ctx, b.ref(t, r, "a"), engine.Worker{Name: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.eng.RecordOnly(b.ctx, claim, engine.Result{State: scheduler.AttemptFailed, Error: "template: bad", Final: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Add(31 * time.Second)
+	if rep := b.tick(t); rep.FollowedUp != 1 {
+		t.Fatalf("tick followed up %d attempts; want 1", rep.FollowedUp)
+	}
+	if ti := b.ti(t, r, "a"); ti.State != scheduler.TaskFailed || ti.TryNumber != 1 {
+		t.Fatalf("a is %s try %d after the tick's follow-up of a final failure; want failed on try 1, no retry", ti.State, ti.TryNumber)
+	}
+}

@@ -134,6 +134,7 @@ type AttemptResult struct {
 	State    scheduler.AttemptState
 	EndedAt  time.Time
 	Error    string
+	Final    bool // a failure another try cannot fix
 	ExitCode *int
 	XCom     string // JSON; "" for none
 	Rendered string
@@ -148,6 +149,9 @@ func (r AttemptResult) fields() map[string]any {
 		attemptPrefix + "error": r.Error, "attempt_due_at": timeOrNil(r.FollowUpAt)}
 	if r.ExitCode != nil {
 		f[attemptPrefix+"exit_code"] = *r.ExitCode
+	}
+	if r.Final {
+		f[attemptPrefix+"final"] = true
 	}
 	if r.XCom != "" {
 		f[attemptPrefix+"xcom"] = r.XCom
