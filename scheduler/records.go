@@ -188,6 +188,9 @@ type Attempt struct {
 	// TickDueAt is its instance's AttemptDueAt while this is the latest attempt (filled in
 	// when read; not stored on the attempt).
 	TickDueAt *time.Time `firestore:"-" json:"-"`
+	// Final marks a failure another try cannot fix (no retry), for the tick when it does the
+	// result's follow-up in its worker's place.
+	Final bool `firestore:"final,omitempty" json:"final,omitempty"`
 }
 
 // Finished reports whether the attempt has an outcome.

@@ -297,7 +297,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 	var rec *fsstore.AttemptResult
 	if c.Task.ForEach == nil || res.State != scheduler.AttemptSuccess {
 		now := e.now()
-		rec = &fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
+		rec = &fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, Final: res.Final, ExitCode: res.ExitCode,
 			XCom: string(res.XCom), Rendered: res.Rendered, FollowUpAt: ptr(now.Add(e.cfg.RepublishAfter))}
 		c.mu.Lock()
 		c.ended = now
@@ -340,7 +340,7 @@ func (c *Claim) Finish(ctx context.Context, res Result) error {
 // attempt) means the result does not stand: ErrStale.
 func (c *Claim) record(ctx context.Context, res Result) error {
 	now := c.e.now()
-	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, ExitCode: res.ExitCode,
+	result := fsstore.AttemptResult{State: res.State, EndedAt: now, Error: res.Error, Final: res.Final, ExitCode: res.ExitCode,
 		XCom: string(res.XCom), Rendered: res.Rendered, FollowUpAt: ptr(now.Add(c.e.cfg.RepublishAfter))}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/updraft-dev/updraft/internal/fsstore"
 	"github.com/updraft-dev/updraft/scheduler"
 )
 
@@ -111,16 +113,34 @@ func (c *Claim) WaitStarted() time.Time {
 
 // SaveJob saves the job reference on the task instance, only while it still runs this
 // attempt: a task cleared or marked meanwhile gets ErrStale, and its job must not be
-// submitted (or, once submitted, must be cancelled).
+// submitted (or, once submitted, must be cancelled). The instance also holds the attempt, so
+// a renewal of it or the tick's look at a live worker may have written it since: a save that
+// finds the instance changed reads it again and, while it still runs this attempt, saves on
+// that version.
 func (c *Claim) SaveJob(ctx context.Context, ref JobRef) error {
 	s := ref.String()
-	ut, err := c.e.store.SaveTaskJob(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID, c.tiTime, s)
-	if isConflict(err) {
-		return fmt.Errorf("%w: %s changed while its job was being submitted (cleared or marked)", ErrStale, c.ti.Key())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for range maxConflictRetries {
+		ut, err := c.e.store.SaveTaskJob(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID, c.tiTime, s)
+		if err == nil {
+			c.tiTime, c.ti.Job = ut, s
+			return nil
+		}
+		if !isConflict(err) {
+			return fmt.Errorf("engine: save the job of %s: %w", c.Ref.AttemptID, err)
+		}
+		v, err := c.e.store.GetTaskInstance(ctx, c.Ref.DagID, c.Ref.RunID, c.Ref.TaskID)
+		if errors.Is(err, fsstore.ErrNotFound) {
+			return fmt.Errorf("%w: the task instance of %s is gone", ErrStale, c.Ref.AttemptID)
+		}
+		if err != nil {
+			return fmt.Errorf("engine: save the job of %s: %w", c.Ref.AttemptID, err)
+		}
+		if err := c.stillOurs(v); err != nil {
+			return fmt.Errorf("%s changed while its job was being submitted (cleared or marked): %w", c.ti.Key(), err)
+		}
+		c.ti, c.tiTime = v.Rec, v.UpdateTime
 	}
-	if err != nil {
-		return fmt.Errorf("engine: save the job of %s: %w", c.Ref.AttemptID, err)
-	}
-	c.tiTime, c.ti.Job = ut, s
-	return nil
+	return fmt.Errorf("engine: save the job of %s: too many concurrent changes", c.Ref.AttemptID)
 }

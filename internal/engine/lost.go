@@ -84,7 +84,7 @@ func (e *Engine) tickAttempt(ctx context.Context, v *fsstore.Versioned[scheduler
 	switch {
 	case ti.Rec.AttemptID == a.ID && ti.Rec.State == scheduler.TaskRunning:
 		// The outcome is on the attempt but not yet on the task instance.
-		state, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, XCom: json.RawMessage(a.XCom)}, span(a.StartedAt, ended), nil)
+		state, err := e.applyOutcome(ctx, rc, task, ref, ti, Result{State: a.State, Error: a.Error, Final: a.Final, XCom: json.RawMessage(a.XCom)}, span(a.StartedAt, ended), nil)
 		if err != nil {
 			return "", err
 		}

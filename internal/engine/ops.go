@@ -29,7 +29,8 @@ func (e *Engine) loadRunOp(ctx context.Context, dagID, runID string) (*runCtx, e
 // them: their instances go back to `none` (tries are counted on, and the retry budget starts
 // again), a finished run goes back to running, and those whose upstream is complete are
 // queued at once. A cleared task that is still queued or running has its attempt fenced out:
-// that attempt's result will not be recorded on the task. It returns the cleared task ids.
+// that attempt's result will not be recorded on the task, and a running one's execution is
+// cancelled (as a dagrun_timeout does). It returns the cleared task ids.
 func (e *Engine) ClearTasks(ctx context.Context, dagID, runID string, taskIDs []string, downstream, upstream bool) ([]string, error) {
 	rc, err := e.loadRunOp(ctx, dagID, runID)
 	if err != nil {
@@ -124,6 +125,11 @@ func (e *Engine) resetTask(ctx context.Context, rc *runCtx, t *dag.Task) (bool, 
 		_, err = e.applyTo(ctx, v, tr)
 		if isConflict(err) {
 			continue
+		}
+		if err == nil && v.Rec.State == scheduler.TaskRunning {
+			// Fenced out, the attempt's worker would learn so only at its next renewal, its
+			// command running beside the new try until then: stop its execution now.
+			e.cancelAttempt(ctx, &v.Rec)
 		}
 		return err == nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -21,9 +22,6 @@ import (
 //
 // Each attempt function takes the attempt's AttemptRef (which names its instance); the
 // update time they take and return is the instance's.
-
-// pastErrorBytes bounds the error a past attempt keeps.
-const pastErrorBytes = 1024
 
 // attemptPrefix is the field path of the latest attempt on an instance's document.
 const attemptPrefix = "attempt."
@@ -48,24 +46,16 @@ func (s *Store) ClaimAttempt(ctx context.Context, updateTime time.Time, tr sched
 
 // PastAfterClaim is what an instance's past_attempts becomes when a new attempt is claimed:
 // the latest attempt appended (one still running then was superseded: a clear or a mark moved
-// the instance on while it ran), the oldest dropped beyond MaxPastAttempts. A past attempt
-// keeps neither its XCom (an earlier try's never counts) nor its rendered arguments, and its
-// error is cut to pastErrorBytes, so a sensor's hundreds of pokes can't outgrow Firestore's
-// 1 MiB document.
-// It is nil when nothing changes.
+// the instance on while it ran), without its XCom and with its rendered arguments and error
+// clipped to MaxPastText, the oldest dropped beyond MaxPastAttempts. It is nil when nothing
+// changes.
 func PastAfterClaim(ti *scheduler.TaskInstance, now time.Time) []scheduler.Attempt {
 	if ti.Attempt == nil {
 		return nil
 	}
 	prev := *ti.Attempt
-	prev.XCom, prev.Rendered, prev.TickDueAt = "", "", nil
-	if len(prev.Error) > pastErrorBytes {
-		cut := pastErrorBytes
-		for cut > 0 && !utf8.RuneStart(prev.Error[cut]) {
-			cut--
-		}
-		prev.Error = prev.Error[:cut] + "…"
-	}
+	prev.XCom, prev.TickDueAt = "", nil
+	prev.Rendered, prev.Error = clip(prev.Rendered, MaxPastText), clip(prev.Error, MaxPastText)
 	if prev.State == scheduler.AttemptRunning || prev.State == "" {
 		prev.State, prev.Error, prev.EndedAt = scheduler.AttemptFailed, "superseded: the task instance was cleared or marked while it ran", &now
 	}
@@ -74,6 +64,25 @@ func PastAfterClaim(ti *scheduler.TaskInstance, now time.Time) []scheduler.Attem
 		past = past[n:]
 	}
 	return past
+}
+
+// MaxPastText bounds, in bytes, the rendered arguments and the error each past attempt keeps.
+// An instance's document, which Firestore caps at 1 MiB, holds up to MaxPastAttempts of them
+// beside its latest attempt (with its XCom, up to 256 KiB): a sensor or a deferred job polled
+// a hundred times with a 13 KB query in its arguments would otherwise fill it, and every later
+// write of the instance (the next poke's claim, a result, a lost verdict) would be refused.
+const MaxPastText = 1 << 10
+
+// clip cuts s to at most n bytes (on a character boundary), saying how long it was.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(clipped from " + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // AttemptsOf returns an instance's attempts, oldest first, each with the instance's update
@@ -125,6 +134,7 @@ type AttemptResult struct {
 	State    scheduler.AttemptState
 	EndedAt  time.Time
 	Error    string
+	Final    bool // a failure another try cannot fix
 	ExitCode *int
 	XCom     string // JSON; "" for none
 	Rendered string
@@ -139,6 +149,9 @@ func (r AttemptResult) fields() map[string]any {
 		attemptPrefix + "error": r.Error, "attempt_due_at": timeOrNil(r.FollowUpAt)}
 	if r.ExitCode != nil {
 		f[attemptPrefix+"exit_code"] = *r.ExitCode
+	}
+	if r.Final {
+		f[attemptPrefix+"final"] = true
 	}
 	if r.XCom != "" {
 		f[attemptPrefix+"xcom"] = r.XCom

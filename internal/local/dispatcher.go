@@ -125,7 +125,11 @@ func (d *Dispatcher) Handle(ctx context.Context, data []byte) error {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			if err := d.Worker.Execute(context.WithoutCancel(ctx), msg.AttemptRef); err != nil {
+			// The attempt is known to the executor as this process's and the attempt's, like a
+			// warm worker's: a Cancel from another process (`updraft tasks clear`) then leaves
+			// it to the lease renewal rather than signalling this whole process.
+			ref := PooledRef(d.Worker.ExecutorRef, msg.AttemptID)
+			if err := d.Worker.ExecuteAs(context.WithoutCancel(ctx), msg.AttemptRef, ref); err != nil {
 				d.Log.Error("inline attempt failed to record", "attempt_id", msg.AttemptID, "error", err)
 			}
 		}()

@@ -24,7 +24,9 @@ func ProcessRef(pid int) string { return proctree.Ref(pid) }
 // lost); otherwise while its worker is, or a tree that worker supervised is not gone yet.
 // Cancel stops that attempt alone through Pool when this process runs the pool, and
 // otherwise leaves it to the worker's lease renewal, which finds the attempt no longer its
-// own and stops the task.
+// own and stops the task. An inline attempt, run by the dispatcher in its own process, has
+// a reference of the same form (the dispatcher's process and the attempt): it is alive
+// while that process is, and Cancel, from whatever process, never signals the dispatcher.
 type Processes struct {
 	// Pool is this process's pool of warm workers (nil: none).
 	Pool *Pool
