@@ -539,11 +539,7 @@ func (c *Console) taskAttempts(ctx context.Context, dagID, runID, taskID string)
 	if err != nil {
 		return nil, nil, AsError(err)
 	}
-	ats, err := c.store.ListAttempts(ctx, dagID, rv.Rec.RunID, taskID)
-	if err != nil {
-		return nil, nil, AsError(err)
-	}
-	return &ti.Rec, ats, nil
+	return &ti.Rec, fsstore.AttemptsOf(ti), nil // the attempts live on the instance
 }
 
 // TaskDetail is a task instance of a run with its attempts, oldest first.
@@ -636,7 +632,7 @@ func (c *Console) Log(ctx context.Context, who Caller, dagID, runID, taskID stri
 	if err := c.authRead(ctx, who); err != nil {
 		return LogChunk{}, err
 	}
-	_, a, err := c.findAttempt(ctx, dagID, runID, taskID, try)
+	ti, a, err := c.findAttempt(ctx, dagID, runID, taskID, try)
 	if err != nil {
 		return LogChunk{}, err
 	}
@@ -649,15 +645,14 @@ func (c *Console) Log(ctx context.Context, who Caller, dagID, runID, taskID stri
 	q := LogQuery{
 		Ref: a.LogRef, DagID: dagID, RunID: a.RunID, TaskID: taskID, Try: a.TryNumber, Started: a.StartedAt, After: after, Limit: limit,
 	}
-	if ats, err := c.store.ListAttempts(ctx, dagID, a.RunID, taskID); err == nil { // oldest first
-		for _, o := range ats {
-			if o.Rec.TryNumber == a.TryNumber && o.Rec.ID != a.ID && o.Rec.LogRef != "" {
-				q.Refs = append(q.Refs, o.Rec.LogRef)
-			}
+	// The try's earlier attempts (a deferred task's pokes), oldest first, from the instance.
+	for _, o := range fsstore.AttemptsOf(&fsstore.Versioned[scheduler.TaskInstance]{Rec: *ti}) {
+		if o.Rec.TryNumber == a.TryNumber && o.Rec.ID != a.ID && o.Rec.LogRef != "" {
+			q.Refs = append(q.Refs, o.Rec.LogRef)
 		}
-		if len(q.Refs) > 0 {
-			q.Refs = append(q.Refs, a.LogRef)
-		}
+	}
+	if len(q.Refs) > 0 {
+		q.Refs = append(q.Refs, a.LogRef)
 	}
 	es, next, err := c.logs.ReadLog(ctx, q)
 	switch {
